@@ -1,0 +1,23 @@
+"""Home page of Pythia Head Atlas: what the app does and where to go."""
+
+import streamlit as st
+
+st.set_page_config(page_title="Pythia Head Atlas", layout="wide")
+
+st.title("Pythia Head Atlas")
+st.markdown(
+    """
+What do the attention heads of a Pythia model do, and where in depth do they sit?
+
+* **Layer chart** draws `# heads` per layer bin, stacked by category, each segment labelled
+  with its share of the bar. It opens on the published "Pythia 6.9B" figure of MAPS
+  (Elhelo & Geva, arXiv 2412.11965); upload your own per-head CSV, edit the layer bins,
+  category ranges, names and colours, and export PNG, SVG, Vega-Lite JSON or CSV.
+* **Classify heads** scores every attention head of a Pythia model (any size, deduped or
+  not, any training checkpoint, or a local checkpoint folder) on the GPU when there is one:
+  which relations its OV circuit implements, read from its parameters (MAPS), and which
+  attention patterns it shows. Inspect a head, download the table, or open it in the chart.
+"""
+)
+st.page_link("pages/1_Layer_chart.py", label="Layer chart", icon="📊")
+st.page_link("pages/2_Classify_heads.py", label="Classify heads", icon="🔎")
