@@ -1,0 +1,100 @@
+"""The Pythia suite: sizes, shapes, parameter counts, hub ids, training checkpoints.
+
+Everything here is known before anything is downloaded, so the app can offer the models and
+say how much memory one needs before loading it. Figures are from the Pythia paper (Biderman
+et al., 2023, table 1) and the checkpoints' `config.json`; parameter counts are computed from
+the shapes (`n_params`) and match the published totals (tested).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from lib.errors import InputError
+
+HUB_ORG = "EleutherAI"
+
+
+@dataclass(frozen=True)
+class PythiaSize:
+    """One Pythia model shape; `vocab_rows` counts embedding rows (padded past the tokenizer)."""
+
+    name: str
+    n_layers: int
+    n_heads: int
+    d_model: int
+    vocab_rows: int = 50304
+
+    @property
+    def d_head(self) -> int:
+        return self.d_model // self.n_heads
+
+    @property
+    def n_params(self) -> int:
+        """All parameters, embeddings included (see `n_params`)."""
+        return n_params(self.n_layers, self.d_model, self.vocab_rows, 4 * self.d_model)
+
+
+def n_params(n_layers: int, d_model: int, vocab_rows: int, d_mlp: int) -> int:
+    """Parameters of a GPT-NeoX model with biases and untied embeddings.
+
+    Per layer: query_key_value `3d(d+1)`, dense `d(d+1)`, MLP `2 d d_mlp + d_mlp + d`, two layer
+    norms `4d`; plus `embed_in` and `embed_out` (`2 V d`) and the final layer norm (`2d`).
+    """
+    per_layer = 4 * d_model * (d_model + 1) + 2 * d_model * d_mlp + d_mlp + d_model + 4 * d_model
+    return n_layers * per_layer + 2 * vocab_rows * d_model + 2 * d_model
+
+
+SIZES: dict[str, PythiaSize] = {
+    size.name: size
+    for size in (
+        PythiaSize("14m", 6, 4, 128),
+        PythiaSize("31m", 6, 8, 256),
+        PythiaSize("70m", 6, 8, 512),
+        PythiaSize("160m", 12, 12, 768),
+        PythiaSize("410m", 24, 16, 1024),
+        PythiaSize("1b", 16, 8, 2048),
+        PythiaSize("1.4b", 24, 16, 2048),
+        PythiaSize("2.8b", 32, 32, 2560),
+        PythiaSize("6.9b", 32, 32, 4096, vocab_rows=50432),
+        PythiaSize("12b", 36, 40, 5120, vocab_rows=50688),
+    )
+}
+
+# Training checkpoints are git revisions of every hub repo: log-spaced early steps, then every
+# 1000 steps; `main` is the final checkpoint (= step143000).
+STEPS: tuple[int, ...] = (0, *(2**i for i in range(10)), *range(1000, 143001, 1000))
+REVISIONS: tuple[str, ...] = (*(f"step{step}" for step in STEPS), "main")
+
+
+def hub_id(size: str, deduped: bool = False) -> str:
+    """`EleutherAI/pythia-<size>[-deduped]`; raises `InputError` for a size not in `SIZES`."""
+    if size not in SIZES:
+        raise InputError(f"unknown Pythia size {size!r}; choose one of {', '.join(SIZES)}")
+    return f"{HUB_ORG}/pythia-{size}{'-deduped' if deduped else ''}"
+
+
+def size_of(model_id: str) -> PythiaSize | None:
+    """The catalog entry of a Pythia hub id (deduped or not), None for any other id."""
+    prefix = f"{HUB_ORG}/pythia-"
+    if not model_id.startswith(prefix):
+        return None
+    return SIZES.get(model_id.removeprefix(prefix).removesuffix("-deduped"))
+
+
+def bytes_per_element(dtype: torch.dtype) -> int:
+    return torch.empty((), dtype=dtype).element_size()
+
+
+def memory_estimate(n_parameters: int, d_model: int, vocab_rows: int, dtype: torch.dtype) -> int:
+    """Bytes needed to load a model and score its heads.
+
+    Weights (`n_parameters` elements) plus the largest working set of the operation scores,
+    one layer's `W_O(h) W_U` for all heads (`d_model x vocab_rows`), plus 10% for the rest
+    (activations of the pattern pass, allocator slack). Chunk buffers are budgeted separately
+    (`ClassifySettings.byte_budget`).
+    """
+    elements = n_parameters + d_model * vocab_rows
+    return int(1.1 * elements * bytes_per_element(dtype))
