@@ -11,7 +11,6 @@ Every problem a user can fix is an `InputError` that says what to do.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,8 +32,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
 
 from lib.catalog import REVISIONS, bytes_per_element, memory_estimate, n_params, size_of
 from lib.errors import InputError
-
-Progress = Callable[[float, str], None]
+from lib.progress import Progress, ignore
 
 LOCAL_REVISION = "local"
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -193,7 +191,7 @@ def load_model(
     (folder, hub id, revision; offline is reported as such), it is a GPT-NeoX checkpoint with
     safetensors weights, and its estimated memory fits what is free on the device.
     """
-    report = progress or (lambda fraction, message: None)
+    report = progress or ignore
     target = resolve_device(device)
     torch_dtype = resolve_dtype(dtype, target)
     report(0.0, f"reading the configuration of {source}")

@@ -1,0 +1,226 @@
+"""MAPS operation scores: what each head's OV circuit maps words to, read from its parameters.
+
+For head h of layer l (methods.md section 2, GPT-NeoX weight layout):
+
+    proj = X_src  W_V(h)^T  W_O(h)^T  W_U^T          (one row per source token, one column per
+                                                     vocabulary token; no biases, no final LN)
+
+with `W_V(h)` the value rows `3 h dh + 2 dh : 3 h dh + 3 dh` of `query_key_value.weight`,
+`W_O(h)` the columns `h dh : (h+1) dh` of `dense.weight`, `W_U` = the output embedding
+(`embed_out`) and `X_src` the source tokens' input embeddings, passed at layers >= 1 through
+the first layer's MLP, `mlp0(post_attention_layernorm0(E))`, residual not added (the paper's
+choice). A pair (src, dst) counts for the **score** when `proj[src, dst]` is at least the k-th
+largest value of its row (fewer than k entries are strictly greater: ties count in the head's
+favour), and for the **suppression score** when it is at most the k-th smallest value. A
+relation's score is the fraction of its pairs that count.
+
+Cost: per layer, `W_O(h)^T W_U^T` is computed once for all heads (`H x d_head x V`) and each
+distinct source token of all relations is projected once through `W_V` (`H x S x d_head`).
+Logits are formed in chunks of (heads x sources) within a byte budget; per row only the k_max
+largest and smallest values and the logits at the pairs' targets are kept, so memory does not
+grow with the number of relations, and one chunk serves every relation and both scores.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+from transformers import PreTrainedModel
+
+from lib.loader import LoadedModel
+from lib.progress import Progress, ignore
+from lib.relations import TokenizedRelation
+
+DEFAULT_BYTE_BUDGET = 256 * 2**20
+"""Largest logits chunk (bytes) formed at once; results do not depend on it."""
+
+
+@dataclass(frozen=True)
+class OperationScores:
+    """`promotion[l, h, r]` and `suppression[l, h, r]` for `relations[r]`, fractions in [0, 1]."""
+
+    relations: tuple[TokenizedRelation, ...]
+    promotion: np.ndarray
+    suppression: np.ndarray
+
+
+def head_ov_weights(model: PreTrainedModel, layer: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """`(W_V, W_O)` of every head of `layer`: `(H, d_head, d_model)` and `(H, d_model, d_head)`.
+
+    `query_key_value.weight` is laid out per head as `[q | k | v]` blocks of d_head rows.
+    """
+    config = model.config
+    n_heads, d_model = config.num_attention_heads, config.hidden_size
+    d_head = d_model // n_heads
+    attention = model.gpt_neox.layers[layer].attention
+    w_v = attention.query_key_value.weight.view(n_heads, 3, d_head, d_model)[:, 2]
+    w_o = attention.dense.weight.view(d_model, n_heads, d_head).permute(1, 0, 2)
+    return w_v, w_o
+
+
+def layer_inputs(model: PreTrainedModel, tokens: torch.Tensor, layer: int) -> torch.Tensor:
+    """Rows a head of `layer` reads for `tokens`: raw embeddings at layer 0, else
+    `mlp0(post_attention_layernorm0(E))` (no residual), as in the paper."""
+    embeddings = model.get_input_embeddings().weight[tokens]
+    if layer == 0:
+        return embeddings
+    first = model.gpt_neox.layers[0]
+    return first.mlp(first.post_attention_layernorm(embeddings))
+
+
+def output_unembedding(w_o: torch.Tensor, w_u: torch.Tensor) -> torch.Tensor:
+    """`W_O(h)^T W_U^T` for every head: `(H, d_head, V)`."""
+    return torch.matmul(w_o.transpose(1, 2), w_u.T)
+
+
+def row_chunks(n_rows: int, row_bytes: int, byte_budget: int) -> Iterator[slice]:
+    """Consecutive slices of `n_rows` rows holding at most `byte_budget` bytes (>= 1 row)."""
+    step = max(1, byte_budget // row_bytes)
+    for start in range(0, n_rows, step):
+        yield slice(start, min(start + step, n_rows))
+
+
+def head_source_chunks(
+    n_heads: int, n_sources: int, row_bytes: int, byte_budget: int
+) -> Iterator[tuple[slice, slice]]:
+    """(heads, sources) blocks of logits rows within `byte_budget`: whole heads when one head's
+    rows fit, else one head at a time in slices of sources."""
+    rows = max(1, byte_budget // row_bytes)
+    if rows >= n_sources:
+        for heads in row_chunks(n_heads, n_sources * row_bytes, byte_budget):
+            yield heads, slice(0, n_sources)
+        return
+    for head in range(n_heads):
+        for sources in row_chunks(n_sources, row_bytes, byte_budget):
+            yield slice(head, head + 1), sources
+
+
+@dataclass(frozen=True)
+class PairIndex:
+    """All relations' pairs flattened: distinct `sources`, and for every pair the row of its
+    source in `sources` and its target token; `bounds[r]` slices relation r's pairs."""
+
+    sources: torch.Tensor
+    pair_row: torch.Tensor
+    pair_dst: torch.Tensor
+    bounds: tuple[slice, ...]
+
+    @classmethod
+    def build(cls, relations: tuple[TokenizedRelation, ...], device: torch.device) -> PairIndex:
+        src = torch.tensor([t for r in relations for t in r.src], device=device)
+        dst = torch.tensor([t for r in relations for t in r.dst], device=device)
+        sources, pair_row = torch.unique(src, sorted=True, return_inverse=True)
+        ends = np.cumsum([len(r.src) for r in relations]).tolist()
+        bounds = tuple(slice(a, b) for a, b in zip([0, *ends[:-1]], ends, strict=True))
+        return cls(sources, pair_row, dst, bounds)
+
+
+def layer_operation_scores(
+    model: PreTrainedModel,
+    layer: int,
+    relations: tuple[TokenizedRelation, ...],
+    index: PairIndex,
+    byte_budget: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """`(promotion, suppression)` of every head of `layer`, each `(H, R)`."""
+    w_v, w_o = head_ov_weights(model, layer)
+    ou = output_unembedding(w_o, model.get_output_embeddings().weight)  # (H, dh, V)
+    z = torch.matmul(layer_inputs(model, index.sources, layer), w_v.transpose(1, 2))  # (H, S, dh)
+    n_heads, n_sources, vocab = z.shape[0], z.shape[1], ou.shape[2]
+    k_max = max(r.k for r in relations)
+    top = z.new_empty(n_heads, n_sources, k_max)
+    bottom = z.new_empty(n_heads, n_sources, k_max)
+    dst_logit = z.new_empty(n_heads, index.pair_row.numel())
+    # Pairs sorted by source row, so the pairs of a block of sources are one contiguous run.
+    order = torch.argsort(index.pair_row, stable=True)
+    sorted_rows = index.pair_row[order]
+    row_bytes = vocab * z.element_size()
+    for heads, srcs in head_source_chunks(n_heads, n_sources, row_bytes, byte_budget):
+        logits = torch.matmul(z[heads, srcs], ou[heads])  # (hc, sc, V)
+        top[heads, srcs] = logits.topk(k_max, dim=-1).values
+        bottom[heads, srcs] = logits.topk(k_max, dim=-1, largest=False).values
+        first, last = torch.searchsorted(sorted_rows, torch.tensor([srcs.start, srcs.stop]))
+        pairs = order[first:last]
+        rows = index.pair_row[pairs] - srcs.start
+        dst_logit[heads, pairs] = logits[:, rows, index.pair_dst[pairs]]
+    promotion = np.empty((n_heads, len(relations)))
+    suppression = np.empty((n_heads, len(relations)))
+    for r, (relation, pairs) in enumerate(zip(relations, index.bounds, strict=True)):
+        rows, values = index.pair_row[pairs], dst_logit[:, pairs]
+        kth_largest = top[:, rows, relation.k - 1]
+        kth_smallest = bottom[:, rows, relation.k - 1]
+        n_pairs = len(relation.src)
+        promotion[:, r] = (values >= kth_largest).sum(-1).cpu().numpy() / n_pairs
+        suppression[:, r] = (values <= kth_smallest).sum(-1).cpu().numpy() / n_pairs
+    return promotion, suppression
+
+
+def operation_scores(
+    model: PreTrainedModel,
+    relations: tuple[TokenizedRelation, ...],
+    byte_budget: int = DEFAULT_BYTE_BUDGET,
+    progress: Progress | None = None,
+) -> OperationScores:
+    """Score and suppression score of every head for every relation (module docstring)."""
+    n_layers = model.config.num_hidden_layers
+    n_heads = model.config.num_attention_heads
+    shape = (n_layers, n_heads, len(relations))
+    promotion, suppression = np.zeros(shape), np.zeros(shape)
+    report = progress or ignore
+    if relations:
+        index = PairIndex.build(relations, model.device)
+        with torch.inference_mode():
+            for layer in range(n_layers):
+                report(layer / n_layers, f"operation scores: layer {layer + 1} of {n_layers}")
+                promotion[layer], suppression[layer] = layer_operation_scores(
+                    model, layer, relations, index, byte_budget
+                )
+    report(1.0, "operation scores: done")
+    return OperationScores(relations, promotion, suppression)
+
+
+def salient_operations(
+    loaded: LoadedModel,
+    layer: int,
+    head: int,
+    n_tokens: int = 20,
+    k: int = 10,
+    byte_budget: int = DEFAULT_BYTE_BUDGET,
+) -> pd.DataFrame:
+    """The tokens head (`layer`, `head`) amplifies most, each with its top-k mapped tokens.
+
+    A token t's amplification is `||x_t W_V(h)^T W_O(h)^T|| / ||x_t||`, with `x_t` the layer's
+    input row for t (as for the scores: raw embedding at layer 0, first-MLP embedding after);
+    its mapped tokens are the k largest entries of its `proj` row. One row per salient token:
+    `rank`, `token_id`, `token`, `amplification`, `mapped_tokens` (decoded, best first).
+    """
+    model, tokenizer = loaded.model, loaded.tokenizer
+    vocab = model.get_input_embeddings().weight.shape[0]
+    with torch.inference_mode():
+        w_v, w_o = (weights[head] for weights in head_ov_weights(model, layer))
+        amplification = torch.empty(vocab, dtype=torch.float32, device=model.device)
+        # Layer inputs pass through the MLP (4 x d_model wide): chunk the vocabulary by that.
+        mlp_row_bytes = 4 * model.config.hidden_size * w_v.element_size()
+        for rows in row_chunks(vocab, mlp_row_bytes, byte_budget):
+            x = layer_inputs(model, torch.arange(rows.start, rows.stop, device=model.device), layer)
+            out = (x @ w_v.T) @ w_o.T
+            amplification[rows] = out.float().norm(dim=-1) / x.float().norm(dim=-1)
+        strongest = amplification.topk(min(n_tokens, vocab))
+        x = layer_inputs(model, strongest.indices, layer)
+        w_u = model.get_output_embeddings().weight
+        logits = (x @ w_v.T) @ output_unembedding(w_o[None], w_u)[0]
+        mapped = logits.topk(k, dim=-1).indices.cpu().tolist()
+    token_ids = strongest.indices.cpu().tolist()
+    return pd.DataFrame(
+        {
+            "rank": range(1, len(token_ids) + 1),
+            "token_id": token_ids,
+            "token": [tokenizer.decode([t]) for t in token_ids],
+            "amplification": strongest.values.cpu().numpy(),
+            "mapped_tokens": [[tokenizer.decode([t]) for t in row] for row in mapped],
+        }
+    )
