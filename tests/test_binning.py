@@ -1,0 +1,231 @@
+"""Layer bins, categories and the counts table, checked against planted answers and a slow
+reference count."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from lib import binning
+from lib import head_table as ht
+from lib.errors import InputError
+from tests.chart_helpers import figure_bytes, per_head_frame, reference_counts
+
+
+def head_table(frame: pd.DataFrame) -> ht.HeadTable:
+    table = ht.table_from_frame(frame, "heads.csv")
+    assert isinstance(table, ht.HeadTable)
+    return table
+
+
+def figure() -> ht.BinnedTable:
+    table = ht.read_table(figure_bytes(), "pythia-6.9b-figure.csv")
+    assert isinstance(table, ht.BinnedTable)
+    return table
+
+
+def n_heads_by_bin(counts: binning.Counts) -> list[list[int]]:
+    return [list(rows["n_heads"]) for _, rows in counts.table.groupby("layer_bin", sort=False)]
+
+
+@pytest.mark.parametrize(
+    ("n_layers", "edges"),
+    [
+        (32, (0, 8, 16, 24, 32)),
+        (24, (0, 6, 12, 18, 24)),
+        (36, (0, 9, 18, 27, 36)),
+        (6, (0, 2, 4, 6)),
+    ],
+)
+def test_default_bins_are_four_equal_bins_over_the_models_layers(
+    n_layers: int, edges: tuple[int, ...]
+) -> None:
+    table = head_table(per_head_frame(n_layers, 1, seed=0))
+    assert binning.default_layer_bins(table).edges == edges
+
+
+def test_bins_are_labelled_half_open_and_cover_the_last_layer() -> None:
+    assert binning.bins_of_width(8, 32).labels == ("[0, 8)", "[8, 16)", "[16, 24)", "[24, 32)")
+    assert binning.bins_of_width(8, 30).edges == (0, 8, 16, 24, 32)
+
+
+@pytest.mark.parametrize(
+    ("edges", "message"),
+    [
+        ((0,), "at least two"),
+        ((0, 8, 8), "must increase"),
+        ((8, 0), "must increase"),
+        ((-8, 0), "whole numbers >= 0"),
+    ],
+)
+def test_bad_layer_edges_are_refused(edges: tuple[int, ...], message: str) -> None:
+    with pytest.raises(InputError, match=message):
+        binning.LayerBins(edges)
+
+
+def test_edges_are_parsed_from_text_or_refused() -> None:
+    assert binning.parse_layer_edges(" 0, 16 ,32") == (0, 16, 32)
+    assert binning.parse_score_edges("0, 12.5, 100") == (0, 12.5, 100)
+    with pytest.raises(InputError, match="layer edges must be whole numbers"):
+        binning.parse_layer_edges("0, 7.5, 16")
+    with pytest.raises(InputError, match="score edges: 'x' is not a number"):
+        binning.parse_score_edges("0, x")
+    with pytest.raises(InputError, match="more than 1,000 bins"):
+        binning.bins_of_width(1, 5000)
+
+
+def test_score_categories_are_half_open_except_the_last() -> None:
+    # One head on each edge and one inside each category.
+    scores = [0.0, 0.1, 0.25, 0.3, 0.5, 0.6, 0.75, 0.9, 1.0]
+    table = head_table(pd.DataFrame({"layer": 0, "head": range(9), "score": scores}))
+    counts = binning.count_heads(table, binning.score_categories())
+    assert list(counts.table["category"]) == ["0-25%", "25-50%", "50-75%", "75-100%"]
+    assert list(counts.table["n_heads"]) == [2, 2, 2, 3]
+    assert counts.categories.ranges()[0] == "0-25%: score in [0%, 25%)"
+    assert counts.categories.ranges()[-1] == "75-100%: score in [75%, 100%]"
+
+
+def test_a_percent_score_on_an_edge_falls_in_the_category_above_it() -> None:
+    # A score of 57 (percent) and the edge 57 % both become 57 / 100: the same double.
+    table = head_table(pd.DataFrame({"layer": [0, 0], "score": [57, 56.99]}))
+    counts = binning.count_heads(table, binning.score_categories(edges_percent=(0, 57, 100)))
+    assert list(counts.table["n_heads"]) == [1, 1]
+    assert "as percents" in counts.notes[0]
+
+
+def test_heads_outside_the_edges_are_reported_not_dropped() -> None:
+    frame = pd.DataFrame({"layer": [0, 1, 5, 9, 9], "score": [0.1, 0.1, 0.1, 0.1, 0.9]})
+    counts = binning.count_heads(
+        head_table(frame),
+        binning.score_categories(edges_percent=(0, 50)),
+        binning.LayerBinning(edges=(1, 6)),
+    )
+    assert counts.table["n_heads"].sum() == 2  # layers 1 and 5, score 0.1
+    assert counts.outside_layers["n_heads"].sum() == 2  # layer 0, layer 9 (score 0.1)
+    assert list(counts.outside_scores.index) == [6]  # row 6: layer 9, score 0.9
+    message = binning.describe_outside(counts)
+    assert message is not None
+    assert "2 heads lie outside the layer bins (heads layer 0: 1; heads layer 9: 1)" in message
+    assert "1 heads have a 'score' outside the score edges [0%, 50%] (rows 6)" in message
+
+
+def test_the_counts_table_lists_every_pair_with_zeros_in_order() -> None:
+    frame = pd.DataFrame({"layer": [7], "score": [0.8]})
+    counts = binning.count_heads(head_table(frame), binning.score_categories())
+    assert tuple(counts.table.columns) == binning.COUNT_COLUMNS
+    bins = ["[0, 2)", "[2, 4)", "[4, 6)", "[6, 8)"]
+    assert list(counts.table["layer_bin"]) == [label for label in bins for _ in range(4)]
+    assert list(counts.table["n_heads"]) == [0] * 15 + [1]
+    assert list(counts.table["percent"]) == [0.0] * 15 + [100.0]
+
+
+def test_prebinned_counts_merge_into_coarser_bins_but_never_split() -> None:
+    categories = binning.build_categories(figure())
+    merged = binning.count_heads(figure(), categories, binning.LayerBinning(edges=(0, 16, 32)))
+    assert n_heads_by_bin(merged) == [[26, 25, 3, 18], [35, 16, 7, 8]]
+    with pytest.raises(InputError, match=r"row 2: its bin \[0, 8\) would be split"):
+        binning.count_heads(figure(), categories, binning.LayerBinning(width=6))
+
+
+def test_a_text_column_gives_one_category_per_value_renamable_and_recoloured() -> None:
+    frame = pd.DataFrame({"layer": [0, 0, 0], "label": ["induction", "copying", "induction"]})
+    categories = binning.build_categories(
+        head_table(frame), category_column="label", names=["copy", "ind"], colors=["#000000"] * 2
+    )
+    counts = binning.count_heads(head_table(frame), categories)
+    assert categories.ranges() == ("copy: label = 'copying'", "ind: label = 'induction'")
+    assert list(counts.table["category"]) == ["copy", "ind"]  # one bin: layers [0, 1)
+    assert list(counts.table["n_heads"]) == [1, 2]
+
+
+@pytest.mark.parametrize(
+    ("names", "colors", "message"),
+    [
+        (["a", "a", "b", "c"], None, "must differ"),
+        (["a", " ", "b", "c"], None, "must not be empty"),
+        (["a", "b"], None, "4 categories need 4 names"),
+        (None, ["red"] * 4, "not a #rrggbb hex code"),
+    ],
+)
+def test_bad_names_or_colours_are_refused(
+    names: list[str] | None, colors: list[str] | None, message: str
+) -> None:
+    with pytest.raises(InputError, match=message):
+        binning.restyle(binning.score_categories(), names, colors)
+
+
+def test_several_models_get_their_own_default_bins() -> None:
+    frame = pd.concat(
+        [per_head_frame(32, 2, seed=1, model="big"), per_head_frame(24, 2, seed=2, model="small")]
+    )
+    counts = binning.count_heads(head_table(frame), binning.score_categories())
+    bins = counts.table.groupby("model", sort=False)["layer_bin"].unique()
+    assert list(bins["big"]) == ["[0, 8)", "[8, 16)", "[16, 24)", "[24, 32)"]
+    assert list(bins["small"]) == ["[0, 6)", "[6, 12)", "[12, 18)", "[18, 24)"]
+    assert (counts.table.groupby("model")["n_heads"].sum() == [64, 48]).all()
+
+
+def test_300_heads_over_24_layers_in_bins_of_6_match_a_count_by_hand() -> None:
+    frame = per_head_frame(24, 13, seed=3).iloc[:300]
+    counts = binning.count_heads(
+        head_table(frame), binning.score_categories(), binning.LayerBinning(width=6)
+    )
+    expected = reference_counts(
+        frame["layer"], frame["score"], (0, 6, 12, 18, 24), (0, 0.25, 0.5, 0.75, 1)
+    )
+    got = {(i // 4, i % 4): n for i, n in enumerate(counts.table["n_heads"])}
+    assert got == {key: expected[key] for key in got}
+    assert sum(got.values()) == 300
+
+
+# Property tests on random tables: counts equal the slow reference, they sum to the heads
+# inside the bins, and each non-empty bar's percents sum to 100 within rounding.
+@st.composite
+def tables_and_bins(draw: st.DrawFn) -> tuple[pd.DataFrame, tuple[int, ...], tuple[float, ...]]:
+    n = draw(st.integers(1, 60))
+    layers = draw(st.lists(st.integers(0, 40), min_size=n, max_size=n))
+    scores = draw(st.lists(st.integers(0, 100), min_size=n, max_size=n))  # percents
+    layer_edges = tuple(sorted(draw(st.sets(st.integers(0, 45), min_size=2, max_size=8))))
+    score_edges = tuple(sorted(draw(st.sets(st.integers(0, 100), min_size=2, max_size=6))))
+    frame = pd.DataFrame({"layer": layers, "score": [s / 100 for s in scores]})
+    return frame, layer_edges, score_edges
+
+
+@settings(max_examples=80, deadline=None)
+@given(tables_and_bins())
+def test_counts_match_a_slow_reference_and_percents_sum_to_100(
+    case: tuple[pd.DataFrame, tuple[int, ...], tuple[float, ...]],
+) -> None:
+    frame, layer_edges, score_edges = case
+    categories = binning.score_categories(edges_percent=score_edges)
+    counts = binning.count_heads(
+        head_table(frame), categories, binning.LayerBinning(edges=layer_edges)
+    )
+    expected = reference_counts(
+        frame["layer"], frame["score"], layer_edges, [e / 100 for e in score_edges]
+    )
+    n_categories = len(score_edges) - 1
+    got = {(i // n_categories, i % n_categories): n for i, n in enumerate(counts.table["n_heads"])}
+    assert got == {key: expected[key] for key in got}
+    inside = sum(expected.values())
+    assert counts.table["n_heads"].sum() == inside
+    left_out = counts.outside_layers["n_heads"].sum() + len(counts.outside_scores)
+    assert inside + left_out == len(frame)
+    for _, bar in counts.table.groupby("layer_bin", sort=False):
+        if bar["n_heads"].sum():
+            assert abs(bar["percent"].sum() - 100) <= 0.05 * n_categories + 1e-9
+        else:
+            assert (bar["percent"] == 0).all()
+
+
+def test_a_large_table_counts_like_a_numpy_histogram() -> None:
+    rng = np.random.default_rng(4)
+    frame = pd.DataFrame({"layer": rng.integers(0, 36, 40_000), "score": rng.random(40_000)})
+    counts = binning.count_heads(
+        head_table(frame), binning.score_categories(edges_percent=(0, 100))
+    )
+    histogram, _ = np.histogram(frame["layer"], bins=(0, 9, 18, 27, 36))
+    assert list(counts.table["n_heads"]) == list(histogram)
