@@ -1,0 +1,84 @@
+"""Public mode: the guard rails of a shared deployment (e.g. Streamlit Community Cloud).
+
+Switched on by the setting `HEAD_ATLAS_PUBLIC` (`1`, `true`, `yes` or `on`), read from the
+environment or from Streamlit secrets (`.streamlit/secrets.toml`, top-level keys); a secret
+wins over the environment. In public mode:
+
+* only catalog models are offered, up to `HEAD_ATLAS_PUBLIC_MAX_SIZE` (default `410m`: what a
+  CPU-only host with a few GB of RAM scores in reasonable time);
+* local checkpoint folders are refused (a visitor must not read the host's disk);
+* uploaded tables may have at most `HEAD_ATLAS_PUBLIC_MAX_ROWS` rows (default 100,000; the
+  upload size itself is capped by `server.maxUploadSize` in `.streamlit/config.toml`).
+
+Everything else works as locally.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from lib import catalog
+from lib.errors import InputError
+from lib.head_table import MAX_ROWS
+
+ENABLED_KEY = "HEAD_ATLAS_PUBLIC"
+MAX_SIZE_KEY = "HEAD_ATLAS_PUBLIC_MAX_SIZE"
+MAX_ROWS_KEY = "HEAD_ATLAS_PUBLIC_MAX_ROWS"
+DEFAULT_MAX_SIZE = "410m"
+DEFAULT_MAX_ROWS = 100_000
+TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+
+
+@dataclass(frozen=True)
+class PublicMode:
+    """What this deployment allows; `PublicMode()` is the unrestricted local app."""
+
+    enabled: bool = False
+    max_size: str = DEFAULT_MAX_SIZE
+    max_upload_rows: int = MAX_ROWS
+
+    @property
+    def allowed_sizes(self) -> tuple[str, ...]:
+        """Catalog sizes offered: all locally, up to `max_size` (by parameter count) in public."""
+        if not self.enabled:
+            return tuple(catalog.SIZES)
+        limit = catalog.SIZES[self.max_size].n_params
+        return tuple(name for name, size in catalog.SIZES.items() if size.n_params <= limit)
+
+    def check_source(self, source: str, is_folder: bool) -> None:
+        """Raise `InputError` when public mode refuses to load `source`."""
+        if not self.enabled:
+            return
+        if is_folder:
+            raise InputError(
+                "this public deployment does not load local folders; pick a Pythia model from "
+                "the catalog, or run the app on your own machine to score a local checkpoint"
+            )
+        size = catalog.size_of(source)
+        if size is None or size.name not in self.allowed_sizes:
+            raise InputError(
+                f"this public deployment scores Pythia models up to {self.max_size} "
+                f"({', '.join(self.allowed_sizes)}); run the app on your own machine for {source}"
+            )
+
+
+def public_mode_from(settings: Mapping[str, object]) -> PublicMode:
+    """Read the public-mode settings (environment merged with secrets) into a `PublicMode`."""
+    if str(settings.get(ENABLED_KEY, "")).strip().lower() not in TRUE_WORDS:
+        return PublicMode()
+    max_size = str(settings.get(MAX_SIZE_KEY, DEFAULT_MAX_SIZE)).strip().lower()
+    if max_size not in catalog.SIZES:
+        raise InputError(
+            f"{MAX_SIZE_KEY}={max_size!r} is not a Pythia size; "
+            f"use one of {', '.join(catalog.SIZES)}"
+        )
+    max_rows = _positive_int(settings.get(MAX_ROWS_KEY, DEFAULT_MAX_ROWS), MAX_ROWS_KEY)
+    return PublicMode(enabled=True, max_size=max_size, max_upload_rows=min(max_rows, MAX_ROWS))
+
+
+def _positive_int(value: object, key: str) -> int:
+    text = str(value).strip().replace("_", "").replace(",", "")
+    if not text.isdigit() or int(text) == 0:
+        raise InputError(f"{key}={value!r} must be a whole number of rows > 0")
+    return int(text)
