@@ -1,0 +1,250 @@
+"""Classify every attention head of a GPT-NeoX (Pythia) model: the per-head result table.
+
+    python -m lib.classify --model ID_OR_FOLDER [--revision R] [--device auto|cpu|cuda]
+        [--dtype auto|float32|bfloat16|float16] [--relations all|a,b,...] [--no-patterns]
+        [--threshold NAME=VALUE ...] --out heads.csv
+
+One row per (layer, head): `model`, `revision`, `layer`, `head`, `score_<relation>` and
+`suppression_<relation>` for every valid relation (`lib.operations`), `previous_token`,
+`duplicate_token`, `induction`, `first_token` (`lib.patterns`, unless `--no-patterns`), then
+`label` and `score` (`label_heads`). The settings the table was made with go to a sidecar
+`<csv stem>.settings.json` next to the CSV, which stays a plain one-header table.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+import transformers
+from tqdm import tqdm  # a transformers dependency
+
+import lib
+from lib.errors import CliParser, InputError, run_cli
+from lib.loader import DEVICES, DTYPES, LoadedModel, load_model
+from lib.operations import DEFAULT_BYTE_BUDGET, operation_scores
+from lib.patterns import DEFAULT_PATTERN_SETTINGS, PATTERNS, PatternSettings, pattern_scores
+from lib.progress import Progress, subrange
+from lib.relations import (
+    MIN_PAIRS,
+    SkippedRelation,
+    parse_relations,
+    relation_names,
+    tokenize_relations,
+)
+
+UNCLASSIFIED = "unclassified"
+SUPPRESSION_LABEL = "suppression: "
+LABEL_ORDER = (
+    "the highest passing score wins; ties go to the first in this order: relation scores "
+    "(relations in name order), then suppression scores (same order), then patterns "
+    f"({', '.join(PATTERNS)})"
+)
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """A finding labels a head when its score is at least its threshold (fractions).
+
+    `operation` (score or suppression score of any relation): 0.15, the threshold reported
+    for the MAPS paper. `previous_token`, `duplicate_token`, `induction`: 0.4, the value in
+    common use for these detectors. `first_token`: 0.9, because attending to position 0 is
+    the default "sink" of many heads with nothing to do, so only heads that put nearly all
+    their attention there are labelled by it.
+    """
+
+    operation: float = 0.15
+    previous_token: float = 0.4
+    duplicate_token: float = 0.4
+    induction: float = 0.4
+    first_token: float = 0.9
+
+
+@dataclass(frozen=True)
+class ClassifySettings:
+    """What a table depends on besides the model; frozen and hashable, fit for a cache key."""
+
+    relations: tuple[str, ...] = relation_names()
+    thresholds: Thresholds = Thresholds()
+    patterns: PatternSettings | None = DEFAULT_PATTERN_SETTINGS  # None: no pattern scores
+
+
+@dataclass(frozen=True)
+class Classification:
+    """The per-head `table`, the `settings` it was made with (sidecar JSON), and the relations
+    skipped for having fewer than `MIN_PAIRS` single-token pairs."""
+
+    table: pd.DataFrame
+    settings: dict[str, Any]
+    skipped: tuple[SkippedRelation, ...]
+
+
+def findings(columns: Sequence[str], thresholds: Thresholds) -> list[tuple[str, str, float]]:
+    """`(column, label, threshold)` of every finding in `columns`, in the tie-break order."""
+    scores = [c for c in columns if c.startswith("score_")]
+    suppressions = [c for c in columns if c.startswith("suppression_")]
+    return [
+        *((c, c.removeprefix("score_"), thresholds.operation) for c in scores),
+        *(
+            (c, SUPPRESSION_LABEL + c.removeprefix("suppression_"), thresholds.operation)
+            for c in suppressions
+        ),
+        *((p, p, getattr(thresholds, p)) for p in PATTERNS if p in columns),
+    ]
+
+
+def label_heads(table: pd.DataFrame, thresholds: Thresholds) -> pd.DataFrame:
+    """`table` with `label` and `score`: the head's highest-scoring finding among those at or
+    above their threshold (ties: `LABEL_ORDER`), else `unclassified` with score 0."""
+    candidates = findings(list(table.columns), thresholds)
+    values = table[[column for column, _, _ in candidates]].to_numpy(dtype=float)
+    passing = values >= np.array([threshold for _, _, threshold in candidates])
+    masked = np.where(passing, values, -np.inf)
+    best = masked.argmax(axis=1)  # first maximum = tie-break order
+    classified = passing.any(axis=1)
+    names = np.array([label for _, label, _ in candidates], dtype=object)
+    return table.assign(
+        label=np.where(classified, names[best], UNCLASSIFIED),
+        score=np.where(classified, masked[np.arange(len(table)), best], 0.0),
+    )
+
+
+def classify_heads(
+    loaded: LoadedModel,
+    settings: ClassifySettings = ClassifySettings(),
+    progress: Progress | None = None,
+    byte_budget: int = DEFAULT_BYTE_BUDGET,
+) -> Classification:
+    """Score and label every head of `loaded` (module docstring); `byte_budget` bounds the
+    operation scores' working memory and never changes the result."""
+    model, config = loaded.model, loaded.model.config
+    relations, skipped = tokenize_relations(loaded.tokenizer, settings.relations)
+    pattern_share = 0.1 if settings.patterns else 0.0
+    ops = operation_scores(model, relations, byte_budget, subrange(progress, 0, 1 - pattern_share))
+    n_layers, n_heads = config.num_hidden_layers, config.num_attention_heads
+    layer, head = np.divmod(np.arange(n_layers * n_heads), n_heads)
+    columns: dict[str, Any] = {
+        "model": loaded.name,
+        "revision": loaded.revision,
+        "layer": layer,
+        "head": head,
+    }
+    for r, relation in enumerate(relations):
+        columns[f"score_{relation.name}"] = ops.promotion[:, :, r].ravel()
+    for r, relation in enumerate(relations):
+        columns[f"suppression_{relation.name}"] = ops.suppression[:, :, r].ravel()
+    if settings.patterns:
+        patterns = pattern_scores(
+            model, len(loaded.tokenizer), settings.patterns, subrange(progress, 0.9, 1)
+        )
+        for p, name in enumerate(PATTERNS):
+            columns[name] = patterns[:, :, p].ravel()
+    table = label_heads(pd.DataFrame(columns), settings.thresholds)
+    record = {
+        "model": loaded.name,
+        "revision": loaded.revision,
+        "device": str(loaded.device),
+        "dtype": str(loaded.dtype).removeprefix("torch."),
+        "code_version": lib.__version__,
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "relations": [{"name": r.name, "k": r.k, "n_pairs": len(r.src)} for r in relations],
+        "skipped_relations": [asdict(s) for s in skipped],
+        "min_pairs": MIN_PAIRS,
+        "thresholds": asdict(settings.thresholds),
+        "label_order": LABEL_ORDER,
+        "patterns": asdict(settings.patterns) if settings.patterns else None,
+    }
+    return Classification(table, record, skipped)
+
+
+def settings_path(csv_path: Path) -> Path:
+    """The sidecar of a table: `<csv stem>.settings.json` next to it."""
+    return csv_path.with_name(f"{csv_path.stem}.settings.json")
+
+
+def write_classification(result: Classification, csv_path: Path) -> Path:
+    """Write the table to `csv_path` and its settings to the sidecar; return the sidecar."""
+    csv_path = Path(csv_path)
+    csv_path.parent.mkdir(parents=True, exist_ok=True)
+    result.table.to_csv(csv_path, index=False)
+    sidecar = settings_path(csv_path)
+    sidecar.write_text(json.dumps(result.settings, indent=2) + "\n")
+    return sidecar
+
+
+def parse_thresholds(assignments: Sequence[str]) -> Thresholds:
+    """`NAME=VALUE` overrides of `Thresholds` fields, values fractions in [0, 1]."""
+    names = [f.name for f in fields(Thresholds)]
+    overrides: dict[str, float] = {}
+    for assignment in assignments:
+        name, _, value = assignment.partition("=")
+        try:
+            number = float(value)
+        except ValueError:
+            number = float("nan")
+        if name not in names or not 0 <= number <= 1:
+            raise InputError(
+                f"--threshold {assignment!r}: expected NAME=VALUE with VALUE in [0, 1] and NAME "
+                f"one of {', '.join(names)}"
+            )
+        overrides[name] = number
+    return replace(Thresholds(), **overrides)
+
+
+def bar_progress(bar: Any) -> Progress:
+    """A `Progress` that drives a tqdm bar of 1000 steps."""
+
+    def report(fraction: float, message: str) -> None:
+        bar.set_description_str(message, refresh=False)
+        bar.update(round(fraction * 1000) - bar.n)
+
+    return report
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = CliParser(prog="python -m lib.classify", description=__doc__.split("\n")[0])
+    parser.add_argument("--model", required=True, help="hub id or local folder")
+    parser.add_argument("--revision", default="main", help="hub revision, e.g. step1000")
+    parser.add_argument("--device", default="auto", choices=DEVICES)
+    parser.add_argument("--dtype", default="auto", choices=list(DTYPES))
+    parser.add_argument("--relations", default="all", help="all or a,b,... (relation names)")
+    parser.add_argument("--no-patterns", action="store_true", help="skip attention patterns")
+    parser.add_argument(
+        "--threshold", action="append", default=[], help="NAME=VALUE, e.g. operation=0.2"
+    )
+    parser.add_argument("--out", type=Path, required=True, help="CSV to write")
+    args = parser.parse_args(argv)
+    settings = ClassifySettings(
+        relations=parse_relations(args.relations),
+        thresholds=parse_thresholds(args.threshold),
+        patterns=None if args.no_patterns else DEFAULT_PATTERN_SETTINGS,
+    )
+    transformers.utils.logging.disable_progress_bar()  # one bar: ours
+    bar_format = "{desc:<45} {bar} {percentage:3.0f}%"
+    # Only on a terminal: piped or captured stderr keeps to one line per message.
+    quiet = not sys.stderr.isatty()
+    with tqdm(total=1000, file=sys.stderr, bar_format=bar_format, disable=quiet) as bar:
+        progress = bar_progress(bar)
+        loading = subrange(progress, 0, 0.1)
+        loaded = load_model(args.model, args.revision, args.device, args.dtype, loading)
+        result = classify_heads(loaded, settings, subrange(progress, 0.1, 1))
+    sidecar = write_classification(result, args.out)
+    for skipped in result.skipped:
+        print(
+            f"skipped {skipped.name}: {skipped.n_pairs} single-token pairs (< {MIN_PAIRS})",
+            file=sys.stderr,
+        )
+    print(f"wrote {args.out} and {sidecar}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(run_cli(main))

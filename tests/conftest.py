@@ -1,0 +1,155 @@
+"""Shared fixtures: a tiny Pythia-shaped checkpoint with planted heads, built once per session.
+
+`planted_checkpoint` is a folder (save_pretrained layout, safetensors, byte-level BPE tokenizer
+trained on the relation words) of a 3-layer, 4-head, d_model 64 GPT-NeoX model with Pythia's
+architecture and seeded random weights, except four heads whose answer is known by
+construction (`PLANTED`):
+
+- copying (layer 0): its OV circuit maps every token to itself. Dims 0-15 of every token's
+  input and output embedding hold the same random unit code; the head reads and writes those
+  dims, so a row's logits are code cosines, largest for the token itself.
+- suppression (layer 0): the same head with W_O negated: every token is its row's minimum.
+- country -> capital (layer 1): reads the first-MLP embeddings. Its W_V maps each country's
+  `mlp0(ln(E))` to z; W_O writes z into dims 16-31, where each capital's output embedding holds
+  its country's unit z (other tokens 0 there), so the capital tops its country's row.
+- previous token (layer 2): q/k weights zero, q/k biases on the rotary dims such that the
+  attention score is `A cos(d - 1) + B cos(0.01 (d - 1))` at relative offset d: content-free,
+  largest at d = 1.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import torch
+
+from lib.classify import Classification, ClassifySettings, classify_heads
+from lib.loader import LoadedModel, load_model
+from lib.operations import layer_inputs
+from lib.relations import load_pairs, single_token
+from lib.synthetic import pythia_config, random_model, save_checkpoint, train_tokenizer
+
+N_LAYERS, N_HEADS, D_MODEL = 3, 4, 64
+D_HEAD = D_MODEL // N_HEADS
+PLANTED = {
+    (0, 0): "general_copying_english_500",
+    (0, 1): "suppression: general_copying_english_500",
+    (1, 2): "country_to_capital_wikidata",
+    (2, 3): "previous_token",
+}
+COPY_DIMS = slice(0, D_HEAD)
+CAPITAL_DIMS = slice(D_HEAD, 2 * D_HEAD)
+
+
+@dataclass(frozen=True)
+class Planted:
+    """The planted checkpoint folder and its planted heads: (layer, head) -> expected label."""
+
+    path: Path
+    heads: dict[tuple[int, int], str]
+
+    def where(self, label: str) -> tuple[int, int]:
+        """(layer, head) of the planted head labelled `label`."""
+        (position,) = (position for position, name in self.heads.items() if name == label)
+        return position
+
+
+def value_rows(head: int) -> slice:
+    return slice(3 * head * D_HEAD + 2 * D_HEAD, 3 * head * D_HEAD + 3 * D_HEAD)
+
+
+def plant_ov(model, layer: int, head: int, w_v: torch.Tensor, out_dims: slice, sign: float) -> None:
+    """Head reads `w_v @ x` (d_head values) and writes them, times `sign`, into `out_dims`."""
+    attention = model.gpt_neox.layers[layer].attention
+    attention.query_key_value.weight[value_rows(head)] = w_v
+    w_o = attention.dense.weight[:, head * D_HEAD : (head + 1) * D_HEAD]
+    w_o.zero_()
+    w_o[out_dims] = sign * torch.eye(D_HEAD)
+
+
+def plant_copying(model, generator: torch.Generator) -> None:
+    embed_in = model.get_input_embeddings().weight
+    embed_out = model.get_output_embeddings().weight
+    codes = torch.randn(embed_in.shape[0], D_HEAD, generator=generator)
+    codes /= codes.norm(dim=1, keepdim=True)
+    embed_in[:, COPY_DIMS] = 0.05 * codes  # same scale as the random dims (std 0.02 x 16)
+    embed_out[:, COPY_DIMS] = codes
+    read_codes = torch.zeros(D_HEAD, D_MODEL)
+    read_codes[:, COPY_DIMS] = torch.eye(D_HEAD)
+    plant_ov(model, 0, 0, read_codes, COPY_DIMS, 1.0)
+    plant_ov(model, 0, 1, read_codes, COPY_DIMS, -1.0)
+
+
+def plant_country_to_capital(model, tokenizer) -> None:
+    pairs = [
+        (single_token(tokenizer, country), single_token(tokenizer, capital))
+        for country, capital in load_pairs("country_to_capital_wikidata")
+    ]
+    pairs = [(c, k) for c, k in pairs if c is not None and k is not None]
+    countries = torch.tensor([c for c, _ in pairs])
+    w_v = model.gpt_neox.layers[1].attention.query_key_value.weight[value_rows(2)].clone()
+    z = layer_inputs(model, countries, 1) @ w_v.T  # what the head computes from each country
+    embed_out = model.get_output_embeddings().weight
+    embed_out[:, CAPITAL_DIMS] = 0
+    for (_, capital), code in zip(pairs, z / z.norm(dim=1, keepdim=True), strict=True):
+        embed_out[capital, CAPITAL_DIMS] = code
+    plant_ov(model, 1, 2, w_v, CAPITAL_DIMS, 1.0)
+
+
+def plant_previous_token(model, layer: int = 2, head: int = 3) -> None:
+    """Rotary dims (0, 2) turn at 1 rad / position, (1, 3) at 0.01 (theta 10000, 4 dims); a key
+    bias turned by one step's angle makes q.k peak at offset 1 (q at m, k at m - 1)."""
+    attention = model.gpt_neox.layers[layer].attention
+    base = 3 * head * D_HEAD
+    query, key = slice(base, base + D_HEAD), slice(base + D_HEAD, base + 2 * D_HEAD)
+    attention.query_key_value.weight[query] = 0
+    attention.query_key_value.weight[key] = 0
+    scale = math.sqrt(D_HEAD)  # scores are q.k / sqrt(d_head): A = 100, B = 1000
+    fast, slow = math.sqrt(100 * scale), math.sqrt(1000 * scale)
+    bias = attention.query_key_value.bias
+    bias[query] = 0
+    bias[key] = 0
+    bias[base + 0], bias[base + 1] = fast, slow
+    bias[base + D_HEAD + 0] = fast * math.cos(1.0)
+    bias[base + D_HEAD + 2] = fast * math.sin(1.0)
+    bias[base + D_HEAD + 1] = slow * math.cos(0.01)
+    bias[base + D_HEAD + 3] = slow * math.sin(0.01)
+
+
+@pytest.fixture(scope="session")
+def planted_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Planted:
+    """Folder of the tiny checkpoint with planted heads (module docstring)."""
+    tokenizer = train_tokenizer()
+    model = random_model(pythia_config(N_LAYERS, N_HEADS, D_MODEL, len(tokenizer)), seed=0)
+    generator = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        plant_copying(model, generator)
+        plant_country_to_capital(model, tokenizer)
+        plant_previous_token(model)
+    path = save_checkpoint(model, tokenizer, tmp_path_factory.mktemp("planted"))
+    return Planted(path, dict(PLANTED))
+
+
+@pytest.fixture(scope="session")
+def planted_model(planted_checkpoint: Planted) -> LoadedModel:
+    """The planted checkpoint loaded through the real loader on CPU in float32."""
+    return load_model(str(planted_checkpoint.path), device="cpu", dtype="float32")
+
+
+@pytest.fixture(scope="session")
+def planted_classification(planted_model: LoadedModel) -> Classification:
+    """`classify_heads` of the planted model with default settings (all relations, patterns)."""
+    return classify_heads(planted_model, ClassifySettings())
+
+
+@pytest.fixture(scope="session")
+def non_neox_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder that looks like a checkpoint but whose config says GPT-2."""
+    path = tmp_path_factory.mktemp("gpt2")
+    (path / "config.json").write_text(json.dumps({"model_type": "gpt2"}))
+    (path / "model.safetensors").write_bytes(b"")
+    return path

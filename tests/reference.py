@@ -1,0 +1,61 @@
+"""Slow, obvious per-head references for the engine's scores, written from methods.md alone.
+
+Reads the relation JSON and the raw weights by name, one head and one relation at a time,
+with no batching, chunking or shared helpers from `lib`, so agreement with the engine means
+the batched code computes the definition.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+RELATIONS = Path(__file__).resolve().parent.parent / "data" / "relations"
+COPYING = {"general_copying_english_500", "name_copying"}
+
+
+def single_token_pairs(tokenizer, name: str) -> list[tuple[int, int]]:
+    pairs = json.loads((RELATIONS / name / f"{name}.json").read_text())
+    kept = []
+    for src, dst in pairs:
+        src_ids = tokenizer.encode(" " + src, add_special_tokens=False)
+        dst_ids = tokenizer.encode(" " + dst, add_special_tokens=False)
+        if len(src_ids) == 1 and len(dst_ids) == 1:
+            kept.append((src_ids[0], dst_ids[0]))
+    return kept
+
+
+def head_projection(model, layer: int, head: int, tokens: list[int]) -> torch.Tensor:
+    """proj = X W_V(h)^T (W_O(h)^T W_U^T) for one head, raw weights sliced by hand."""
+    state = model.state_dict()
+    n_heads = model.config.num_attention_heads
+    d_head = model.config.hidden_size // n_heads
+    embeddings = state["gpt_neox.embed_in.weight"][tokens]
+    if layer == 0:
+        x = embeddings
+    else:
+        first = model.gpt_neox.layers[0]
+        x = first.mlp(first.post_attention_layernorm(embeddings))
+    qkv = state[f"gpt_neox.layers.{layer}.attention.query_key_value.weight"]
+    w_v = qkv[3 * head * d_head + 2 * d_head : 3 * head * d_head + 3 * d_head]
+    w_o = state[f"gpt_neox.layers.{layer}.attention.dense.weight"][
+        :, head * d_head : (head + 1) * d_head
+    ]
+    w_u = model.get_output_embeddings().weight
+    return (x @ w_v.T) @ (w_o.T @ w_u.T)
+
+
+def reference_scores(model, tokenizer, name: str, layer: int, head: int) -> tuple[float, float]:
+    """(score, suppression score): a pair counts when fewer than k entries of its row are
+    strictly greater (resp. strictly smaller) than its target's."""
+    pairs = single_token_pairs(tokenizer, name)
+    k = 1 if name in COPYING else 10
+    with torch.no_grad():
+        proj = head_projection(model, layer, head, [src for src, _ in pairs])
+    promoted = suppressed = 0
+    for row, (_, dst) in zip(proj, pairs, strict=True):
+        promoted += int((row > row[dst]).sum()) < k
+        suppressed += int((row < row[dst]).sum()) < k
+    return promoted / len(pairs), suppressed / len(pairs)

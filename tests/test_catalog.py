@@ -1,0 +1,60 @@
+"""The Pythia catalog: shapes, parameter counts, hub ids, checkpoints, memory estimates."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from lib.catalog import REVISIONS, SIZES, hub_id, memory_estimate, size_of
+from lib.errors import InputError
+
+# Total parameters as published in the Pythia model cards (EleutherAI/pythia README).
+PUBLISHED_PARAMS = {
+    "14m": 14_067_712,
+    "31m": 30_494_720,
+    "70m": 70_426_624,
+    "160m": 162_322_944,
+    "410m": 405_334_016,
+    "1b": 1_011_781_632,
+    "1.4b": 1_414_647_808,
+    "2.8b": 2_775_208_960,
+    "6.9b": 6_857_302_016,
+    "12b": 11_846_072_320,
+}
+
+
+def test_parameter_counts_match_the_published_totals():
+    assert {name: size.n_params for name, size in SIZES.items()} == PUBLISHED_PARAMS
+
+
+def test_shapes_of_the_figure_model():
+    size = SIZES["6.9b"]
+    assert (size.n_layers, size.n_heads, size.d_model, size.d_head) == (32, 32, 4096, 128)
+
+
+def test_revisions_are_the_154_training_checkpoints_then_main():
+    assert REVISIONS[:12] == tuple(
+        f"step{s}" for s in (0, 1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1000)
+    )
+    assert REVISIONS[-2:] == ("step143000", "main")
+    assert len(REVISIONS) == 155 and len(set(REVISIONS)) == 155
+
+
+def test_hub_ids_round_trip():
+    for name in SIZES:
+        for deduped in (False, True):
+            assert size_of(hub_id(name, deduped)) == SIZES[name]
+    assert hub_id("70m", deduped=True) == "EleutherAI/pythia-70m-deduped"
+    assert size_of("gpt2") is None
+
+
+def test_unknown_size_is_an_input_error():
+    with pytest.raises(InputError, match="unknown Pythia size '7b'"):
+        hub_id("7b")
+
+
+def test_memory_estimate_halves_in_half_precision():
+    size = SIZES["12b"]
+    full = memory_estimate(size.n_params, size.d_model, size.vocab_rows, torch.float32)
+    half = memory_estimate(size.n_params, size.d_model, size.vocab_rows, torch.bfloat16)
+    assert full > 4 * size.n_params and abs(full - 2 * half) <= 1

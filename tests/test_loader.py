@@ -1,0 +1,118 @@
+"""The loader: folders and hub ids, devices and dtypes, and every refusal's message."""
+
+from __future__ import annotations
+
+import httpx2
+import huggingface_hub.constants
+import pytest
+import torch
+from huggingface_hub.errors import (
+    LocalEntryNotFoundError,
+    RepositoryNotFoundError,
+    RevisionNotFoundError,
+)
+
+import lib.loader
+from lib.errors import InputError
+from lib.loader import load_model, resolve_device, resolve_dtype
+
+
+def test_planted_folder_loads_as_pythia(planted_model, planted_checkpoint):
+    model = planted_model.model
+    assert planted_model.name == str(planted_checkpoint.path)
+    assert planted_model.revision == "local"
+    assert (planted_model.device, planted_model.dtype) == (torch.device("cpu"), torch.float32)
+    assert model.config.model_type == "gpt_neox" and model.config.use_parallel_residual
+    assert model.config._attn_implementation == "eager"
+    input_rows = model.get_input_embeddings().weight
+    assert not torch.equal(input_rows, model.get_output_embeddings().weight)  # untied
+
+
+def test_auto_device_and_dtype_on_this_machine():
+    device = resolve_device("auto")
+    assert device.type in {"cuda", "mps", "cpu"}
+    assert resolve_dtype("auto", torch.device("cpu")) == torch.float32
+    assert resolve_dtype("float16", torch.device("cpu")) == torch.float16
+
+
+@pytest.mark.parametrize(("bf16", "expected"), [(True, torch.bfloat16), (False, torch.float16)])
+def test_auto_dtype_on_a_gpu(monkeypatch, bf16, expected):
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: bf16)
+    assert resolve_dtype("auto", torch.device("cuda")) == expected
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_forcing_a_missing_device_is_an_input_error():
+    with pytest.raises(InputError, match="'cuda' is not available"):
+        resolve_device("cuda")
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: resolve_device("tpu"), "unknown device 'tpu'"),
+        (lambda: resolve_dtype("int8", torch.device("cpu")), "unknown dtype 'int8'"),
+    ],
+)
+def test_unknown_device_or_dtype(call, message):
+    with pytest.raises(InputError, match=message):
+        call()
+
+
+def test_missing_folder(tmp_path):
+    with pytest.raises(InputError, match="no such folder"):
+        load_model(str(tmp_path / "missing"), device="cpu")
+
+
+def test_folder_that_is_not_gpt_neox(non_neox_folder):
+    with pytest.raises(InputError, match="'gpt2' model, not GPT-NeoX"):
+        load_model(str(non_neox_folder), device="cpu")
+
+
+def test_folder_without_safetensors(tmp_path):
+    (tmp_path / "config.json").write_text('{"model_type": "gpt_neox"}')
+    (tmp_path / "pytorch_model.bin").write_bytes(b"")
+    with pytest.raises(InputError, match=r"no \*\.safetensors weights"):
+        load_model(str(tmp_path), device="cpu")
+
+
+def test_not_enough_memory_is_refused_before_loading(planted_checkpoint, monkeypatch):
+    monkeypatch.setattr(lib.loader, "free_memory", lambda device: 1000)
+    with pytest.raises(InputError, match=r"needs about .* GiB in float32 but only"):
+        load_model(str(planted_checkpoint.path), device="cpu", dtype="float32")
+
+
+def test_unknown_pythia_revision_is_refused_without_the_hub(monkeypatch):
+    monkeypatch.setattr(lib.loader, "hf_hub_download", pytest.fail)
+    with pytest.raises(InputError, match="unknown revision 'step3'"):
+        load_model("EleutherAI/pythia-70m", revision="step3", device="cpu")
+
+
+def test_offline_hub_says_so_and_points_to_folders(monkeypatch, tmp_path):
+    # No network: offline mode, and an empty cache so nothing is found locally either.
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path))
+    with pytest.raises(InputError, match=r"offline.*pass its folder"):
+        load_model("EleutherAI/pythia-70m", device="cpu")
+
+
+def http_error(kind):
+    response = httpx2.Response(404, request=httpx2.Request("GET", "https://huggingface.co"))
+    return kind("404", response=response)
+
+
+@pytest.mark.parametrize(
+    ("error", "message"),
+    [
+        (http_error(RepositoryNotFoundError), "unknown model 'someone/nothing'"),
+        (http_error(RevisionNotFoundError), "has no revision 'main'"),
+        (LocalEntryNotFoundError("no connection"), "offline"),
+    ],
+)
+def test_hub_errors_become_input_errors(monkeypatch, error, message):
+    def refuse(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(lib.loader, "hf_hub_download", refuse)
+    with pytest.raises(InputError, match=message):
+        load_model("someone/nothing", device="cpu")

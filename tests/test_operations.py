@@ -1,0 +1,89 @@
+"""Operation scores: the batched, chunked engine against the per-head reference."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from lib.operations import head_source_chunks, operation_scores, salient_operations
+from lib.relations import MIN_PAIRS, relation_names, tokenize_relations
+from lib.synthetic import train_tokenizer
+from tests.reference import reference_scores, single_token_pairs
+
+
+@pytest.fixture(scope="module")
+def relations(planted_model):
+    valid, skipped = tokenize_relations(planted_model.tokenizer, relation_names())
+    assert not skipped  # the tiny tokenizer keeps every relation valid
+    return valid
+
+
+@pytest.fixture(scope="module")
+def engine_scores(planted_model, relations):
+    return operation_scores(planted_model.model, relations)
+
+
+def test_engine_equals_reference_for_every_head_and_relation(
+    planted_model, relations, engine_scores
+):
+    config = planted_model.model.config
+    for layer in range(config.num_hidden_layers):
+        for head in range(config.num_attention_heads):
+            for r, relation in enumerate(relations):
+                expected = reference_scores(
+                    planted_model.model, planted_model.tokenizer, relation.name, layer, head
+                )
+                got = (
+                    engine_scores.promotion[layer, head, r],
+                    engine_scores.suppression[layer, head, r],
+                )
+                assert got == expected, (layer, head, relation.name)
+
+
+def test_chunking_never_changes_the_result(planted_model, relations, engine_scores):
+    vocab = planted_model.model.config.vocab_size
+    row_bytes = vocab * 4
+    n_sources = len({t for r in relations for t in r.src})
+    # 7 rows per chunk (slices of sources, one head at a time), then 3 of 4 heads per chunk.
+    for budget in (7 * row_bytes, 3 * n_sources * row_bytes):
+        chunked = operation_scores(planted_model.model, relations, byte_budget=budget)
+        assert np.array_equal(chunked.promotion, engine_scores.promotion)
+        assert np.array_equal(chunked.suppression, engine_scores.suppression)
+
+
+@given(
+    n_heads=st.integers(1, 6),
+    n_sources=st.integers(1, 40),
+    rows_per_chunk=st.integers(1, 300),
+)
+def test_chunks_cover_each_row_once_within_budget(n_heads, n_sources, rows_per_chunk):
+    seen = np.zeros((n_heads, n_sources), dtype=int)
+    for heads, sources in head_source_chunks(n_heads, n_sources, 10, 10 * rows_per_chunk):
+        seen[heads, sources] += 1
+        rows = (heads.stop - heads.start) * (sources.stop - sources.start)
+        assert rows <= rows_per_chunk
+    assert (seen == 1).all()
+
+
+def test_relations_with_too_few_pairs_are_skipped_and_counted():
+    tokenizer = train_tokenizer(vocab_size=2048)
+    valid, skipped = tokenize_relations(tokenizer, relation_names())
+    assert skipped and valid
+    for relation in skipped:
+        n_pairs = len(single_token_pairs(tokenizer, relation.name))
+        assert relation.n_pairs == n_pairs < MIN_PAIRS
+    for relation in valid:
+        assert len(relation.src) == len(single_token_pairs(tokenizer, relation.name)) >= MIN_PAIRS
+        assert relation.k == (1 if "copying" in relation.name else 10)
+
+
+def test_salient_operations_of_the_copying_head_map_tokens_to_themselves(
+    planted_model, planted_checkpoint
+):
+    layer, head = planted_checkpoint.where("general_copying_english_500")
+    table = salient_operations(planted_model, layer, head, n_tokens=12, k=3)
+    assert list(table.columns) == ["rank", "token_id", "token", "amplification", "mapped_tokens"]
+    assert len(table) == 12 and table["amplification"].is_monotonic_decreasing
+    assert [mapped[0] for mapped in table["mapped_tokens"]] == list(table["token"])

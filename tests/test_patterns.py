@@ -1,0 +1,89 @@
+"""Attention-pattern scores: definitions on hand-made patterns, and the planted head."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from lib.patterns import (
+    PATTERNS,
+    PatternSettings,
+    head_pattern_scores,
+    pattern_scores,
+    repeated_random_tokens,
+)
+
+N = 5  # half length of the hand-made sequences
+
+
+def shifted(offset: int) -> torch.Tensor:
+    """(1, 1, 2N, 2N) attention from every row i >= offset to i - offset (row i < offset: 0)."""
+    size = 2 * N
+    attention = torch.zeros(1, 1, size, size)
+    for i in range(size):
+        attention[0, 0, i, max(i - offset, 0)] = 1.0
+    return attention
+
+
+def target_score(attention: torch.Tensor, target: dict[int, int]) -> float:
+    """TransformerLens's sum(A * P) / sum(A) over the rows i that have a target `target[i]`."""
+    pattern = torch.zeros_like(attention)
+    for i, j in target.items():
+        pattern[..., i, j] = 1.0
+    rows = list(target)
+    return float((attention * pattern)[..., rows, :].sum() / attention[..., rows, :].sum())
+
+
+def scores(attention: torch.Tensor) -> dict[str, float]:
+    return dict(zip(PATTERNS, head_pattern_scores(attention, N)[0].tolist(), strict=True))
+
+
+@pytest.mark.parametrize(
+    ("attention", "perfect"),
+    [
+        (shifted(1), "previous_token"),
+        (shifted(N), "duplicate_token"),
+        (shifted(N - 1), "induction"),
+    ],
+)
+def test_a_perfect_head_scores_one(attention, perfect):
+    assert scores(attention)[perfect] == 1.0
+
+
+def test_scores_equal_the_target_pattern_definition():
+    generator = torch.Generator().manual_seed(0)
+    logits = torch.randn(2, 3, 2 * N, 2 * N, generator=generator)
+    causal = torch.ones(2 * N, 2 * N).tril().bool()
+    attention = logits.masked_fill(~causal, float("-inf")).softmax(-1)
+    targets = {
+        "previous_token": {i: i - 1 for i in range(1, 2 * N)},
+        "duplicate_token": {i: i - N for i in range(N, 2 * N)},
+        "induction": {i: i - N + 1 for i in range(N, 2 * N)},
+        "first_token": {i: 0 for i in range(1, 2 * N)},
+    }
+    got = head_pattern_scores(attention, N)
+    for h in range(3):
+        for p, name in enumerate(PATTERNS):
+            expected = target_score(attention[:, h : h + 1], targets[name])
+            assert got[h, p].item() == pytest.approx(expected, abs=1e-6)
+
+
+def test_random_sequences_repeat_distinct_tokens_reproducibly():
+    settings = PatternSettings(batch=3, length=7, seed=5)
+    tokens = repeated_random_tokens(100, settings)
+    assert tokens.shape == (3, 14) and tokens.max() < 100
+    assert torch.equal(tokens[:, :7], tokens[:, 7:])
+    assert all(len(set(row[:7].tolist())) == 7 for row in tokens)
+    assert torch.equal(tokens, repeated_random_tokens(100, settings))
+
+
+def test_planted_previous_token_head_tops_the_ranking(planted_model, planted_checkpoint):
+    model = planted_model.model
+    result = pattern_scores(model, len(planted_model.tokenizer))
+    assert result.shape == (model.config.num_hidden_layers, model.config.num_attention_heads, 4)
+    assert ((result >= 0) & (result <= 1)).all()
+    previous = result[:, :, PATTERNS.index("previous_token")]
+    layer, head = planted_checkpoint.where("previous_token")
+    assert previous[layer, head] > 0.99
+    previous[layer, head] = 0
+    assert previous.max() < 0.2
