@@ -160,9 +160,10 @@ class ValueCategories:
         _check_style(self.names, self.colors, len(self.values))
 
     def ranges(self) -> tuple[str, ...]:
-        """Each category's definition in words, e.g. `induction: label = 'induction'`."""
+        """Each category's definition in words: `label = 'induction'`, or once renamed,
+        `ind: label = 'induction'`."""
         return tuple(
-            f"{name}: {self.column} = {value!r}"
+            f"{self.column} = {value!r}" if name == value else f"{name}: {self.column} = {value!r}"
             for name, value in zip(self.names, self.values, strict=True)
         )
 

@@ -12,9 +12,8 @@ Two forms are read.
   `n_heads`; optional `model`, `color` or `color_name` (hex or CSS name, one per category),
   and `percent` (checked against the counts, never used to draw).
 
-Scores: a score column holds fractions in [0, 1] or percents in [0, 100]. When its largest value
-is at most 1 it is read as fractions, otherwise as percents and divided by 100; the reading says
-which (`ScoreReading.note`). A column read as fractions is stored as is.
+Scores: a score column holds fractions in [0, 1] or percents in [0, 100]; `SCALE_RULE` says
+which is which, and each reading says what it found (`ScoreReading.note`).
 
 Row numbers in messages count the header as row 1, as a spreadsheet does; every table's frame is
 indexed by those row numbers.
@@ -58,6 +57,10 @@ FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 shows them as text instead of running them as formulas (OWASP "CSV injection")."""
 
 SCORE_RANGES = "scores are fractions in [0, 1] or percents in [0, 100]"
+SCALE_RULE = (
+    "A score column whose largest value is at most 1 is read as fractions, "
+    "any other as percents (divided by 100)."
+)
 
 FIRST_ROW = 2  # the header is row 1
 
@@ -139,11 +142,8 @@ def _validate(frame: pd.DataFrame, source: str) -> HeadTable | BinnedTable:
 
 
 def score_fractions(table: HeadTable, column: str) -> ScoreReading:
-    """Column `column` of `table` as fractions in [0, 1], after checking every cell.
-
-    Definition: fractions when the column's largest value is <= 1, else percents (divided by 100).
-    Every cell must be a finite number in [0, 100] (and in [0, 1] when read as fractions).
-    """
+    """Column `column` of `table` as fractions in [0, 1], after checking every cell: each must
+    be a finite number in [0, 100]; then `SCALE_RULE` decides fractions or percents."""
     if column not in table.frame.columns:
         raise InputError(f"{table.source} has no column {column!r}{_suggestion(table, column)}")
     if column not in table.numeric_columns:
@@ -442,4 +442,10 @@ def _cell(value: object) -> str:
 
 def _model_name(source: str) -> str:
     """The model name of a file without a `model` column: the file's name without suffix."""
-    return PurePath(source).stem or source
+    return source_stem(source) or source
+
+
+def source_stem(source: str) -> str:
+    """The last part of a source name without a `.csv` suffix (`runs/pythia-6.9b.csv` ->
+    `pythia-6.9b`); other dots stay, as in model names."""
+    return re.sub(r"\.csv$", "", PurePath(source).name, flags=re.IGNORECASE)

@@ -48,7 +48,7 @@ def reference_counts(
     """(layer bin, category) -> heads, by looping over heads and bins one at a time.
 
     Layer bins are [a, b); score bins are [a, b) except the last, [a, b]; edges in the units
-    of the values. Heads outside every bin are not counted."""  # fmt: skip
+    of the values. Heads outside every bin are not counted."""
     counts: Counter[tuple[int, int]] = Counter()
     last = len(score_edges) - 2
     for layer, score in zip(layers, scores, strict=True):

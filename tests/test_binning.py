@@ -136,6 +136,8 @@ def test_a_text_column_gives_one_category_per_value_renamable_and_recoloured() -
         head_table(frame), category_column="label", names=["copy", "ind"], colors=["#000000"] * 2
     )
     counts = binning.count_heads(head_table(frame), categories)
+    plain = binning.build_categories(head_table(frame), category_column="label")
+    assert plain.ranges() == ("label = 'copying'", "label = 'induction'")
     assert categories.ranges() == ("copy: label = 'copying'", "ind: label = 'induction'")
     assert list(counts.table["category"]) == ["copy", "ind"]  # one bin: layers [0, 1)
     assert list(counts.table["n_heads"]) == [1, 2]

@@ -1,0 +1,167 @@
+"""The layer chart: `# heads` per layer bin, stacked by category, each segment labelled with its
+share of the bar (`binning.PERCENT_DEFINITION`); one panel per model, side by side.
+
+Command line (same code path as the page):
+
+    python -m lib.chart INPUT.csv --out OUT.{csv,json,svg,png} [options]
+
+Without options the layer bins are four equal bins per model (a pre-binned file keeps its own)
+and the categories come from the file (pre-binned) or from binning its `score` column at
+0, 25, 50, 75, 100 %. Bad input: one line on stderr, exit code 2.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import altair as alt
+import pandas as pd
+
+from lib import binning, export
+from lib import head_table as ht
+from lib.colors import label_colors, parse_colors
+from lib.errors import CliParser, InputError, run_cli
+
+Y_TITLE = "# heads"
+X_TITLE = "Layer"
+BAR_STEP = 64
+"""Pixels per layer bin along the x axis."""
+PANEL_HEIGHT = 320
+
+
+def default_title(counts: binning.Counts) -> str:
+    """The model's name for one model; empty for several (each panel is titled by its model)."""
+    models = counts.table["model"].unique()
+    return str(models[0]) if len(models) == 1 else ""
+
+
+def layer_chart(counts: binning.Counts, title: str | None = None) -> alt.TopLevelMixin:
+    """The stacked bar chart of `counts`. `title` None means `default_title(counts)`.
+
+    Bars stack bottom to top in category order; each non-empty segment carries its `percent`
+    to one decimal, in black or white, whichever contrasts more with its colour.
+    """
+    title = default_title(counts) if title is None else title
+    frame = counts.table.assign(
+        label=[f"{percent:.1f}%" for percent in counts.table["percent"]],
+        label_color=label_colors(counts.table["color"]),
+        stack_order=counts.table["category"].map(
+            {name: rank for rank, name in enumerate(counts.categories.names)}
+        ),
+    )
+    models = list(frame["model"].unique())
+    if len(models) == 1:
+        return _panel(frame, counts.categories, title)
+    panels = [_panel(frame[frame["model"] == model], counts.categories, model) for model in models]
+    return alt.hconcat(*panels, title=title or alt.Undefined).resolve_scale(color="shared")
+
+
+def _panel(frame: pd.DataFrame, categories: binning.Categories, title: str) -> alt.LayerChart:
+    """One model's bars and labels. Both layers share one stack transform (bottom to top in
+    category order), so each label sits at the middle of its own segment."""
+    base = (
+        alt.Chart(frame)
+        .transform_stack(
+            stack="n_heads",
+            groupby=["layer_bin"],
+            sort=[alt.SortField("stack_order")],
+            as_=["stack_start", "stack_end"],
+        )
+        .encode(
+            x=alt.X("layer_bin:N", sort=list(frame["layer_bin"].unique()), title=X_TITLE).axis(
+                labelAngle=0
+            )
+        )
+    )
+    bars = base.mark_bar().encode(
+        y=alt.Y("stack_start:Q", title=Y_TITLE),
+        y2="stack_end:Q",
+        color=alt.Color(
+            "category:N",
+            title=categories.column,
+            scale=alt.Scale(domain=list(categories.names), range=list(categories.colors)),
+            sort=list(categories.names),
+        ),
+        tooltip=["model:N", "layer_bin:N", "category:N", "n_heads:Q", "label:N"],
+    )
+    labels = (
+        base.transform_filter(alt.datum.n_heads > 0)
+        .transform_calculate(stack_middle="(datum.stack_start + datum.stack_end) / 2")
+        .mark_text(baseline="middle", fontSize=11)
+        .encode(
+            y="stack_middle:Q",
+            text="label:N",
+            fill=alt.Fill("label_color:N", scale=None),
+        )
+    )
+    return alt.layer(bars, labels, title=title or alt.Undefined).properties(
+        width=alt.Step(BAR_STEP), height=PANEL_HEIGHT
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m lib.chart`: read a head table, count, draw, write the export OUT names."""
+    args = _parser().parse_args(argv)
+    path = Path(args.input)
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise InputError(f"cannot read {path}: {error.strerror}") from None
+    table = ht.read_table(data, path.name)
+    layers = binning.LayerBinning(
+        width=args.layer_width,
+        edges=binning.parse_layer_edges(args.layer_edges) if args.layer_edges else None,
+    )
+    categories = binning.build_categories(
+        table,
+        score_column=args.score_column,
+        category_column=args.category_column,
+        score_edges=binning.parse_score_edges(args.score_edges) if args.score_edges else None,
+        names=binning.parse_names(args.names) if args.names else None,
+        colors=parse_colors(args.colors) if args.colors else None,
+    )
+    counts = binning.count_heads(table, categories, layers)
+    out = Path(args.out)
+    payload = export.render(out.suffix.lower(), layer_chart(counts, args.title), counts)
+    try:
+        out.write_bytes(payload)
+    except OSError as error:
+        raise InputError(f"cannot write {out}: {error.strerror}") from None
+    for note in (*counts.notes, binning.describe_outside(counts)):
+        if note:
+            print(f"note: {note}", file=sys.stderr)
+    return 0
+
+
+def _parser() -> CliParser:
+    parser = CliParser(
+        prog="python -m lib.chart",
+        description="Draw # heads per layer bin, stacked by category, from a head CSV.",
+    )
+    parser.add_argument("input", help="per-head or pre-binned CSV")
+    parser.add_argument(
+        "--out", required=True, help="output file; its suffix picks .csv, .json, .svg or .png"
+    )
+    bins = parser.add_mutually_exclusive_group()
+    bins.add_argument("--layer-width", type=int, metavar="N", help="layer bins of N layers")
+    bins.add_argument("--layer-edges", metavar="a,b,...", help="layer bin edges, e.g. 0,8,16,32")
+    column = parser.add_mutually_exclusive_group()
+    column.add_argument(
+        "--score-column", metavar="NAME", help="numeric column to bin (default: score)"
+    )
+    column.add_argument(
+        "--category-column", metavar="NAME", help="text column: one category per value"
+    )
+    parser.add_argument(
+        "--score-edges", metavar="a,b,...", help="score edges in percent (default: 0,25,50,75,100)"
+    )
+    parser.add_argument("--names", metavar="n1,n2,...", help="category names, bottom to top")
+    parser.add_argument("--colors", metavar="c1,c2,...", help="category colours (hex or CSS names)")
+    parser.add_argument("--title", help="chart title (default: the model name)")
+    return parser
+
+
+if __name__ == "__main__":
+    raise SystemExit(run_cli(main))

@@ -1,0 +1,74 @@
+"""Exports of the layer chart without a browser: Vega-Lite JSON, SVG and PNG through
+vl-convert, and the counts table as CSV. Each returns the file's bytes."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+
+import altair as alt
+import vl_convert as vlc
+
+from lib import binning
+from lib.errors import InputError
+from lib.head_table import source_stem, to_csv_bytes
+
+# The Vega-Lite version Altair writes its specs for, e.g. "6.4" for schema v6.4.1.
+VEGA_LITE_VERSION = ".".join(alt.SCHEMA_VERSION.lstrip("v").split(".")[:2])
+PNG_SCALE = 2
+"""PNG pixels per chart pixel, for print-quality figures."""
+
+# The chart's data is inline: forbid vl-convert from fetching anything.
+_NO_FETCH: list[str] = []
+
+
+def to_json(chart: alt.TopLevelMixin) -> bytes:
+    """The chart's Vega-Lite spec, data inline, as indented JSON."""
+    return json.dumps(chart.to_dict(), indent=2).encode("utf-8")
+
+
+def to_svg(chart: alt.TopLevelMixin) -> bytes:
+    """The chart as an SVG document."""
+    svg = vlc.vegalite_to_svg(
+        chart.to_dict(), vl_version=VEGA_LITE_VERSION, allowed_base_urls=_NO_FETCH
+    )
+    return svg.encode("utf-8")
+
+
+def to_png(chart: alt.TopLevelMixin) -> bytes:
+    """The chart as a PNG image at `PNG_SCALE` times its size."""
+    return vlc.vegalite_to_png(
+        chart.to_dict(),
+        vl_version=VEGA_LITE_VERSION,
+        scale=PNG_SCALE,
+        allowed_base_urls=_NO_FETCH,
+    )
+
+
+FORMATS: dict[str, tuple[str, str]] = {
+    ".csv": ("text/csv", "counts table"),
+    ".json": ("application/json", "Vega-Lite spec"),
+    ".svg": ("image/svg+xml", "SVG image"),
+    ".png": ("image/png", "PNG image"),
+}
+"""File suffix -> (MIME type, what the file holds)."""
+
+
+def file_name(source: str, suffix: str) -> str:
+    """A download name for the chart of `source`, e.g. `pythia-6.9b-figure-layer-chart.png`."""
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", source_stem(source)).strip("-.") or "heads"
+    return f"{stem}-layer-chart{suffix}"
+
+
+def render(suffix: str, chart: alt.TopLevelMixin, counts: binning.Counts) -> bytes:
+    """The bytes of the export that `suffix` (one of `FORMATS`) names."""
+    writers: dict[str, Callable[[], bytes]] = {
+        ".csv": lambda: to_csv_bytes(counts.table),
+        ".json": lambda: to_json(chart),
+        ".svg": lambda: to_svg(chart),
+        ".png": lambda: to_png(chart),
+    }
+    if suffix not in writers:
+        raise InputError(f"output suffix {suffix!r} is not one of {', '.join(FORMATS)}")
+    return writers[suffix]()

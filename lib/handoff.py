@@ -1,0 +1,24 @@
+"""Handing a per-head table from another page to the Layer chart page.
+
+A page puts `ChartHandoff(table, source)` under `st.session_state[HANDOFF_KEY]` and switches to
+`pages/1_Layer_chart.py`; the chart page takes it (removing the key), validates it with
+`head_table.table_from_frame` like an upload, and draws it with `source` named.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+HANDOFF_KEY = "chart_handoff"
+
+
+@dataclass(frozen=True)
+class ChartHandoff:
+    """A per-head table for the chart page. `source` names it for the reader (e.g.
+    "EleutherAI/pythia-410m @ step143000"); `score_column` is the column to bin by default."""
+
+    table: pd.DataFrame
+    source: str
+    score_column: str = "score"
