@@ -169,7 +169,7 @@ class ValueCategories:
 
     def assign(self, table: ht.HeadTable | ht.BinnedTable) -> tuple[np.ndarray, tuple[str, ...]]:
         """Each row's category index; a value outside `values` is an error naming its row."""
-        cells = table.frame[self.column]
+        cells = table.frame[self.column].astype(str)  # as `value_categories` read them
         codes = pd.Series(range(len(self.values)), index=self.values)
         found = cells.map(codes)
         if found.isna().any():

@@ -86,12 +86,9 @@ class HeadTable:
 
     @property
     def text_columns(self) -> tuple[str, ...]:
-        """Candidate category columns: text columns other than `model`."""
-        return tuple(
-            name
-            for name in self.frame.columns
-            if name != MODEL and not pd.api.types.is_numeric_dtype(self.frame[name])
-        )
+        """Candidate category columns: every other column but `model` (text, or e.g. booleans)."""
+        others = {LAYER, HEAD, MODEL, *self.numeric_columns}
+        return tuple(name for name in self.frame.columns if name not in others)
 
 
 @dataclass(frozen=True)
@@ -115,25 +112,29 @@ class ScoreReading:
     note: str
 
 
-def read_table(data: bytes, source: str) -> HeadTable | BinnedTable:
-    """Parse and validate CSV bytes named `source`; raise `InputError` on the first problem."""
-    return _validate(_parse_csv(data, source), source)
+def read_table(data: bytes, source: str, max_rows: int = MAX_ROWS) -> HeadTable | BinnedTable:
+    """Parse and validate CSV bytes named `source` with at most `max_rows` data rows; raise
+    `InputError` on the first problem."""
+    return _validate(_parse_csv(data, source, max_rows), source, max_rows)
 
 
-def table_from_frame(frame: pd.DataFrame, source: str) -> HeadTable | BinnedTable:
+def table_from_frame(
+    frame: pd.DataFrame, source: str, max_rows: int = MAX_ROWS
+) -> HeadTable | BinnedTable:
     """Validate a table already in memory (e.g. handed over by another page), as `read_table`;
     its rows are numbered as if it were written to CSV."""
-    return _validate(frame.set_axis(range(FIRST_ROW, FIRST_ROW + len(frame))), source)
+    numbered = frame.set_axis(range(FIRST_ROW, FIRST_ROW + len(frame)))
+    return _validate(numbered, source, max_rows)
 
 
-def _validate(frame: pd.DataFrame, source: str) -> HeadTable | BinnedTable:
+def _validate(frame: pd.DataFrame, source: str, max_rows: int) -> HeadTable | BinnedTable:
     """Check and type `frame` (indexed by row number) as one of the two forms."""
     frame = frame.rename(columns=lambda name: str(name).strip())
     _check_header(frame, source)
     if not len(frame):
         raise InputError(f"{source} has a header but no data rows")
-    if len(frame) > MAX_ROWS:
-        raise InputError(f"{source} has more than {MAX_ROWS:,} data rows")
+    if len(frame) > max_rows:
+        raise InputError(f"{source} has more than {max_rows:,} data rows")
     if any(name in frame.columns for name in PREBINNED_COLUMNS) and LAYER not in frame.columns:
         return _binned_table(frame, source)
     if LAYER not in frame.columns:
@@ -181,7 +182,7 @@ def _neutralise(cell: object) -> object:
     return f"'{cell}" if isinstance(cell, str) and cell.startswith(FORMULA_PREFIXES) else cell
 
 
-def _parse_csv(data: bytes, source: str) -> pd.DataFrame:
+def _parse_csv(data: bytes, source: str, max_rows: int) -> pd.DataFrame:
     """CSV bytes as a frame of stripped strings with the header's names; blank lines dropped."""
     if not data.strip():
         raise InputError(f"{source} is empty")
@@ -202,7 +203,7 @@ def _parse_csv(data: bytes, source: str) -> pd.DataFrame:
             dtype=str,
             keep_default_na=False,
             skip_blank_lines=False,
-            nrows=MAX_ROWS + 2,  # the header, and one row too many to notice
+            nrows=max_rows + 2,  # the header, and one row too many to notice
         )
     except pd.errors.EmptyDataError:
         raise InputError(f"{source}: row 1 is empty; the column names must be on row 1") from None

@@ -159,6 +159,17 @@ def test_bad_names_or_colours_are_refused(
         binning.restyle(binning.score_categories(), names, colors)
 
 
+def test_a_boolean_column_handed_over_in_memory_is_a_category_column() -> None:
+    frame = pd.DataFrame({"layer": [0, 0, 0], "induction_head": [True, False, True]})
+    table = head_table(frame)
+    assert table.text_columns == ("induction_head",)
+    counts = binning.count_heads(
+        table, binning.build_categories(table, category_column="induction_head")
+    )
+    assert list(counts.table["category"]) == ["False", "True"]
+    assert list(counts.table["n_heads"]) == [1, 2]
+
+
 def test_several_models_get_their_own_default_bins() -> None:
     frame = pd.concat(
         [per_head_frame(32, 2, seed=1, model="big"), per_head_frame(24, 2, seed=2, model="small")]

@@ -149,11 +149,13 @@ def test_choosing_a_text_or_missing_column_as_scores_is_explained() -> None:
         ht.score_fractions(table, "scores")
 
 
-def test_too_many_rows_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(ht, "MAX_ROWS", 3)
-    assert isinstance(ht.read_table(b"layer\n0\n1\n2\n", "x.csv"), ht.HeadTable)
+def test_too_many_rows_is_refused() -> None:
+    assert isinstance(ht.read_table(b"layer\n0\n1\n2\n", "x.csv", max_rows=3), ht.HeadTable)
+    with pytest.raises(InputError, match=re.escape("x.csv has more than 3 data rows")):
+        ht.read_table(b"layer\n0\n1\n2\n3\n", "x.csv", max_rows=3)
     with pytest.raises(InputError, match="more than 3 data rows"):
-        ht.read_table(b"layer\n0\n1\n2\n3\n", "x.csv")
+        ht.table_from_frame(pd.DataFrame({"layer": range(4)}), "x", max_rows=3)
+    assert ht.MAX_ROWS == 1_000_000
 
 
 BAD_PREBINNED = [
