@@ -6,7 +6,7 @@ Definitions
   edges, or from a width w (edges 0, w, 2w, ... up to the first edge >= the model's layer count).
   Default: four equal bins per model, width ceil(n_layers / 4) with n_layers = deepest layer + 1
   (width 8 for 32 layers); for a pre-binned file, the file's own bins. Heads outside the edges are
-  counted in `Counts.outside`, never silently dropped. Pre-binned counts can be merged into
+  counted in `Counts.outside_layers`, never silently dropped. Pre-binned counts can be merged into
   coarser bins (a file bin inside one new bin), not split.
 * Score categories: edges in percent (default 0, 25, 50, 75, 100), category i holds the scores
   in [edge_i, edge_i+1), the last one also its upper edge. Or one category per value of a text
@@ -34,7 +34,12 @@ DEFAULT_SCORE_EDGES: tuple[float, ...] = (0, 25, 50, 75, 100)
 
 DEFAULT_LAYER_BIN_COUNT = 4
 MAX_LAYER_BINS = 1_000
+"""Most layer bins drawn: far beyond any model's depth, and it bounds the counts table."""
 MAX_CATEGORIES = 60
+"""Most categories drawn: the engine's labels (20 relations, their suppressions, 4 attention
+patterns, unclassified) fit; a column of ids does not, and gets a message instead."""
+MAX_LISTED = 10
+"""How many rows or layers a message about left-out heads names before it says `...`."""
 
 PERCENT_DEFINITION = (
     "Each segment is labelled with its share of its bar: 100 × heads in the segment / heads in "
@@ -133,7 +138,7 @@ class ScoreCategories:
     def assign(self, table: ht.HeadTable | ht.BinnedTable) -> tuple[np.ndarray, tuple[str, ...]]:
         """Each head's category index (-1 outside the edges), and how the scores were read."""
         if isinstance(table, ht.BinnedTable):
-            raise InputError(f"{table.source} is pre-binned: its categories come from the file")
+            raise _prebinned(table)
         reading = ht.score_fractions(table, self.column)
         edges = np.asarray(self.edges)
         codes = np.searchsorted(edges, reading.fractions.to_numpy(), side="right") - 1
@@ -230,18 +235,6 @@ def value_categories(table: ht.HeadTable | ht.BinnedTable, column: str) -> Value
     return ValueCategories(column, values, values, palette(len(values)))
 
 
-def default_categories(table: ht.HeadTable | ht.BinnedTable, column: str | None) -> Categories:
-    """The categories for `column` with default names and colours: score categories at
-    `DEFAULT_SCORE_EDGES` for a numeric column, one per value for a text column or a
-    pre-binned file. `column` None means `score` (ignored for a pre-binned file)."""
-    if isinstance(table, ht.BinnedTable):
-        return value_categories(table, ht.CATEGORY)
-    column = column or ht.SCORE
-    if column in table.text_columns:
-        return value_categories(table, column)
-    return score_categories(column)
-
-
 def build_categories(
     table: ht.HeadTable | ht.BinnedTable,
     *,
@@ -256,7 +249,7 @@ def build_categories(
     default `DEFAULT_SCORE_EDGES`). `names` and `colors` replace the defaults, in order."""
     if isinstance(table, ht.BinnedTable):
         if score_column or category_column or score_edges is not None:
-            raise InputError(f"{table.source} is pre-binned: its categories come from the file")
+            raise _prebinned(table)
         categories: Categories = value_categories(table, ht.CATEGORY)
     elif category_column is not None:
         if score_edges is not None:
@@ -265,6 +258,10 @@ def build_categories(
     else:
         categories = score_categories(score_column or ht.SCORE, score_edges or DEFAULT_SCORE_EDGES)
     return restyle(categories, names, colors)
+
+
+def _prebinned(table: ht.BinnedTable) -> InputError:
+    return InputError(f"{table.source} is pre-binned: its categories come from the file")
 
 
 def restyle(
@@ -420,7 +417,7 @@ def _tally(
             "n_heads": n_heads.astype("int64"),
         }
     )
-    left_out = cells[outside]
+    left_out = cells[outside & (cells[ht.N_HEADS].to_numpy() > 0)]
     return counted, left_out[[ht.MODEL, ht.LAYER_START, ht.LAYER_END, ht.N_HEADS]]
 
 
@@ -431,18 +428,21 @@ def describe_outside(counts: Counts) -> str | None:
     if len(layers):
         key = [ht.MODEL, ht.LAYER_START, ht.LAYER_END]
         where = layers.groupby(key, sort=True)[ht.N_HEADS].sum()
-        listed = "; ".join(
-            f"{model} {_layer_span(a, b)}: {n}" for (model, a, b), n in where.items()
-        )
-        parts.append(f"{int(where.sum())} heads lie outside the layer bins ({listed})")
+        spans = [f"{model} {_layer_span(a, b)}: {n}" for (model, a, b), n in where.items()]
+        parts.append(f"{int(where.sum())} heads lie outside the layer bins ({_list(spans, '; ')})")
     scores, categories = counts.outside_scores, counts.categories
     if len(scores) and isinstance(categories, ScoreCategories):
-        rows = ", ".join(map(str, scores.index[:10])) + (", ..." if len(scores) > 10 else "")
+        rows = _list([str(row) for row in scores.index], ", ")
         parts.append(
             f"{len(scores)} heads have a {categories.column!r} outside the score edges "
             f"[{100 * categories.edges[0]:g}%, {100 * categories.edges[-1]:g}%] (rows {rows})"
         )
     return "; ".join(parts) or None
+
+
+def _list(items: Sequence[str], separator: str) -> str:
+    """The first `MAX_LISTED` items joined, and `...` when there are more."""
+    return separator.join([*items[:MAX_LISTED], *(["..."] if len(items) > MAX_LISTED else [])])
 
 
 def _layer_span(start: int, end: int) -> str:

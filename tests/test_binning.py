@@ -112,6 +112,24 @@ def test_heads_outside_the_edges_are_reported_not_dropped() -> None:
     assert "1 heads have a 'score' outside the score edges [0%, 50%] (rows 6)" in message
 
 
+def test_left_out_heads_are_listed_briefly_and_empty_bins_not_at_all() -> None:
+    frame = pd.DataFrame({"layer": range(20), "score": 0.5})
+    counts = binning.count_heads(
+        head_table(frame), binning.score_categories(), binning.LayerBinning(edges=(0, 1))
+    )
+    message = binning.describe_outside(counts)
+    assert message is not None
+    assert message.startswith("19 heads lie outside the layer bins (heads layer 1: 1; ")
+    assert message.endswith("heads layer 10: 1; ...)")
+    empty_outside = ht.read_table(
+        b"layer_start,layer_end,category,n_heads\n0,8,a,3\n8,16,a,0\n", "x.csv"
+    )
+    counts = binning.count_heads(
+        empty_outside, binning.build_categories(empty_outside), binning.LayerBinning(edges=(0, 8))
+    )
+    assert binning.describe_outside(counts) is None
+
+
 def test_the_counts_table_lists_every_pair_with_zeros_in_order() -> None:
     frame = pd.DataFrame({"layer": [7], "score": [0.8]})
     counts = binning.count_heads(head_table(frame), binning.score_categories())

@@ -210,8 +210,12 @@ def _read_and_count(data: bytes) -> None:
         if isinstance(table, ht.HeadTable):
             for column in table.numeric_columns:
                 ht.score_fractions(table, column)
-        column = None if isinstance(table, ht.BinnedTable) else binning.default_column(table)
-        categories = binning.default_categories(table, column)
+        if isinstance(table, ht.BinnedTable):
+            categories = binning.build_categories(table)
+        elif (column := binning.default_column(table)) in table.text_columns:
+            categories = binning.build_categories(table, category_column=column)
+        else:
+            categories = binning.build_categories(table, score_column=column)
         binning.count_heads(table, categories)
     except InputError as error:
         assert str(error) and "\n" not in str(error)
