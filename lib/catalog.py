@@ -69,11 +69,16 @@ STEPS: tuple[int, ...] = (0, *(2**i for i in range(10)), *range(1000, 143001, 10
 REVISIONS: tuple[str, ...] = (*(f"step{step}" for step in STEPS), "main")
 
 
-def hub_id(size: str, deduped: bool = False) -> str:
-    """`EleutherAI/pythia-<size>[-deduped]`; raises `InputError` for a size not in `SIZES`."""
+def pythia_size(size: str) -> PythiaSize:
+    """The catalog entry of `size` (e.g. "70m"); `InputError` for a size not in `SIZES`."""
     if size not in SIZES:
         raise InputError(f"unknown Pythia size {size!r}; choose one of {', '.join(SIZES)}")
-    return f"{HUB_ORG}/pythia-{size}{'-deduped' if deduped else ''}"
+    return SIZES[size]
+
+
+def hub_id(size: str, deduped: bool = False) -> str:
+    """`EleutherAI/pythia-<size>[-deduped]`; raises `InputError` for a size not in `SIZES`."""
+    return f"{HUB_ORG}/pythia-{pythia_size(size).name}{'-deduped' if deduped else ''}"
 
 
 def size_of(model_id: str) -> PythiaSize | None:

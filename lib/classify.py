@@ -35,6 +35,7 @@ from lib.progress import Progress, subrange
 from lib.relations import (
     MIN_PAIRS,
     SkippedRelation,
+    check_relations,
     parse_relations,
     relation_names,
     tokenize_relations,
@@ -66,14 +67,23 @@ class Thresholds:
     induction: float = 0.4
     first_token: float = 0.9
 
+    def __post_init__(self) -> None:
+        for name, value in asdict(self).items():
+            if not 0 <= value <= 1:
+                raise InputError(f"threshold {name}={value} is not a fraction in [0, 1]")
+
 
 @dataclass(frozen=True)
 class ClassifySettings:
-    """What a table depends on besides the model; frozen and hashable, fit for a cache key."""
+    """What a table depends on besides the model; frozen and hashable, fit for a cache key.
+    `relations` is validated and put in catalog order, so equal sets give equal keys."""
 
     relations: tuple[str, ...] = relation_names()
     thresholds: Thresholds = Thresholds()
     patterns: PatternSettings | None = DEFAULT_PATTERN_SETTINGS  # None: no pattern scores
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "relations", check_relations(self.relations))
 
 
 @dataclass(frozen=True)
@@ -104,6 +114,8 @@ def label_heads(table: pd.DataFrame, thresholds: Thresholds) -> pd.DataFrame:
     """`table` with `label` and `score`: the head's highest-scoring finding among those at or
     above their threshold (ties: `LABEL_ORDER`), else `unclassified` with score 0."""
     candidates = findings(list(table.columns), thresholds)
+    if not candidates:
+        return table.assign(label=UNCLASSIFIED, score=0.0)
     values = table[[column for column, _, _ in candidates]].to_numpy(dtype=float)
     passing = values >= np.array([threshold for _, _, threshold in candidates])
     masked = np.where(passing, values, -np.inf)
@@ -187,15 +199,14 @@ def parse_thresholds(assignments: Sequence[str]) -> Thresholds:
     for assignment in assignments:
         name, _, value = assignment.partition("=")
         try:
-            number = float(value)
+            overrides[name] = float(value)
         except ValueError:
-            number = float("nan")
-        if name not in names or not 0 <= number <= 1:
+            overrides[name] = float("nan")  # refused below with the others
+        if name not in names or not 0 <= overrides[name] <= 1:
             raise InputError(
                 f"--threshold {assignment!r}: expected NAME=VALUE with VALUE in [0, 1] and NAME "
                 f"one of {', '.join(names)}"
             )
-        overrides[name] = number
     return replace(Thresholds(), **overrides)
 
 

@@ -62,14 +62,26 @@ def head_ov_weights(model: PreTrainedModel, layer: int) -> tuple[torch.Tensor, t
     return w_v, w_o
 
 
-def layer_inputs(model: PreTrainedModel, tokens: torch.Tensor, layer: int) -> torch.Tensor:
+def layer_inputs(
+    model: PreTrainedModel,
+    tokens: torch.Tensor,
+    layer: int,
+    byte_budget: int = DEFAULT_BYTE_BUDGET,
+) -> torch.Tensor:
     """Rows a head of `layer` reads for `tokens`: raw embeddings at layer 0, else
     `mlp0(post_attention_layernorm0(E))` (no residual), as in the paper."""
     embeddings = model.get_input_embeddings().weight[tokens]
     if layer == 0:
         return embeddings
     first = model.gpt_neox.layers[0]
-    return first.mlp(first.post_attention_layernorm(embeddings))
+    # The MLP's hidden layer is the wide intermediate: chunk the rows by its size.
+    hidden_bytes = model.config.intermediate_size * embeddings.element_size()
+    return torch.cat(
+        [
+            first.mlp(first.post_attention_layernorm(embeddings[rows]))
+            for rows in row_chunks(len(tokens), hidden_bytes, byte_budget)
+        ]
+    )
 
 
 def output_unembedding(w_o: torch.Tensor, w_u: torch.Tensor) -> torch.Tensor:
@@ -101,50 +113,56 @@ def head_source_chunks(
 
 @dataclass(frozen=True)
 class PairIndex:
-    """All relations' pairs flattened: distinct `sources`, and for every pair the row of its
-    source in `sources` and its target token; `bounds[r]` slices relation r's pairs."""
+    """All relations' pairs flattened: the distinct source tokens `sources`; per pair, the row
+    of its source in `sources` and its target token; `bounds[r]` slices relation r's pairs.
+    `order` sorts pairs by source row, and the pairs of sources `a:b` are
+    `order[offsets[a]:offsets[b]]`, so a block of sources finds its pairs without a search."""
 
     sources: torch.Tensor
     pair_row: torch.Tensor
     pair_dst: torch.Tensor
     bounds: tuple[slice, ...]
+    order: torch.Tensor
+    offsets: tuple[int, ...]
 
     @classmethod
     def build(cls, relations: tuple[TokenizedRelation, ...], device: torch.device) -> PairIndex:
-        src = torch.tensor([t for r in relations for t in r.src], device=device)
-        dst = torch.tensor([t for r in relations for t in r.dst], device=device)
+        src = torch.tensor([t for r in relations for t in r.src])
+        dst = torch.tensor([t for r in relations for t in r.dst])
         sources, pair_row = torch.unique(src, sorted=True, return_inverse=True)
         ends = np.cumsum([len(r.src) for r in relations]).tolist()
         bounds = tuple(slice(a, b) for a, b in zip([0, *ends[:-1]], ends, strict=True))
-        return cls(sources, pair_row, dst, bounds)
+        order = torch.argsort(pair_row, stable=True)
+        counts = torch.bincount(pair_row, minlength=len(sources))
+        offsets = (0, *torch.cumsum(counts, 0).tolist())
+        on = {"device": device}
+        return cls(
+            sources.to(**on), pair_row.to(**on), dst.to(**on), bounds, order.to(**on), offsets
+        )
 
 
 def layer_operation_scores(
-    model: PreTrainedModel,
-    layer: int,
+    x: torch.Tensor,
+    w_v: torch.Tensor,
+    ou: torch.Tensor,
     relations: tuple[TokenizedRelation, ...],
     index: PairIndex,
     byte_budget: int,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """`(promotion, suppression)` of every head of `layer`, each `(H, R)`."""
-    w_v, w_o = head_ov_weights(model, layer)
-    ou = output_unembedding(w_o, model.get_output_embeddings().weight)  # (H, dh, V)
-    z = torch.matmul(layer_inputs(model, index.sources, layer), w_v.transpose(1, 2))  # (H, S, dh)
+    """`(promotion, suppression)`, each `(H, R)`, of the heads with value weights `w_v`
+    `(H, dh, d)` and `ou = W_O(h)^T W_U^T` `(H, dh, V)`, for source inputs `x` `(S, d)`."""
+    z = torch.matmul(x, w_v.transpose(1, 2))  # (H, S, dh)
     n_heads, n_sources, vocab = z.shape[0], z.shape[1], ou.shape[2]
     k_max = max(r.k for r in relations)
     top = z.new_empty(n_heads, n_sources, k_max)
     bottom = z.new_empty(n_heads, n_sources, k_max)
     dst_logit = z.new_empty(n_heads, index.pair_row.numel())
-    # Pairs sorted by source row, so the pairs of a block of sources are one contiguous run.
-    order = torch.argsort(index.pair_row, stable=True)
-    sorted_rows = index.pair_row[order]
     row_bytes = vocab * z.element_size()
     for heads, srcs in head_source_chunks(n_heads, n_sources, row_bytes, byte_budget):
         logits = torch.matmul(z[heads, srcs], ou[heads])  # (hc, sc, V)
         top[heads, srcs] = logits.topk(k_max, dim=-1).values
         bottom[heads, srcs] = logits.topk(k_max, dim=-1, largest=False).values
-        first, last = torch.searchsorted(sorted_rows, torch.tensor([srcs.start, srcs.stop]))
-        pairs = order[first:last]
+        pairs = index.order[index.offsets[srcs.start] : index.offsets[srcs.stop]]
         rows = index.pair_row[pairs] - srcs.start
         dst_logit[heads, pairs] = logits[:, rows, index.pair_dst[pairs]]
     promotion = np.empty((n_heads, len(relations)))
@@ -173,11 +191,20 @@ def operation_scores(
     report = progress or ignore
     if relations:
         index = PairIndex.build(relations, model.device)
+        w_u = model.get_output_embeddings().weight
         with torch.inference_mode():
+            # Layer 0 reads raw embeddings, every later layer the same first-MLP embeddings.
+            inputs = [layer_inputs(model, index.sources, layer, byte_budget) for layer in (0, 1)]
             for layer in range(n_layers):
                 report(layer / n_layers, f"operation scores: layer {layer + 1} of {n_layers}")
+                w_v, w_o = head_ov_weights(model, layer)
                 promotion[layer], suppression[layer] = layer_operation_scores(
-                    model, layer, relations, index, byte_budget
+                    inputs[min(layer, 1)],
+                    w_v,
+                    output_unembedding(w_o, w_u),
+                    relations,
+                    index,
+                    byte_budget,
                 )
     report(1.0, "operation scores: done")
     return OperationScores(relations, promotion, suppression)
@@ -203,10 +230,11 @@ def salient_operations(
     with torch.inference_mode():
         w_v, w_o = (weights[head] for weights in head_ov_weights(model, layer))
         amplification = torch.empty(vocab, dtype=torch.float32, device=model.device)
-        # Layer inputs pass through the MLP (4 x d_model wide): chunk the vocabulary by that.
-        mlp_row_bytes = 4 * model.config.hidden_size * w_v.element_size()
-        for rows in row_chunks(vocab, mlp_row_bytes, byte_budget):
-            x = layer_inputs(model, torch.arange(rows.start, rows.stop, device=model.device), layer)
+        # Whole-vocabulary pass: chunk rows by the widest row formed (the MLP's hidden layer).
+        row_bytes = model.config.intermediate_size * w_v.element_size()
+        for rows in row_chunks(vocab, row_bytes, byte_budget):
+            tokens = torch.arange(rows.start, rows.stop, device=model.device)
+            x = layer_inputs(model, tokens, layer, byte_budget)
             out = (x @ w_v.T) @ w_o.T
             amplification[rows] = out.float().norm(dim=-1) / x.float().norm(dim=-1)
         strongest = amplification.topk(min(n_tokens, vocab))

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from transformers import PreTrainedModel
 
+from lib.errors import InputError
 from lib.progress import Progress, ignore
 
 PATTERNS = ("previous_token", "duplicate_token", "induction", "first_token")
@@ -77,7 +78,7 @@ def pattern_scores(
     past it (Pythia pads to a multiple of 128) are never trained.
     """
     if settings.length > vocab_size:
-        raise ValueError(f"cannot draw {settings.length} distinct tokens from {vocab_size}")
+        raise InputError(f"cannot draw {settings.length} distinct tokens from {vocab_size}")
     if model.config._attn_implementation != "eager":
         # Fused kernels (sdpa, flash) return no attention weights.
         model.set_attn_implementation("eager")

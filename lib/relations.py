@@ -9,6 +9,7 @@ Pairs are kept as listed (repeats included), so a score is a mean over the datas
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -57,19 +58,26 @@ def load_pairs(name: str) -> list[tuple[str, str]]:
     return [(src, dst) for src, dst in json.loads(path.read_text())]
 
 
-def parse_relations(text: str) -> tuple[str, ...]:
-    """`all` or a comma-separated list of relation names, validated, in catalog order."""
-    known = relation_names()
-    if text.strip() == "all":
-        return known
-    asked = {name.strip() for name in text.split(",") if name.strip()}
+def check_relations(names: Iterable[str]) -> tuple[str, ...]:
+    """`names` without repeats, in catalog order; `InputError` naming any unknown relation."""
+    known, asked = relation_names(), set(names)
     unknown = sorted(asked - set(known))
-    if unknown or not asked:
+    if unknown:
         raise InputError(
-            f"unknown relation {', '.join(unknown) or repr(text)}; use all or names from "
+            f"unknown relation {', '.join(unknown)}; use all or names from "
             f"{RELATIONS_DIR.name}/: {', '.join(known)}"
         )
     return tuple(name for name in known if name in asked)
+
+
+def parse_relations(text: str) -> tuple[str, ...]:
+    """`all` or a comma-separated list of relation names, validated, in catalog order."""
+    if text.strip() == "all":
+        return relation_names()
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    if not names:
+        raise InputError("no relation named; use all or a comma-separated list of names")
+    return check_relations(names)
 
 
 def single_token(tokenizer: Any, word: str) -> int | None:

@@ -17,7 +17,7 @@ import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import GPTNeoXConfig, GPTNeoXForCausalLM, PreTrainedTokenizerFast
 
-from lib.catalog import SIZES
+from lib.catalog import SIZES, pythia_size
 from lib.errors import CliParser, InputError, run_cli
 from lib.relations import load_pairs, relation_names
 
@@ -73,11 +73,14 @@ def pythia_config(
     )
 
 
-def random_model(config: GPTNeoXConfig, seed: int = 0) -> GPTNeoXForCausalLM:
-    """The model of `config` with transformers' initialisation, seeded, in float32."""
+def random_model(
+    config: GPTNeoXConfig, seed: int = 0, dtype: torch.dtype = torch.float32
+) -> GPTNeoXForCausalLM:
+    """The model of `config` with transformers' initialisation, seeded, built in `dtype` (a
+    half-precision build of a large shape never holds a float32 copy)."""
     with torch.random.fork_rng(devices=[]):  # seed locally, leave the caller's RNG alone
         torch.manual_seed(seed)
-        return GPTNeoXForCausalLM(config).eval()
+        return GPTNeoXForCausalLM._from_config(config, dtype=dtype).eval()
 
 
 def save_checkpoint(
@@ -96,23 +99,25 @@ def build_checkpoint(
     size: str | None = None,
     vocab_rows: int | None = None,
     seed: int = 0,
+    dtype: torch.dtype = torch.float32,
 ) -> Path:
     """Write a random Pythia-shaped checkpoint to `out`.
 
-    The shape is `(n_layers, n_heads, d_model)` or a catalog `size` (e.g. "14m"); the
-    embedding rows default to the tokenizer's size (pass 50304 to match Pythia's matrices).
+    The shape is `(n_layers, n_heads, d_model)` or a catalog `size` (e.g. "14m"). Embedding
+    rows default to the size's own (50304 for most, as in Pythia's matrices) or, for an
+    explicit shape, to the tokenizer's size; rows past the tokenizer are never produced by it.
     """
     if (shape is None) == (size is None):
         raise InputError("give either a shape or a Pythia size")
-    if size is not None:
-        if size not in SIZES:
-            raise InputError(f"unknown Pythia size {size!r}; choose one of {', '.join(SIZES)}")
-        shape = (SIZES[size].n_layers, SIZES[size].n_heads, SIZES[size].d_model)
     tokenizer = train_tokenizer()
     rows = vocab_rows or len(tokenizer)
+    if size is not None:
+        pythia = pythia_size(size)
+        shape = (pythia.n_layers, pythia.n_heads, pythia.d_model)
+        rows = vocab_rows or pythia.vocab_rows
     if rows < len(tokenizer):
         raise InputError(f"vocab rows {rows} < tokenizer size {len(tokenizer)}")
-    model = random_model(pythia_config(*shape, vocab_rows=rows), seed)
+    model = random_model(pythia_config(*shape, vocab_rows=rows), seed, dtype)
     return save_checkpoint(model, tokenizer, out)
 
 
@@ -120,12 +125,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = CliParser(prog="python -m lib.synthetic", description=__doc__.split("\n")[0])
     parser.add_argument("--size", choices=list(SIZES), help="a Pythia shape, e.g. 14m")
     parser.add_argument("--shape", help="LAYERS,HEADS,D_MODEL instead of --size, e.g. 3,4,64")
-    parser.add_argument("--vocab-rows", type=int, help="embedding rows (Pythia: 50304)")
+    parser.add_argument("--vocab-rows", type=int, help="embedding rows (default: see docs)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
     parser.add_argument("--out", type=Path, required=True, help="folder to write")
     args = parser.parse_args(argv)
     shape = parse_shape(args.shape) if args.shape else None
-    out = build_checkpoint(args.out, shape, args.size, args.vocab_rows, args.seed)
+    dtype = getattr(torch, args.dtype)
+    out = build_checkpoint(args.out, shape, args.size, args.vocab_rows, args.seed, dtype)
     print(f"wrote {out}")
     return 0
 
@@ -135,8 +142,9 @@ def parse_shape(text: str) -> tuple[int, int, int]:
         n_layers, n_heads, d_model = (int(part) for part in text.split(","))
     except ValueError as error:
         raise InputError(f"--shape {text!r}: expected LAYERS,HEADS,D_MODEL like 3,4,64") from error
-    if min(n_layers, n_heads, d_model) < 1 or d_model % (4 * n_heads):
-        raise InputError(f"--shape {text!r}: d_model must be a positive multiple of 4 x heads")
+    # Rotary embeddings turn pairs of dims in a quarter of each head: d_head % 8 == 0.
+    if min(n_layers, n_heads, d_model) < 1 or d_model % (8 * n_heads):
+        raise InputError(f"--shape {text!r}: d_model must be a positive multiple of 8 x heads")
     return n_layers, n_heads, d_model
 
 

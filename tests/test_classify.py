@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from lib.classify import ClassifySettings, Thresholds, label_heads, main, settings_path
-from lib.errors import run_cli
+from lib.errors import InputError, run_cli
 from lib.patterns import PATTERNS
 from lib.relations import relation_names
 
@@ -73,6 +73,15 @@ def test_label_rules():
 def test_settings_are_hashable_cache_keys():
     assert hash(ClassifySettings()) == hash(ClassifySettings())
     assert ClassifySettings() != ClassifySettings(thresholds=Thresholds(operation=0.2))
+    shuffled = ClassifySettings(relations=("name_copying", "adj_antonym", "name_copying"))
+    assert shuffled == ClassifySettings(relations=("adj_antonym", "name_copying"))
+
+
+def test_settings_refuse_unknown_relations_and_thresholds_outside_fractions():
+    with pytest.raises(InputError, match="unknown relation capitals"):
+        ClassifySettings(relations=("capitals",))
+    with pytest.raises(InputError, match=r"threshold induction=40 is not a fraction"):
+        Thresholds(induction=40)
 
 
 def test_command_line_end_to_end(planted_checkpoint, planted_classification, tmp_path):

@@ -13,8 +13,9 @@ from huggingface_hub.errors import (
 )
 
 import lib.loader
-from lib.errors import InputError
+from lib.errors import InputError, run_cli
 from lib.loader import load_model, resolve_device, resolve_dtype
+from lib.synthetic import main as synthetic_main
 
 
 def test_planted_folder_loads_as_pythia(planted_model, planted_checkpoint):
@@ -116,3 +117,17 @@ def test_hub_errors_become_input_errors(monkeypatch, error, message):
     monkeypatch.setattr(lib.loader, "hf_hub_download", refuse)
     with pytest.raises(InputError, match=message):
         load_model("someone/nothing", device="cpu")
+
+
+def test_synthetic_command_writes_a_loadable_pythia_shaped_folder(tmp_path, capsys):
+    out = tmp_path / "demo"
+    argv = ["--shape", "2,2,32", "--vocab-rows", "8320", "--seed", "3", "--out", str(out)]
+    assert run_cli(synthetic_main, argv) == 0
+    loaded = load_model(str(out), device="cpu")
+    config = loaded.model.config
+    assert (config.num_hidden_layers, config.num_attention_heads, config.hidden_size) == (2, 2, 32)
+    assert config.vocab_size == 8320 and len(loaded.tokenizer) == 8192
+    assert config.rope_parameters["partial_rotary_factor"] == 0.25
+    assert not config.tie_word_embeddings and config.use_parallel_residual
+    assert run_cli(synthetic_main, ["--shape", "2,3,32", "--out", str(out)]) == 2
+    assert "multiple of 8 x heads" in capsys.readouterr().err
