@@ -138,8 +138,9 @@ def classify_heads(
     operation scores' working memory and never changes the result."""
     model, config = loaded.model, loaded.model.config
     relations, skipped = tokenize_relations(loaded.tokenizer, settings.relations)
-    pattern_share = 0.1 if settings.patterns else 0.0
-    ops = operation_scores(model, relations, byte_budget, subrange(progress, 0, 1 - pattern_share))
+    # The pattern pass is one forward over a small batch: a tenth of the bar is plenty.
+    split = 0.9 if settings.patterns else 1.0
+    ops = operation_scores(model, relations, byte_budget, subrange(progress, 0, split))
     n_layers, n_heads = config.num_hidden_layers, config.num_attention_heads
     layer, head = np.divmod(np.arange(n_layers * n_heads), n_heads)
     columns: dict[str, Any] = {
@@ -154,7 +155,7 @@ def classify_heads(
         columns[f"suppression_{relation.name}"] = ops.suppression[:, :, r].ravel()
     if settings.patterns:
         patterns = pattern_scores(
-            model, len(loaded.tokenizer), settings.patterns, subrange(progress, 0.9, 1)
+            model, len(loaded.tokenizer), settings.patterns, subrange(progress, split, 1)
         )
         for p, name in enumerate(PATTERNS):
             columns[name] = patterns[:, :, p].ravel()

@@ -10,7 +10,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from lib.classify import ClassifySettings, Thresholds, label_heads, main, settings_path
+from lib.classify import (
+    ClassifySettings,
+    Thresholds,
+    classify_heads,
+    label_heads,
+    main,
+    settings_path,
+)
 from lib.errors import InputError, run_cli
 from lib.patterns import PATTERNS
 from lib.relations import relation_names
@@ -145,3 +152,12 @@ def test_bad_input_is_one_line_and_exit_code_2(
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and error.startswith("error: ") and message in error
     assert not (tmp_path / "x.csv").exists()
+
+
+def test_progress_runs_from_zero_to_one_and_names_the_step(planted_model):
+    reports: list[tuple[float, str]] = []
+    settings = ClassifySettings(relations=("name_copying",))
+    classify_heads(planted_model, settings, lambda f, message: reports.append((f, message)))
+    fractions = [fraction for fraction, _ in reports]
+    assert fractions == sorted(fractions) and fractions[0] == 0 and fractions[-1] == 1
+    assert "operation scores: layer 3 of 3" in {message for _, message in reports}

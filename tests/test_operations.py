@@ -87,3 +87,5 @@ def test_salient_operations_of_the_copying_head_map_tokens_to_themselves(
     assert list(table.columns) == ["rank", "token_id", "token", "amplification", "mapped_tokens"]
     assert len(table) == 12 and table["amplification"].is_monotonic_decreasing
     assert [mapped[0] for mapped in table["mapped_tokens"]] == list(table["token"])
+    later = salient_operations(planted_model, *planted_checkpoint.where("previous_token"), 3, 2)
+    assert len(later) == 3 and all(len(mapped) == 2 for mapped in later["mapped_tokens"])
