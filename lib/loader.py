@@ -197,7 +197,10 @@ def load_model(
     report(0.0, f"reading the configuration of {source}")
     config = read_config(source, revision)
     check_gpt_neox(config, source)
-    check_memory(config_memory_estimate(config, torch_dtype), target, source, torch_dtype)
+    needed = config_memory_estimate(config, torch_dtype)
+    # Weights are read into host memory, then moved (direct GPU loading needs `accelerate`).
+    for holder in dict.fromkeys((target, torch.device("cpu"))):
+        check_memory(needed, holder, source, torch_dtype)
     local = is_folder_source(source)
     location = str(Path(source).expanduser()) if local else source
     hub_revision = None if local else revision
