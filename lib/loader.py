@@ -28,7 +28,12 @@ from huggingface_hub.errors import (
     RepositoryNotFoundError,
     RevisionNotFoundError,
 )
-from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
+from transformers import (
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+)
 
 from lib.catalog import REVISIONS, bytes_per_element, memory_estimate, n_params, size_of
 from lib.errors import InputError
@@ -53,7 +58,7 @@ class LoadedModel:
     """A model ready for scoring: eval mode, eager attention, on `device` in `dtype`."""
 
     model: PreTrainedModel
-    tokenizer: Any
+    tokenizer: PreTrainedTokenizerBase
     name: str
     revision: str
     device: torch.device

@@ -13,9 +13,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from lib.errors import InputError
+
+if TYPE_CHECKING:  # a type only: listing relations needs no transformers import
+    from transformers import PreTrainedTokenizerBase
 
 RELATIONS_DIR = Path(__file__).resolve().parent.parent / "data" / "relations"
 MIN_PAIRS = 30
@@ -80,14 +83,14 @@ def parse_relations(text: str) -> tuple[str, ...]:
     return check_relations(names)
 
 
-def single_token(tokenizer: Any, word: str) -> int | None:
+def single_token(tokenizer: PreTrainedTokenizerBase, word: str) -> int | None:
     """The id of `" " + word` when it is exactly one token, else None."""
     ids = tokenizer.encode(" " + word, add_special_tokens=False)
     return ids[0] if len(ids) == 1 else None
 
 
 def tokenize_relations(
-    tokenizer: Any, names: tuple[str, ...]
+    tokenizer: PreTrainedTokenizerBase, names: tuple[str, ...]
 ) -> tuple[tuple[TokenizedRelation, ...], tuple[SkippedRelation, ...]]:
     """Split `names` into valid tokenized relations and skipped ones (too few pairs)."""
     valid: list[TokenizedRelation] = []
