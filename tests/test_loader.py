@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import shutil
+
 import httpx2
 import huggingface_hub.constants
 import pytest
@@ -11,6 +14,7 @@ from huggingface_hub.errors import (
     RepositoryNotFoundError,
     RevisionNotFoundError,
 )
+from safetensors import safe_open
 
 import lib.loader
 from lib.errors import InputError, run_cli
@@ -131,3 +135,19 @@ def test_synthetic_command_writes_a_loadable_pythia_shaped_folder(tmp_path, caps
     assert not config.tie_word_embeddings and config.use_parallel_residual
     assert run_cli(synthetic_main, ["--shape", "2,3,32", "--out", str(out)]) == 2
     assert "multiple of 8 x heads" in capsys.readouterr().err
+
+
+def test_pythia_hub_layout_loads_the_same_model(planted_checkpoint, planted_model, tmp_path):
+    # Hub checkpoints store `embed_out.weight` and the older `rotary_pct` / `rotary_emb_base`.
+    with safe_open(planted_checkpoint.path / "model.safetensors", "pt") as weights:
+        assert "embed_out.weight" in weights.keys()  # noqa: SIM118 (safe_open has no __contains__)
+    folder = tmp_path / "hub-layout"
+    shutil.copytree(planted_checkpoint.path, folder)
+    config = json.loads((folder / "config.json").read_text())
+    rope = config.pop("rope_parameters")
+    config.update(rotary_pct=rope["partial_rotary_factor"], rotary_emb_base=rope["rope_theta"])
+    (folder / "config.json").write_text(json.dumps(config))
+    loaded = load_model(str(folder), device="cpu")
+    assert loaded.model.config.rope_parameters == planted_model.model.config.rope_parameters
+    for name, tensor in planted_model.model.state_dict().items():
+        assert torch.equal(loaded.model.state_dict()[name], tensor), name
