@@ -1,8 +1,8 @@
 """Shared fixtures: a tiny Pythia-shaped checkpoint with planted heads, built once per session.
 
-`planted_checkpoint` is a folder (save_pretrained layout, safetensors, byte-level BPE tokenizer
-trained on the relation words) of a 3-layer, 4-head, d_model 64 GPT-NeoX model with Pythia's
-architecture and seeded random weights, except four heads whose answer is known by
+`planted_checkpoint.path` is a folder (save_pretrained layout, safetensors, byte-level BPE
+tokenizer trained on the relation words) of a 3-layer, 4-head, d_model 64 GPT-NeoX model with
+Pythia's architecture and seeded random weights, except four heads whose answer is known by
 construction (`PLANTED`):
 
 - copying (layer 0): its OV circuit maps every token to itself. Dims 0-15 of every token's
@@ -15,6 +15,10 @@ construction (`PLANTED`):
 - previous token (layer 2): q/k weights zero, q/k biases on the rotary dims such that the
   attention score is `A cos(d - 1) + B cos(0.01 (d - 1))` at relative offset d: content-free,
   largest at d = 1.
+
+Every other head is random and labelled `unclassified`. Fixtures: `planted_checkpoint`
+(`Planted`: path, heads, `where(label)`), `planted_model` (loaded on CPU, float32),
+`planted_classification` (its `classify_heads` result), `non_neox_folder` (a GPT-2 config).
 """
 
 from __future__ import annotations
