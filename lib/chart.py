@@ -55,7 +55,7 @@ def layer_chart(counts: binning.Counts, title: str | None = None) -> alt.TopLeve
     if len(models) == 1:
         return _panel(frame, counts.categories, title)
     panels = [_panel(frame[frame["model"] == model], counts.categories, model) for model in models]
-    return alt.hconcat(*panels, title=title or alt.Undefined).resolve_scale(color="shared")
+    return alt.hconcat(*panels, title=title or alt.Undefined)  # colours shared: one legend
 
 
 def _panel(frame: pd.DataFrame, categories: binning.Categories, title: str) -> alt.LayerChart:

@@ -163,6 +163,7 @@ def downloads(table: Table, counts: binning.Counts, chart: object) -> None:
             data=lambda suffix=suffix: export.render(suffix, chart, counts),
             file_name=export.file_name(table.source, suffix),
             mime=mime,
+            on_click="ignore",  # a download changes nothing on the page
             key=f"layer_chart_download{suffix.replace('.', '_')}",
         )
 
