@@ -138,7 +138,8 @@ def category_controls(table: Table) -> binning.Categories:
     # Keyed by the categories' definition, so new edges or a new column bring new defaults.
     style = key(f"style_{categories.column}_{'|'.join(categories.names)}")
     names, colors = [], []
-    with st.sidebar.expander("Category names and colours, bottom to top", expanded=True):
+    few = len(categories.names) <= 8  # a long list (e.g. every engine label) starts folded
+    with st.sidebar.expander("Category names and colours, bottom to top", expanded=few):
         for i, (name, color) in enumerate(zip(categories.names, categories.colors, strict=True)):
             left, right = st.columns([3, 1], vertical_alignment="bottom")
             names.append(left.text_input(f"Category {i + 1}", name, key=f"{style}_name_{i}"))
