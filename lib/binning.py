@@ -43,8 +43,9 @@ MAX_LISTED = 10
 
 PERCENT_DEFINITION = (
     "Each segment is labelled with its share of its bar: 100 × heads in the segment / heads in "
-    "that layer bin, to one decimal. Layer bins [a, b) hold the layers a ≤ layer < b."
+    "that layer bin, to one decimal."
 )
+LAYER_BIN_DEFINITION = "Layer bins [a, b) hold the layers a ≤ layer < b."
 
 COUNT_COLUMNS = (
     "model", "layer_bin", "layer_start", "layer_end", "category", "color", "n_heads", "percent",
@@ -94,7 +95,8 @@ class LayerBinning:
         if self.width is not None:
             return bins_of_width(self.width, n_layers)
         if prebinned:
-            return LayerBins(tuple(sorted({*cells[ht.LAYER_START], *cells[ht.LAYER_END]})))
+            edges = {*cells[ht.LAYER_START].tolist(), *cells[ht.LAYER_END].tolist()}
+            return LayerBins(tuple(sorted(edges)))
         return bins_of_width(math.ceil(n_layers / DEFAULT_LAYER_BIN_COUNT), n_layers)
 
 

@@ -88,7 +88,7 @@ def layer_controls(table: Table) -> binning.LayerBinning:
         format_func=LAYER_MODES.get,
         horizontal=True,
         key=key("layer_mode"),
-        help=f"Default: {default_help}. Bins [a, b) hold layers a ≤ layer < b.",
+        help=f"Default: {default_help}. {binning.LAYER_BIN_DEFINITION}",
     )
     if mode == "width":
         edges = default_bins.edges
@@ -206,7 +206,7 @@ outside = binning.describe_outside(counts)
 if outside:
     st.warning(outside)
 st.altair_chart(chart, theme=None)
-st.caption(binning.PERCENT_DEFINITION)
+st.caption(f"{binning.PERCENT_DEFINITION} {binning.LAYER_BIN_DEFINITION}")
 st.caption("Categories, bottom to top: " + "; ".join(counts.categories.ranges()) + ".")
 st.dataframe(
     counts.table,
