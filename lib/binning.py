@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from lib import head_table as ht
-from lib.colors import FIGURE_COLORS, is_hex, palette
+from lib.colors import FIGURE_COLORS, is_hex, palette, to_hex
 from lib.errors import InputError
 
 DEFAULT_SCORE_EDGES: tuple[float, ...] = (0, 25, 50, 75, 100)
@@ -271,11 +271,12 @@ def restyle(
     names: Sequence[str] | None = None,
     colors: Sequence[str] | None = None,
 ) -> Categories:
-    """`categories` with new names and/or colours (same order, same count), validated."""
+    """`categories` with new names and/or colours (same order, same count; colours as hex in
+    any case or CSS names), validated."""
     return dataclasses.replace(
         categories,
         names=categories.names if names is None else tuple(names),
-        colors=categories.colors if colors is None else tuple(colors),
+        colors=categories.colors if colors is None else tuple(map(to_hex, colors)),
     )
 
 

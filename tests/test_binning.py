@@ -167,7 +167,7 @@ def test_a_text_column_gives_one_category_per_value_renamable_and_recoloured() -
         (["a", "a", "b", "c"], None, "must differ"),
         (["a", " ", "b", "c"], None, "must not be empty"),
         (["a", "b"], None, "4 categories need 4 names"),
-        (None, ["red"] * 4, "not a #rrggbb hex code"),
+        (None, ["red", "green", "blue", "reddish"], "'reddish' is not a colour"),
     ],
 )
 def test_bad_names_or_colours_are_refused(
@@ -186,6 +186,14 @@ def test_a_boolean_column_handed_over_in_memory_is_a_category_column() -> None:
     )
     assert list(counts.table["category"]) == ["False", "True"]
     assert list(counts.table["n_heads"]) == [1, 2]
+
+
+def test_colours_may_be_given_in_any_case_or_by_name_and_are_stored_as_hex() -> None:
+    colors = ["#FFA500", "navy", "#abc", "Dark Red"]
+    restyled = binning.restyle(binning.score_categories(), colors=colors)
+    assert restyled.colors == ("#ffa500", "#000080", "#aabbcc", "#8b0000")
+    with pytest.raises(InputError, match="not a #rrggbb hex code"):
+        binning.ScoreCategories("score", (0, 1), ("all",), ("red",))
 
 
 def test_several_models_get_their_own_default_bins() -> None:

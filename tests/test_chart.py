@@ -12,6 +12,7 @@ import pytest
 from lib import binning, export
 from lib import head_table as ht
 from lib.chart import layer_chart
+from lib.colors import FIGURE_COLORS, label_colors
 from tests.chart_helpers import FIGURE_COUNTS, FIGURE_PERCENTS, figure_bytes, per_head_frame
 
 
@@ -101,3 +102,10 @@ def test_several_models_are_drawn_side_by_side_each_with_its_own_percents() -> N
         assert {row["model"] for row in rows} == {model}
     svg = export.to_svg(layer_chart(counts, "Two")).decode()
     assert ">Two<" in svg and ">Pythia 1<" in svg and ">P2<" in svg
+
+
+def test_labels_are_black_or_white_whichever_contrasts_more() -> None:
+    # WCAG contrast with black / white: dark green 2.8 / 7.4, lime green 9.9 / 2.1,
+    # red 5.3 / 4.0, dark red 2.1 / 10.0.
+    assert label_colors(FIGURE_COLORS) == ["white", "black", "black", "white"]
+    assert label_colors(["#000000", "#ffffff"]) == ["white", "black"]
