@@ -28,6 +28,7 @@ from tqdm import tqdm  # a transformers dependency
 
 import lib
 from lib.errors import CliParser, InputError, run_cli
+from lib.head_table import to_csv_bytes
 from lib.loader import DEVICES, DTYPES, LoadedModel, load_model
 from lib.operations import DEFAULT_BYTE_BUDGET, operation_scores
 from lib.patterns import DEFAULT_PATTERN_SETTINGS, PATTERNS, PatternSettings, pattern_scores
@@ -187,7 +188,7 @@ def write_classification(result: Classification, csv_path: Path) -> Path:
     """Write the table to `csv_path` and its settings to the sidecar; return the sidecar."""
     csv_path = Path(csv_path)
     csv_path.parent.mkdir(parents=True, exist_ok=True)
-    result.table.to_csv(csv_path, index=False)
+    csv_path.write_bytes(to_csv_bytes(result.table))
     sidecar = settings_path(csv_path)
     sidecar.write_text(json.dumps(result.settings, indent=2) + "\n")
     return sidecar
