@@ -1,12 +1,20 @@
-"""Home page of Pythia Head Atlas: what the app does and where to go."""
+"""Entry point of Pythia Head Atlas: the home page and the navigation to the two tools.
+
+The tools are the scripts in `pages/`; each also runs on its own
+(`AppTest.from_file("pages/1_Layer_chart.py")`).
+"""
 
 import streamlit as st
 
-st.set_page_config(page_title="Pythia Head Atlas", layout="wide")
+LAYER_CHART = "pages/1_Layer_chart.py"
+CLASSIFY_HEADS = "pages/2_Classify_heads.py"
 
-st.title("Pythia Head Atlas")
-st.markdown(
-    """
+
+def home() -> None:
+    """What the app does and where to go."""
+    st.title("Pythia Head Atlas")
+    st.markdown(
+        """
 What do the attention heads of a Pythia model do, and where in depth do they sit?
 
 * **Layer chart** draws `# heads` per layer bin, stacked by category, each segment labelled
@@ -18,6 +26,16 @@ What do the attention heads of a Pythia model do, and where in depth do they sit
   which relations its OV circuit implements, read from its parameters (MAPS), and which
   attention patterns it shows. Inspect a head, download the table, or open it in the chart.
 """
-)
-st.page_link("pages/1_Layer_chart.py", label="Layer chart", icon="📊")
-st.page_link("pages/2_Classify_heads.py", label="Classify heads", icon="🔎")
+    )
+    st.page_link(LAYER_CHART, label="Layer chart", icon="📊")
+    st.page_link(CLASSIFY_HEADS, label="Classify heads", icon="🔎")
+
+
+st.set_page_config(page_title="Pythia Head Atlas", layout="wide")
+st.navigation(
+    [
+        st.Page(home, title="Home", icon="🏠", default=True),
+        st.Page(LAYER_CHART, title="Layer chart", icon="📊"),
+        st.Page(CLASSIFY_HEADS, title="Classify heads", icon="🔎"),
+    ]
+).run()

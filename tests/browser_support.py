@@ -1,5 +1,8 @@
 """A real `streamlit run` server and a real headless Chromium, for end-to-end tests.
 
+Fixtures (imported by `conftest.py`): `server_url` (one server per test module, its result
+cache in a temporary folder), `browser` (one Chromium per module), `page` (a fresh context).
+
 Chromium is Debian's (`apt-get install chromium`); Playwright only drives it, it never
 downloads a browser. Outside CI a machine without /usr/bin/chromium skips these tests;
 in CI (CI=true) a missing browser is a failure, so a broken install cannot hide.
@@ -18,6 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
 
 CHROMIUM = Path("/usr/bin/chromium")
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -33,6 +37,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 SERVER_START_TIMEOUT_S = 90
+PAGE_LOAD_TIMEOUT_MS = 60_000
 
 
 def require_chromium() -> None:
@@ -89,3 +94,30 @@ def streamlit_server(env: dict[str, str], log_path: Path) -> Iterator[str]:
                 process.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 process.kill()
+
+
+@pytest.fixture(scope="module")
+def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    require_chromium()
+    workdir = tmp_path_factory.mktemp("e2e-server")
+    with streamlit_server({"HEAD_ATLAS_CACHE_DIR": str(workdir / "cache")}, workdir / "log") as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    require_chromium()
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(accept_downloads=True, viewport={"width": 1400, "height": 1000})
+    context.set_default_timeout(PAGE_LOAD_TIMEOUT_MS)
+    yield context.new_page()
+    context.close()

@@ -36,6 +36,7 @@ from lib.loader import LoadedModel, load_model
 from lib.operations import layer_inputs
 from lib.relations import load_pairs, single_token
 from lib.synthetic import pythia_config, random_model, save_checkpoint, train_tokenizer
+from tests.browser_support import browser, page, server_url  # noqa: F401 (browser-test fixtures)
 
 N_LAYERS, N_HEADS, D_MODEL = 3, 4, 64
 D_HEAD = D_MODEL // N_HEADS

@@ -14,7 +14,6 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.chart_helpers import FIGURE_COUNTS
-from tests.test_e2e_browser import browser, page, server_url  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.e2e
 
@@ -28,8 +27,8 @@ def download(tab: Page, label: str, folder: Path) -> bytes:
 
 
 def test_the_page_draws_the_figure_and_each_download_is_its_file(
-    server_url: str,  # noqa: F811
-    page: Page,  # noqa: F811
+    server_url: str,
+    page: Page,
     tmp_path: Path,
 ) -> None:
     page.goto(f"{server_url}/Layer_chart")
