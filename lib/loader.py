@@ -209,7 +209,8 @@ def load_model(
     local = is_folder_source(source)
     location = str(Path(source).expanduser()) if local else source
     hub_revision = None if local else revision
-    report(0.1, f"loading the weights of {source}")
+    fetching = "loading" if local else "downloading (unless cached) and loading"
+    report(0.1, f"{fetching} the weights of {source}")
     try:
         model = AutoModelForCausalLM.from_pretrained(
             location,
