@@ -1,0 +1,188 @@
+"""Classification results kept in memory and on disk, so that no table is computed twice.
+
+A result is keyed by everything its scores depend on (`ResultKey`: model source and its
+fingerprint, revision, dtype, relation set, pattern settings, code version) and *not* by the
+thresholds: labels are derived from the scores (`lib.classify.label_heads`, cheap), so a cached
+result is relabelled for any thresholds (`relabel`) and a threshold change never recomputes.
+
+On disk, under `cache_dir()` (`$HEAD_ATLAS_CACHE_DIR`, default `~/.cache/pythia-head-atlas`),
+a result is `<digest>.csv` with its sidecar `<digest>.settings.json`, as
+`lib.classify.write_classification` writes them. Both are written to a temporary folder and
+renamed into place, the CSV last: a crashed run never leaves a half file that counts as a hit.
+`ResultCache.get_or_compute` holds one lock per key, so two callers (e.g. two browser
+sessions) asking for the same result wait for one computation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Literal
+
+import pandas as pd
+
+import lib
+from lib.classify import (
+    Classification,
+    Thresholds,
+    label_heads,
+    settings_path,
+    write_classification,
+)
+from lib.errors import InputError
+from lib.patterns import PatternSettings
+from lib.progress import Progress, ignore
+from lib.relations import SkippedRelation
+
+CACHE_DIR_KEY = "HEAD_ATLAS_CACHE_DIR"
+DEFAULT_CACHE_DIR = Path("~/.cache/pythia-head-atlas")
+MEMORY_ENTRIES = 64
+"""Results kept in memory (a 12B model's table is about 1 MB); older ones stay on disk."""
+DERIVED_COLUMNS = ("label", "score")
+
+Origin = Literal["memory", "disk", "computed"]
+
+
+def cache_dir(environ: dict[str, str] | None = None) -> Path:
+    """The cache folder: `$HEAD_ATLAS_CACHE_DIR`, else `~/.cache/pythia-head-atlas`."""
+    value = (os.environ if environ is None else environ).get(CACHE_DIR_KEY, "").strip()
+    return Path(value or DEFAULT_CACHE_DIR).expanduser()
+
+
+@dataclass(frozen=True)
+class ResultKey:
+    """What a result's scores depend on. `fingerprint` identifies a local folder's files (empty
+    for a hub id, whose revision pins it); `patterns` None means no pattern scores."""
+
+    source: str
+    revision: str
+    dtype: str
+    relations: tuple[str, ...]
+    patterns: PatternSettings | None
+    fingerprint: str = ""
+    code_version: str = lib.__version__
+
+    @property
+    def digest(self) -> str:
+        """A stable file name: sha256 of the key's canonical JSON, 24 hex digits."""
+        text = json.dumps(asdict(self), sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """A result and where it came from (for the reader: "served from the cache")."""
+
+    result: Classification
+    origin: Origin
+
+
+def relabel(result: Classification, thresholds: Thresholds) -> Classification:
+    """`result` with `label` and `score` recomputed for `thresholds`, recorded in its settings."""
+    table = label_heads(result.table.drop(columns=list(DERIVED_COLUMNS)), thresholds)
+    settings = {**result.settings, "thresholds": asdict(thresholds)}
+    return replace(result, table=table, settings=settings)
+
+
+class ResultCache:
+    """Results by `ResultKey`: the most recent `MEMORY_ENTRIES` in memory, all on disk."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = Path(directory)
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise InputError(
+                f"cannot use the cache folder {self.directory}: {error.strerror}; "
+                f"set {CACHE_DIR_KEY} to a writable folder"
+            ) from error
+        self._memory: OrderedDict[str, Classification] = OrderedDict()
+        self._locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()  # guards `_memory` and `_locks`
+
+    def csv_path(self, key: ResultKey) -> Path:
+        return self.directory / f"{key.digest}.csv"
+
+    def get_or_compute(
+        self,
+        key: ResultKey,
+        compute: Callable[[], Classification],
+        progress: Progress | None = None,
+    ) -> Lookup:
+        """The result of `key` from memory, else disk, else `compute()` (then stored in both).
+        Concurrent callers of one key wait for a single computation."""
+        found = self._from_memory(key)
+        if found is not None:
+            return Lookup(found, "memory")
+        lock = self._lock(key)
+        if not lock.acquire(blocking=False):
+            (progress or ignore)(0.0, "waiting for another session computing the same table")
+            lock.acquire()
+        try:
+            # Checked again under the lock: the caller we waited for may have stored it.
+            found = self._from_memory(key)
+            if found is not None:
+                return Lookup(found, "memory")
+            found = self._from_disk(key)
+            origin: Origin = "disk"
+            if found is None:
+                found, origin = compute(), "computed"
+            self._remember(key, found)
+            if origin == "computed":
+                self._write(key, found)
+            return Lookup(found, origin)
+        finally:
+            lock.release()
+
+    def _lock(self, key: ResultKey) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault(key.digest, threading.Lock())
+
+    def _from_memory(self, key: ResultKey) -> Classification | None:
+        with self._guard:
+            found = self._memory.get(key.digest)
+            if found is not None:
+                self._memory.move_to_end(key.digest)
+            return found
+
+    def _remember(self, key: ResultKey, result: Classification) -> None:
+        with self._guard:
+            self._memory[key.digest] = result
+            self._memory.move_to_end(key.digest)
+            while len(self._memory) > MEMORY_ENTRIES:
+                self._memory.popitem(last=False)
+
+    def _from_disk(self, key: ResultKey) -> Classification | None:
+        """The stored result, or None when absent or unreadable (then it is recomputed and
+        overwritten: a cache heals itself rather than failing the run)."""
+        csv_path = self.csv_path(key)
+        try:
+            table = pd.read_csv(csv_path, dtype={"model": str, "revision": str, "label": str})
+            settings = json.loads(settings_path(csv_path).read_text())
+        except (OSError, ValueError):
+            return None
+        skipped = tuple(SkippedRelation(**s) for s in settings.get("skipped_relations", []))
+        return Classification(table, settings, skipped)
+
+    def _write(self, key: ResultKey, result: Classification) -> None:
+        target = self.csv_path(key)
+        try:
+            with tempfile.TemporaryDirectory(dir=self.directory, prefix=".writing-") as tmp:
+                staged = Path(tmp) / target.name
+                sidecar = write_classification(result, staged)
+                # The CSV is what marks a hit, so it moves last.
+                os.replace(sidecar, settings_path(target))
+                os.replace(staged, target)
+        except OSError as error:
+            raise InputError(
+                f"the table was computed but not saved in {self.directory}: {error.strerror}; "
+                f"it stays available until the server restarts; set {CACHE_DIR_KEY} to a "
+                "writable folder with free space"
+            ) from error
