@@ -1,0 +1,47 @@
+"""What the Classify heads page draws from a table: the heatmap and the column help texts."""
+
+from __future__ import annotations
+
+import pytest
+
+from lib.classify import Classification, Thresholds, findings
+from lib.heatmap import head_heatmap
+from lib.patterns import PATTERNS
+from lib.score_help import column_help, pattern_definition
+
+
+def test_the_heatmap_has_one_cell_per_head_in_percent(
+    planted_classification: Classification,
+) -> None:
+    table = planted_classification.table
+    spec = head_heatmap(table, "previous_token").to_dict()
+    cells = next(iter(spec["datasets"].values()))
+    assert len(cells) == len(table) == 12
+    by_head = {(cell["layer"], cell["head"]): cell["percent"] for cell in cells}
+    assert by_head[(2, 3)] == pytest.approx(
+        100 * table.set_index(["layer", "head"]).loc[(2, 3), "previous_token"]
+    )
+    assert spec["encoding"]["color"]["scale"]["domain"] == [0, 100]
+
+
+def test_every_pattern_has_its_definition_from_lib_patterns() -> None:
+    assert (
+        pattern_definition("induction")
+        == "mean over rows i >= n of `A[i, i - n + 1]` (the token after the earlier copy)"
+    )
+    assert all(pattern_definition(name) for name in PATTERNS)
+    with pytest.raises(KeyError):
+        pattern_definition("nothing")
+
+
+def test_every_finding_column_has_help_with_its_threshold(
+    planted_classification: Classification,
+) -> None:
+    columns = list(planted_classification.table.columns)
+    thresholds = Thresholds(operation=0.2)
+    helps = column_help(columns, planted_classification.settings, thresholds)
+    found = findings(columns, thresholds)
+    assert set(helps) == {column for column, _, _ in found} | {"label", "score"}
+    assert helps["score_country_to_capital_wikidata"].endswith("Labels the head at ≥ 20%.")
+    assert "top 1 tokens" in helps["score_general_copying_english_500"]  # k = 1 for copying
+    assert helps["first_token"].endswith("Labels the head at ≥ 90%.")
