@@ -1,0 +1,154 @@
+"""The Classify heads page, driven headless through `streamlit.testing.v1.AppTest` on the
+planted checkpoint: the whole flow, the handoff to the chart, the cache, a bad folder."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import streamlit as st
+import torch
+from streamlit.testing.v1 import AppTest
+
+from lib import runs
+from lib.result_cache import CACHE_DIR_KEY
+from tests.conftest import Planted
+
+REPO = Path(__file__).resolve().parent.parent
+PAGE = "pages/2_Classify_heads.py"
+FOLDER = "Local checkpoint folder"
+
+
+@pytest.fixture
+def engine_calls(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[list[str]]:
+    """A fresh cache folder; the sources `classify_heads` was called on, in order."""
+    monkeypatch.setenv(CACHE_DIR_KEY, str(tmp_path / "cache"))
+    calls: list[str] = []
+    real = runs.classify_heads
+
+    def counting(loaded, *args, **kwargs):
+        calls.append(loaded.name)
+        return real(loaded, *args, **kwargs)
+
+    monkeypatch.setattr(runs, "classify_heads", counting)
+    yield calls
+    st.cache_resource.clear()  # no model or cache object outlives its test
+
+
+def open_page() -> AppTest:
+    app = AppTest.from_file(str(REPO / "streamlit_app.py"), default_timeout=120).run()
+    app.switch_page(PAGE).run()
+    assert not app.exception
+    return app
+
+
+def choose_folder(app: AppTest, folder: str) -> AppTest:
+    (source,) = [radio for radio in app.sidebar.radio if radio.label == "Checkpoint"]
+    source.set_value(FOLDER).run()
+    (field,) = [text for text in app.sidebar.text_input if text.label == FOLDER]
+    field.input(folder).run()
+    assert not app.exception
+    return app
+
+
+def run_folder(app: AppTest, folder: str) -> AppTest:
+    """Choose a local folder, type it, press Run."""
+    button(choose_folder(app, folder), "Run").click().run()
+    assert not app.exception
+    return app
+
+
+def button(app: AppTest, label: str):
+    (found,) = [b for b in app.button if b.label == label]
+    return found
+
+
+def head_labels(app: AppTest) -> dict[tuple[int, int], str]:
+    table = app.dataframe[0].value
+    return {(int(r.layer), int(r.head)): r.label for r in table.itertuples()}
+
+
+def origin(app: AppTest) -> str:
+    return next(c.value for c in app.caption if " heads, " in c.value)
+
+
+def test_scores_a_local_checkpoint_then_serves_it_from_the_cache(
+    planted_checkpoint: Planted, engine_calls: list[str]
+) -> None:
+    app = run_folder(open_page(), str(planted_checkpoint.path))
+    assert not app.error
+    expected = {(layer, head): "unclassified" for layer in range(3) for head in range(4)}
+    assert head_labels(app) == expected | planted_checkpoint.heads
+    assert "computed now" in origin(app)
+    assert len(engine_calls) == 1
+
+    button(app, "Run").click().run()  # the same request again
+    assert "served from the cache" in origin(app)
+    assert head_labels(app) == expected | planted_checkpoint.heads
+
+    (operation,) = [n for n in app.sidebar.number_input if n.label == "operation (%)"]
+    operation.set_value(0.0).run()  # every head now passes some relation: relabelled, not rerun
+    assert "unclassified" not in head_labels(app).values()
+
+    st.cache_resource.clear()  # a server restart: nothing in memory, the disk remains
+    again = run_folder(open_page(), str(planted_checkpoint.path))
+    assert "served from the cache on disk" in origin(again)
+    assert head_labels(again) == expected | planted_checkpoint.heads
+    assert len(engine_calls) == 1
+
+
+def test_open_in_chart_bins_the_table_on_its_score(
+    planted_checkpoint: Planted, engine_calls: list[str]
+) -> None:
+    app = run_folder(open_page(), str(planted_checkpoint.path))
+    button(app, "Open in chart").click().run()
+    assert not app.exception
+    assert app.title[0].value == "Layer chart"
+    counts: pd.DataFrame = app.dataframe[0].value
+    shown = counts.pivot_table("n_heads", "layer_bin", "category", aggfunc="sum")
+    # 4 heads per layer; the planted heads score ~100%, the unclassified ones 0.
+    assert shown.loc[:, "0-25%"].tolist() == [2, 3, 3]
+    assert shown.loc[:, "75-100%"].tolist() == [2, 1, 1]
+    assert counts["n_heads"].sum() == 12
+
+
+def test_a_bad_folder_is_an_error_and_the_page_still_works(
+    planted_checkpoint: Planted, engine_calls: list[str], tmp_path: Path
+) -> None:
+    missing = tmp_path / "nowhere"
+    app = choose_folder(open_page(), str(missing))
+    assert [error.value for error in app.sidebar.error] == [f"no such folder: {missing}"]
+    assert button(app, "Run").disabled
+    assert not app.dataframe
+    app = run_folder(app, str(planted_checkpoint.path))
+    assert not app.error
+    assert head_labels(app)[planted_checkpoint.where("previous_token")] == "previous_token"
+
+
+def test_a_folder_that_is_not_gpt_neox_is_refused_before_run(
+    non_neox_folder: Path, engine_calls: list[str]
+) -> None:
+    app = choose_folder(open_page(), str(non_neox_folder))
+    (error,) = app.sidebar.error
+    assert "is a 'gpt2' model, not GPT-NeoX" in error.value
+    assert button(app, "Run").disabled
+
+
+def test_out_of_memory_is_an_error_and_the_previous_table_stays(
+    planted_checkpoint: Planted, engine_calls: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = run_folder(open_page(), str(planted_checkpoint.path))
+    before = head_labels(app)
+
+    def out_of_memory(*args, **kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory")
+
+    monkeypatch.setattr(runs, "classify_heads", out_of_memory)
+    (patterns,) = [t for t in app.sidebar.toggle if t.label == "Attention-pattern scores"]
+    patterns.set_value(False).run()  # another result key: not in the cache
+    button(app, "Run").click().run()
+    (error,) = app.error
+    assert "ran out of memory on cpu in float32; pick a smaller model" in error.value
+    assert head_labels(app) == before
