@@ -18,6 +18,7 @@ from lib import head_table as ht
 from lib.chart import default_title, layer_chart
 from lib.errors import InputError
 from lib.handoff import HANDOFF_KEY, ChartHandoff
+from ui.deployment import public_mode
 
 FIGURE_CSV = Path(__file__).resolve().parent.parent / "data/examples/pythia-6.9b-figure.csv"
 TABLE = "layer_chart_table"
@@ -60,15 +61,16 @@ def take_handoff() -> None:
             st.error(str(error))
 
 
-def take_upload() -> None:
-    """Read a newly uploaded CSV once; when it is bad, keep the table and its message."""
+def take_upload(max_rows: int) -> None:
+    """Read a newly uploaded CSV (at most `max_rows` rows) once; when it is bad, keep the table
+    and its message."""
     uploaded = st.sidebar.file_uploader("Head CSV (per-head or pre-binned)", type="csv", key=UPLOAD)
     if uploaded is None:
         st.session_state[UPLOAD_ERROR] = None
     elif uploaded.file_id != st.session_state.get(UPLOAD_ID):
         st.session_state[UPLOAD_ID] = uploaded.file_id
         try:
-            show(ht.read_table(uploaded.getvalue(), uploaded.name))
+            show(ht.read_table(uploaded.getvalue(), uploaded.name, max_rows))
             st.session_state[UPLOAD_ERROR] = None
         except InputError as error:
             st.session_state[UPLOAD_ERROR] = str(error)
@@ -174,7 +176,7 @@ st.title("Layer chart")
 if TABLE not in st.session_state:
     show(figure_table())
 take_handoff()
-take_upload()
+take_upload(public_mode().max_upload_rows)
 table: Table = st.session_state[TABLE]
 
 if st.session_state.get(UPLOAD_ERROR):

@@ -1,0 +1,43 @@
+"""Public mode as the pages apply it (settings from the environment; `lib.public_mode`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from lib.public_mode import ENABLED_KEY, MAX_ROWS_KEY, MAX_SIZE_KEY
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def public(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv(ENABLED_KEY, "yes")
+    monkeypatch.setenv(MAX_SIZE_KEY, "160m")
+    monkeypatch.setenv(MAX_ROWS_KEY, "2")
+    monkeypatch.setenv("HEAD_ATLAS_CACHE_DIR", str(tmp_path))
+
+
+def open_page(page: str) -> AppTest:
+    app = AppTest.from_file(str(REPO / "streamlit_app.py"), default_timeout=60).run()
+    app.switch_page(page).run()
+    assert not app.exception
+    return app
+
+
+def test_classify_offers_small_catalog_models_and_no_folder(public: None) -> None:
+    app = open_page("pages/2_Classify_heads.py")
+    (source,) = app.sidebar.radio
+    assert source.options == ["Pythia catalog"]
+    (size,) = [box for box in app.sidebar.selectbox if box.label == "Model size"]
+    assert size.options == ["14m", "31m", "70m", "160m"]
+    assert "Public deployment: Pythia models up to 160m" in app.caption[0].value
+    assert not [c for c in app.sidebar.caption if "cached in" in c.value]  # no host paths
+
+
+def test_chart_uploads_are_capped_at_the_public_row_limit(public: None) -> None:
+    app = open_page("pages/1_Layer_chart.py")
+    app.file_uploader[0].upload("big.csv", b"layer,score\n0,0.1\n1,0.2\n2,0.3\n", "text/csv").run()
+    assert [error.value for error in app.error] == ["big.csv has more than 2 data rows"]
