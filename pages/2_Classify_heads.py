@@ -3,8 +3,10 @@
 The model is lent by one server-wide `ResidentModel` (one model resident, released before
 another loads); results come from the server-wide `ResultCache` (memory, then disk under
 `$HEAD_ATLAS_CACHE_DIR`), so a rerun, a reload or a restart shows the table at once.
-Session state (`classify_*` keys): the last result shown and the model it came from; the row
-picked in the table. Thresholds relabel the cached scores on every run of the script.
+Session state (`classify_*` keys): the last result shown (`RESULT`) and the model it came
+from (`MODEL`, for the head inspector); the table's selection (`TABLE`), the row last picked
+in it (`PICKED`) and the inspected head (`HEAD`); the thresholds' inputs. Thresholds relabel
+the cached scores on every run of the script: changing one never recomputes.
 """
 
 from __future__ import annotations
@@ -45,7 +47,8 @@ MODEL = "classify_model"
 PICKED = "classify_picked"
 TABLE = "classify_table"
 HEAD = "classify_head"
-CATALOG, FOLDER = "Pythia catalog", "Local checkpoint folder"
+CATALOG, FOLDER = "Pythia catalog", "Local folder"
+FOLDER_INPUT = "Local checkpoint folder"
 DEFAULT_SIZE = "70m"
 GIB = 2**30
 
@@ -75,7 +78,8 @@ def source_controls(mode: PublicMode) -> tuple[str, str]:
     kind = st.sidebar.radio("Checkpoint", kinds, horizontal=True)
     if kind == FOLDER:
         folder = st.sidebar.text_input(
-            FOLDER, help="A save_pretrained folder: config.json, *.safetensors, tokenizer files."
+            FOLDER_INPUT,
+            help="A save_pretrained folder: config.json, *.safetensors, tokenizer files.",
         )
         return folder.strip(), "main"
     sizes = mode.allowed_sizes
@@ -143,17 +147,19 @@ def memory_report(source: str, device: str, dtype: str) -> None:
 
 
 def settings_controls() -> ClassifySettings:
+    """What to score (folded away: all relations and the patterns by default)."""
     names = relation_names()
-    relations = st.sidebar.multiselect(
-        "Relations",
-        names,
-        default=names,
-        help=f"Relation datasets scored; one with fewer than {MIN_PAIRS} single-token pairs "
-        "for the model's tokenizer is skipped.",
-    )
-    scored = st.sidebar.toggle(
-        "Attention-pattern scores", value=True, help="One forward pass over random tokens."
-    )
+    with st.sidebar.expander("Relations and patterns"):
+        relations = st.multiselect(
+            "Relations",
+            names,
+            default=names,
+            help=f"Relation datasets scored; one with fewer than {MIN_PAIRS} single-token pairs "
+            "for the model's tokenizer is skipped.",
+        )
+        scored = st.toggle(
+            "Attention-pattern scores", value=True, help="One forward pass over random tokens."
+        )
     return ClassifySettings(
         relations=tuple(relations),
         thresholds=threshold_controls(),

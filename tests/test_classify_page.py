@@ -18,7 +18,7 @@ from tests.conftest import Planted
 
 REPO = Path(__file__).resolve().parent.parent
 PAGE = "pages/2_Classify_heads.py"
-FOLDER = "Local checkpoint folder"
+FOLDER, FOLDER_INPUT = "Local folder", "Local checkpoint folder"
 
 
 @pytest.fixture
@@ -47,7 +47,7 @@ def open_page() -> AppTest:
 def choose_folder(app: AppTest, folder: str) -> AppTest:
     (source,) = [radio for radio in app.sidebar.radio if radio.label == "Checkpoint"]
     source.set_value(FOLDER).run()
-    (field,) = [text for text in app.sidebar.text_input if text.label == FOLDER]
+    (field,) = [text for text in app.sidebar.text_input if text.label == FOLDER_INPUT]
     field.input(folder).run()
     assert not app.exception
     return app
@@ -152,3 +152,18 @@ def test_out_of_memory_is_an_error_and_the_previous_table_stays(
     (error,) = app.error
     assert "ran out of memory on cpu in float32; pick a smaller model" in error.value
     assert head_labels(app) == before
+
+
+def test_the_inspector_shows_a_copying_head_mapping_tokens_to_themselves(
+    planted_checkpoint: Planted, engine_calls: list[str]
+) -> None:
+    app = run_folder(open_page(), str(planted_checkpoint.path))
+    (head,) = [box for box in app.selectbox if box.label == "Head"]
+    head.set_value(planted_checkpoint.where("general_copying_english_500")).run()
+    assert "**general_copying_english_500**" in app.markdown[0].value
+    (salient,) = [t for t in app.toggle if t.label == "Show salient operations"]
+    salient.set_value(True).run()
+    assert not app.exception
+    operations = app.dataframe[-1].value
+    assert len(operations) == 20
+    assert [mapped[0] for mapped in operations["mapped_tokens"]] == list(operations["token"])
