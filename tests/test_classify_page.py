@@ -12,7 +12,7 @@ import streamlit as st
 import torch
 from streamlit.testing.v1 import AppTest
 
-from lib import runs
+from lib import resident, runs
 from lib.result_cache import CACHE_DIR_KEY
 from tests.conftest import Planted
 
@@ -155,8 +155,13 @@ def test_out_of_memory_is_an_error_and_the_previous_table_stays(
 
 
 def test_the_inspector_shows_a_copying_head_mapping_tokens_to_themselves(
-    planted_checkpoint: Planted, engine_calls: list[str]
+    planted_checkpoint: Planted, engine_calls: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    loads: list[str] = []
+    real = resident.load_model
+    monkeypatch.setattr(
+        resident, "load_model", lambda source, *args: loads.append(source) or real(source, *args)
+    )
     app = run_folder(open_page(), str(planted_checkpoint.path))
     (head,) = [box for box in app.selectbox if box.label == "Head"]
     head.set_value(planted_checkpoint.where("general_copying_english_500")).run()
@@ -167,3 +172,4 @@ def test_the_inspector_shows_a_copying_head_mapping_tokens_to_themselves(
     operations = app.dataframe[-1].value
     assert len(operations) == 20
     assert [mapped[0] for mapped in operations["mapped_tokens"]] == list(operations["token"])
+    assert len(loads) == 1  # scoring and inspecting share the resident model
