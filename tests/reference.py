@@ -1,8 +1,9 @@
 """Slow, obvious per-head references for the engine's scores, written from methods.md alone.
 
-Reads the relation JSON and the raw weights by name, one head and one relation at a time,
-with no batching, chunking or shared helpers from `lib`, so agreement with the engine means
-the batched code computes the definition.
+Reads the relation JSON and the raw weights by name, one head and one relation at a time, and
+runs the attention-pattern detectors one prompt and one head at a time, with no batching,
+chunking or shared helpers from `lib`, so agreement with the engine means the batched code
+computes the definition. `bench/` times the engine against these same loops.
 """
 
 from __future__ import annotations
@@ -59,3 +60,43 @@ def reference_scores(model, tokenizer, name: str, layer: int, head: int) -> tupl
         promoted += int((row > row[dst]).sum()) < k
         suppressed += int((row < row[dst]).sum()) < k
     return promoted / len(pairs), suppressed / len(pairs)
+
+
+def pattern_targets(length: int) -> dict[str, dict[int, int]]:
+    """Row i -> target column j of each detector on a sequence `r ++ r` with `len(r) = length`;
+    rows without a target are absent (methods.md section 3)."""
+    size = 2 * length
+    return {
+        "previous_token": {i: i - 1 for i in range(1, size)},
+        "duplicate_token": {i: i - length for i in range(length, size)},
+        "induction": {i: i - length + 1 for i in range(length, size)},
+        "first_token": {i: 0 for i in range(1, size)},
+    }
+
+
+def target_score(attention: torch.Tensor, target: dict[int, int]) -> float:
+    """TransformerLens's sum(A * P) / sum(A) over the rows i that have a target `target[i]`."""
+    pattern = torch.zeros_like(attention)
+    for i, j in target.items():
+        pattern[..., i, j] = 1.0
+    rows = list(target)
+    return float((attention * pattern)[..., rows, :].sum() / attention[..., rows, :].sum())
+
+
+def reference_pattern_scores(model, tokens: torch.Tensor, length: int) -> torch.Tensor:
+    """(layers, heads, detectors) scores in `pattern_targets` order, averaged over the prompts
+    (rows of `tokens`), each prompt run alone and each head scored alone (eager attention)."""
+    targets = list(pattern_targets(length).values())
+    n_heads = model.config.num_attention_heads
+    scores = torch.zeros(model.config.num_hidden_layers, n_heads, len(targets))
+    with torch.no_grad():
+        for prompt in tokens:
+            attentions = model(prompt[None], output_attentions=True).attentions
+            for layer, attention in enumerate(attentions):
+                # On the host: the per-element loops below would be one GPU launch each.
+                layer_attention = attention[0].float().cpu()
+                for head in range(n_heads):
+                    pattern = layer_attention[head]
+                    for p, target in enumerate(targets):
+                        scores[layer, head, p] += target_score(pattern, target)
+    return scores / len(tokens)

@@ -12,6 +12,7 @@ from lib.patterns import (
     pattern_scores,
     repeated_random_tokens,
 )
+from tests.reference import pattern_targets, reference_pattern_scores, target_score
 
 N = 5  # half length of the hand-made sequences
 
@@ -23,15 +24,6 @@ def shifted(offset: int) -> torch.Tensor:
     for i in range(size):
         attention[0, 0, i, max(i - offset, 0)] = 1.0
     return attention
-
-
-def target_score(attention: torch.Tensor, target: dict[int, int]) -> float:
-    """TransformerLens's sum(A * P) / sum(A) over the rows i that have a target `target[i]`."""
-    pattern = torch.zeros_like(attention)
-    for i, j in target.items():
-        pattern[..., i, j] = 1.0
-    rows = list(target)
-    return float((attention * pattern)[..., rows, :].sum() / attention[..., rows, :].sum())
 
 
 def scores(attention: torch.Tensor) -> dict[str, float]:
@@ -55,12 +47,7 @@ def test_scores_equal_the_target_pattern_definition():
     logits = torch.randn(2, 3, 2 * N, 2 * N, generator=generator)
     causal = torch.ones(2 * N, 2 * N).tril().bool()
     attention = logits.masked_fill(~causal, float("-inf")).softmax(-1)
-    targets = {
-        "previous_token": {i: i - 1 for i in range(1, 2 * N)},
-        "duplicate_token": {i: i - N for i in range(N, 2 * N)},
-        "induction": {i: i - N + 1 for i in range(N, 2 * N)},
-        "first_token": {i: 0 for i in range(1, 2 * N)},
-    }
+    targets = pattern_targets(N)
     got = head_pattern_scores(attention, N)
     for h in range(3):
         for p, name in enumerate(PATTERNS):
@@ -87,3 +74,13 @@ def test_planted_previous_token_head_tops_the_ranking(planted_model, planted_che
     assert previous[layer, head] > 0.99
     previous[layer, head] = 0
     assert previous.max() < 0.2
+
+
+def test_engine_equals_the_per_prompt_per_head_reference(planted_model):
+    model, vocab = planted_model.model, len(planted_model.tokenizer)
+    settings = PatternSettings(batch=3, length=9, seed=2)
+    tokens = repeated_random_tokens(vocab, settings)
+    expected = reference_pattern_scores(model, tokens, settings.length)
+    assert list(pattern_targets(settings.length)) == list(PATTERNS)
+    got = pattern_scores(model, vocab, settings)
+    assert got == pytest.approx(expected.numpy(), abs=1e-6)
