@@ -27,15 +27,15 @@ What do the attention heads of a Pythia model do, and where in depth do they sit
   attention patterns it shows. Inspect a head, download the table, or open it in the chart.
 """
     )
-    st.page_link(LAYER_CHART, label="Layer chart", icon="📊")
-    st.page_link(CLASSIFY_HEADS, label="Classify heads", icon="🔎")
+    st.page_link(LAYER_CHART, label="Layer chart", icon=":material/stacked_bar_chart:")
+    st.page_link(CLASSIFY_HEADS, label="Classify heads", icon=":material/manage_search:")
 
 
 st.set_page_config(page_title="Pythia Head Atlas", layout="wide")
 st.navigation(
     [
-        st.Page(home, title="Home", icon="🏠", default=True),
-        st.Page(LAYER_CHART, title="Layer chart", icon="📊"),
-        st.Page(CLASSIFY_HEADS, title="Classify heads", icon="🔎"),
+        st.Page(home, title="Home", icon=":material/home:", default=True),
+        st.Page(LAYER_CHART, title="Layer chart", icon=":material/stacked_bar_chart:"),
+        st.Page(CLASSIFY_HEADS, title="Classify heads", icon=":material/manage_search:"),
     ]
 ).run()

@@ -112,7 +112,10 @@ def read_config(source: str, revision: str) -> dict[str, Any]:
     if is_folder_source(source):
         folder = Path(source).expanduser()
         if not folder.is_dir():
-            raise InputError(f"no such folder: {source}")
+            raise InputError(
+                f"no such folder: {source}; give the folder a model was saved to with "
+                "save_pretrained, or a hub id such as EleutherAI/pythia-70m"
+            )
         if not (folder / "config.json").is_file():
             raise InputError(f"{source} has no config.json; save the model with save_pretrained")
         if not any(folder.glob("*.safetensors")):

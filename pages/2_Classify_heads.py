@@ -20,7 +20,13 @@ import streamlit as st
 
 from lib import catalog, operations, patterns
 from lib import head_table as ht
-from lib.classify import Classification, ClassifySettings, Thresholds, findings
+from lib.classify import (
+    Classification,
+    ClassifySettings,
+    Thresholds,
+    classified_heads,
+    findings,
+)
 from lib.errors import InputError
 from lib.handoff import HANDOFF_KEY, ChartHandoff
 from lib.heatmap import head_heatmap
@@ -308,8 +314,17 @@ def exports(result: Classification) -> None:
         "application/json",
         on_click="ignore",
     )
+    only_classified = right.checkbox(
+        "Chart classified heads only",
+        value=True,
+        help=" ".join((classified_heads.__doc__ or "").split()),
+    )
     if right.button("Open in chart", type="primary"):
-        st.session_state[HANDOFF_KEY] = ChartHandoff(table, f"{model} @ {revision}", "score")
+        charted = classified_heads(table) if only_classified else table
+        if charted.empty:
+            right.warning("No head passed its threshold: nothing to chart.")
+            return
+        st.session_state[HANDOFF_KEY] = ChartHandoff(charted, f"{model} @ {revision}", "score")
         st.switch_page("pages/1_Layer_chart.py")
 
 

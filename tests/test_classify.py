@@ -136,7 +136,10 @@ def test_relation_subset_without_patterns(planted_checkpoint, tmp_path):
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["--model", "/no/such/folder"], "no such folder: /no/such/folder"),
+        (
+            ["--model", "/no/such/folder"],
+            "no such folder: /no/such/folder; give the folder a model was saved to",
+        ),
         (["--model", "{non_neox}"], "'gpt2' model, not GPT-NeoX"),
         (["--model", "{planted}", "--relations", "capitals"], "unknown relation capitals"),
         (["--model", "{planted}", "--threshold", "operation=15"], "--threshold 'operation=15'"),

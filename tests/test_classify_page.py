@@ -99,19 +99,36 @@ def test_scores_a_local_checkpoint_then_serves_it_from_the_cache(
     assert len(engine_calls) == 1
 
 
-def test_open_in_chart_bins_the_table_on_its_score(
-    planted_checkpoint: Planted, engine_calls: list[str]
-) -> None:
-    app = run_folder(open_page(), str(planted_checkpoint.path))
+def open_in_chart(app: AppTest, only_classified: bool) -> pd.DataFrame:
+    """Press Open in chart; the counts table the Layer chart then shows."""
+    (only,) = [c for c in app.checkbox if c.label == "Chart classified heads only"]
+    only.set_value(only_classified).run()
     button(app, "Open in chart").click().run()
     assert not app.exception
     assert app.title[0].value == "Layer chart"
     counts: pd.DataFrame = app.dataframe[0].value
-    shown = counts.pivot_table("n_heads", "layer_bin", "category", aggfunc="sum")
+    return counts.pivot_table("n_heads", "layer_bin", "category", aggfunc="sum")
+
+
+def test_open_in_chart_bins_the_classified_heads_on_their_score(
+    planted_checkpoint: Planted, engine_calls: list[str]
+) -> None:
+    app = run_folder(open_page(), str(planted_checkpoint.path))
+    shown = open_in_chart(app, only_classified=True)
+    # The four planted heads (two in layer 0, one each in layers 1 and 2) score ~100%.
+    assert shown.loc[:, "75-100%"].tolist() == [2, 1, 1]
+    assert shown.to_numpy().sum() == 4
+
+
+def test_open_in_chart_can_bin_every_head(
+    planted_checkpoint: Planted, engine_calls: list[str]
+) -> None:
+    app = run_folder(open_page(), str(planted_checkpoint.path))
+    shown = open_in_chart(app, only_classified=False)
     # 4 heads per layer; the planted heads score ~100%, the unclassified ones 0.
     assert shown.loc[:, "0-25%"].tolist() == [2, 3, 3]
     assert shown.loc[:, "75-100%"].tolist() == [2, 1, 1]
-    assert counts["n_heads"].sum() == 12
+    assert shown.to_numpy().sum() == 12
 
 
 def test_a_bad_folder_is_an_error_and_the_page_still_works(
@@ -119,7 +136,8 @@ def test_a_bad_folder_is_an_error_and_the_page_still_works(
 ) -> None:
     missing = tmp_path / "nowhere"
     app = choose_folder(open_page(), str(missing))
-    assert [error.value for error in app.sidebar.error] == [f"no such folder: {missing}"]
+    (error,) = app.sidebar.error
+    assert error.value.startswith(f"no such folder: {missing}; give the folder")
     assert button(app, "Run").disabled
     assert not app.dataframe
     app = run_folder(app, str(planted_checkpoint.path))
