@@ -96,6 +96,15 @@ def streamlit_server(env: dict[str, str], log_path: Path) -> Iterator[str]:
                 process.kill()
 
 
+def download(page: Page, label: str, folder: Path) -> bytes:
+    """Click a download button; the bytes of the file the browser saved into `folder`."""
+    with page.expect_download() as started:
+        page.get_by_role("button", name=label).click()
+    path = folder / started.value.suggested_filename
+    started.value.save_as(path)
+    return path.read_bytes()
+
+
 @pytest.fixture(scope="module")
 def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     require_chromium()

@@ -13,17 +13,10 @@ import pandas as pd
 import pytest
 from playwright.sync_api import Page, expect
 
+from tests.browser_support import download
 from tests.chart_helpers import FIGURE_COUNTS
 
 pytestmark = pytest.mark.e2e
-
-
-def download(tab: Page, label: str, folder: Path) -> bytes:
-    with tab.expect_download() as started:
-        tab.get_by_role("button", name=label).click()
-    path = folder / started.value.suggested_filename
-    started.value.save_as(path)
-    return path.read_bytes()
 
 
 def test_the_page_draws_the_figure_and_each_download_is_its_file(
