@@ -110,25 +110,25 @@ def open_in_chart(app: AppTest, only_classified: bool) -> pd.DataFrame:
     return counts.pivot_table("n_heads", "layer_bin", "category", aggfunc="sum")
 
 
-def test_open_in_chart_bins_the_classified_heads_on_their_score(
-    planted_checkpoint: Planted, engine_calls: list[str]
+@pytest.mark.parametrize(
+    ("only_classified", "lowest", "total"),
+    [(True, [0, 0, 0], 4), (False, [2, 3, 3], 12)],
+    ids=["classified heads", "all heads"],
+)
+def test_open_in_chart_bins_the_heads_on_their_score(
+    planted_checkpoint: Planted,
+    engine_calls: list[str],
+    only_classified: bool,
+    lowest: list[int],
+    total: int,
 ) -> None:
     app = run_folder(open_page(), str(planted_checkpoint.path))
-    shown = open_in_chart(app, only_classified=True)
-    # The four planted heads (two in layer 0, one each in layers 1 and 2) score ~100%.
+    shown = open_in_chart(app, only_classified)
+    # 4 heads per layer: the planted ones (two in layer 0, one each in layers 1 and 2) score
+    # ~100%, the unclassified ones 0 and are charted only on request.
     assert shown.loc[:, "75-100%"].tolist() == [2, 1, 1]
-    assert shown.to_numpy().sum() == 4
-
-
-def test_open_in_chart_can_bin_every_head(
-    planted_checkpoint: Planted, engine_calls: list[str]
-) -> None:
-    app = run_folder(open_page(), str(planted_checkpoint.path))
-    shown = open_in_chart(app, only_classified=False)
-    # 4 heads per layer; the planted heads score ~100%, the unclassified ones 0.
-    assert shown.loc[:, "0-25%"].tolist() == [2, 3, 3]
-    assert shown.loc[:, "75-100%"].tolist() == [2, 1, 1]
-    assert shown.to_numpy().sum() == 12
+    assert shown.loc[:, "0-25%"].tolist() == lowest
+    assert shown.to_numpy().sum() == total
 
 
 def test_a_bad_folder_is_an_error_and_the_page_still_works(
