@@ -38,6 +38,11 @@ from lib.relations import TokenizedRelation
 DEFAULT_BYTE_BUDGET = 256 * 2**20
 """Largest logits chunk (bytes) formed at once; results do not depend on it."""
 
+CPU_CHUNK_BYTES = 16 * 2**20
+"""On a CPU, chunks are also kept about the size of a last-level cache: top-k then reads the
+logits the matmul has just written while they are still cached, instead of from RAM (see
+bench/README.md). On a GPU, large chunks keep the kernels large."""
+
 
 @dataclass(frozen=True)
 class OperationScores:
@@ -158,6 +163,8 @@ def layer_operation_scores(
     bottom = z.new_empty(n_heads, n_sources, k_max)
     dst_logit = z.new_empty(n_heads, index.pair_row.numel())
     row_bytes = vocab * z.element_size()
+    if z.device.type == "cpu":
+        byte_budget = min(byte_budget, CPU_CHUNK_BYTES)
     for heads, srcs in head_source_chunks(n_heads, n_sources, row_bytes, byte_budget):
         logits = torch.matmul(z[heads, srcs], ou[heads])  # (hc, sc, V)
         top[heads, srcs] = logits.topk(k_max, dim=-1).values
