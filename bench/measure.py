@@ -1,0 +1,181 @@
+"""How the benchmark measures: median wall time, peak extra memory, FLOP/s, the machine.
+
+- Time: one warm-up call, then the median of `repeats` calls (CUDA synchronised after each).
+- Peak extra memory, CPU: the call runs once in a child process forked from a fresh
+  forkserver (no compute has run there, so no thread pool or allocator cache is inherited);
+  the child loads the model, then a thread samples its RSS every `SAMPLE_SECONDS` while the call
+  runs. Reported: peak RSS minus RSS just before the call. A buffer alive for less than one
+  sampling interval can be missed, so this is a lower bound, close for the long-lived chunks.
+- Peak extra memory, CUDA: `max_memory_allocated` during the call minus `memory_allocated`
+  before it (the resident model), in the same process.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import platform
+import statistics
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import psutil
+import torch
+import transformers
+
+SAMPLE_SECONDS = 0.001
+
+# Dense peak FLOP/s per card from NVIDIA's datasheets, by substring of the device name, first
+# match wins (the PCIe and NVL cards clock lower than SXM). float32 is the CUDA-core figure:
+# TF32 tensor cores are off by default in torch (`torch.backends.cuda.matmul.allow_tf32`).
+PEAK_FLOPS: tuple[tuple[str, dict[str, float]], ...] = (
+    ("H100 PCIe", {"bfloat16": 756e12, "float32": 51e12}),
+    ("H100 NVL", {"bfloat16": 835e12, "float32": 60e12}),
+    ("H100", {"bfloat16": 989e12, "float32": 67e12}),
+    ("H200", {"bfloat16": 989e12, "float32": 67e12}),
+)
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Median and all `runs` (seconds) of the calls after the warm-up."""
+
+    median: float
+    runs: tuple[float, ...]
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def time_call(
+    call: Callable[[], Any], device: torch.device, repeats: int, warm_up: bool = True
+) -> tuple[Timing, Any]:
+    """`Timing` of `call` (after one untimed warm-up call unless the caller already warmed
+    it up), and the result of its last call."""
+    result = call() if warm_up else None
+    runs = []
+    for _ in range(repeats):
+        synchronize(device)
+        start = time.perf_counter()
+        result = call()
+        synchronize(device)
+        runs.append(time.perf_counter() - start)
+    return Timing(statistics.median(runs), tuple(runs)), result
+
+
+def sampled_peak_rss(call: Callable[[], Any]) -> int:
+    """Peak RSS increase (bytes) of this process while `call` runs, sampled by a thread."""
+    process = psutil.Process()
+    baseline = process.memory_info().rss
+    peak = baseline
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not done.is_set():
+            peak = max(peak, process.memory_info().rss)
+            time.sleep(SAMPLE_SECONDS)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    try:
+        call()
+    finally:
+        done.set()
+        sampler.join()
+    return max(peak, process.memory_info().rss) - baseline
+
+
+def cuda_peak_extra(call: Callable[[], Any], device: torch.device) -> int:
+    """Peak bytes allocated by `call` on `device` above what was allocated before it."""
+    torch.cuda.synchronize(device)
+    torch.cuda.reset_peak_memory_stats(device)
+    resident = torch.cuda.memory_allocated(device)
+    call()
+    torch.cuda.synchronize(device)
+    return torch.cuda.max_memory_allocated(device) - resident
+
+
+def in_fresh_process(preload: str, function: Callable[..., int], *args: Any) -> int:
+    """`function(*args)` in a child of a forkserver that has imported module `preload` (and so
+    torch) but run nothing else (module docstring)."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([preload])
+    with ProcessPoolExecutor(1, mp_context=context) as pool:
+        return pool.submit(function, *args).result()
+
+
+def peak_flops(device: torch.device, dtype: torch.dtype) -> float | None:
+    """The card's dense peak FLOP/s for `dtype` (`PEAK_FLOPS`), None when not known."""
+    if device.type != "cuda":
+        return None
+    name = torch.cuda.get_device_name(device)
+    for pattern, peaks in PEAK_FLOPS:
+        if pattern in name:
+            return peaks.get(str(dtype).removeprefix("torch."))
+    return None
+
+
+def operation_flops(
+    n_layers: int, n_heads: int, d_model: int, vocab: int, n_sources: int, d_mlp: int
+) -> int:
+    """Matmul FLOPs of `lib.operations.operation_scores` (2 per multiply-add): per layer,
+    `W_O(h)^T W_U^T` (H dh d V), the sources through `W_V` (H S d dh) and the logits (H S dh V);
+    once, the first MLP on the sources (2 S d d_mlp). Top-k and gathers are not counted."""
+    d_head = d_model // n_heads
+    per_layer = n_heads * d_head * d_model * vocab
+    per_layer += n_heads * n_sources * d_model * d_head
+    per_layer += n_heads * n_sources * d_head * vocab
+    return 2 * (n_layers * per_layer + 2 * n_sources * d_model * d_mlp)
+
+
+def git_commit() -> str:
+    try:
+        run = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return run.stdout.strip()
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def machine(device: torch.device) -> dict[str, Any]:
+    """What the figures were measured on."""
+    description = {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "cpu": cpu_model(),
+        "cpu_cores": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "ram_gib": round(psutil.virtual_memory().total / 2**30, 1),
+        "load_average": [round(load, 2) for load in os.getloadavg()],
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "commit": git_commit(),
+        "device": str(device),
+    }
+    if device.type == "cuda":
+        properties = torch.cuda.get_device_properties(device)
+        description["gpu"] = properties.name
+        description["gpu_memory_gib"] = round(properties.total_memory / 2**30, 1)
+        description["tf32_matmul"] = torch.backends.cuda.matmul.allow_tf32
+    return description

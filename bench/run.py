@@ -1,0 +1,246 @@
+"""Benchmark: the engine's head scores side by side with the per-head reference loops.
+
+    python -m bench.run [--device cpu|cuda] [--sizes 14m,70m,160m | --shape L,H,D]
+        [--vocab-rows N] [--dtypes float32,bfloat16] [--repeats N]
+        [--reference-max-seconds S] [--build checkpoint|memory] [--out bench/results]
+
+For each model shape and dtype, on the same seeded random Pythia-shaped model and inputs:
+
+- operation scores of every head for every relation valid for the tokenizer: the engine
+  (`lib.relations.tokenize_relations` + `lib.operations.operation_scores`) against the
+  per-head, per-relation loop of `tests/reference.py` (which tokenizes per relation and forms
+  `X W_V(h)^T W_O(h)^T W_U^T` per head), checked identical in float32 (max |difference| in
+  reduced precision). The reference is skipped when one head's time, times the number of
+  heads, exceeds `--reference-max-seconds`; the estimate is reported instead.
+- attention-pattern scores: `lib.patterns.pattern_scores` (one batched pass) against the
+  per-prompt, per-head loop of `tests/reference.py`, on the same random tokens.
+
+`bench/measure.py` says how time, memory and FLOP/s are measured. Results go to
+`<out>/<device>-<date>.json` and `.md`, and `<out>/latest-<device>.md`; the table is printed.
+Exit code 1 when a float32 comparison disagrees.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench.measure import machine, operation_flops, peak_flops, time_call
+from bench.report import markdown, write_report
+from bench.tasks import (
+    ModelSpec,
+    all_heads,
+    engine_operations,
+    engine_patterns,
+    load,
+    peak_extra,
+    reference_operations,
+    reference_patterns,
+    task,
+)
+from lib.catalog import pythia_size
+from lib.errors import CliParser, InputError, run_cli
+from lib.loader import DTYPES, LoadedModel, resolve_device
+from lib.patterns import DEFAULT_PATTERN_SETTINGS
+from lib.relations import relation_names, tokenize_relations
+from lib.synthetic import DEFAULT_TOKENIZER_SIZE, parse_shape
+
+BENCH_DIR = Path(__file__).resolve().parent
+DEVICE_DEFAULTS = {
+    # device: (sizes, dtypes, how the model is built)
+    "cpu": ("14m,70m,160m", "float32", "checkpoint"),
+    # A 12b float32 checkpoint is ~48 GB: on a GPU the random weights are drawn on the card.
+    "cuda": ("1.4b,6.9b,12b", "bfloat16,float32", "memory"),
+}
+BUILDS = ("checkpoint", "memory")
+
+
+def budgeted_runs(estimate: float, repeats: int, max_seconds: float) -> int:
+    """Timed runs of a reference taking about `estimate` s: `repeats`, or as many as fit in
+    `max_seconds`, at least 1."""
+    return max(1, min(repeats, int(max_seconds // max(estimate, 1e-9))))
+
+
+def compare(engine: np.ndarray, reference: np.ndarray) -> dict[str, Any]:
+    return {
+        "identical": bool(np.array_equal(engine, reference)),
+        "max_abs_diff": float(np.abs(engine - reference).max()),
+    }
+
+
+def bench_operations(
+    spec: ModelSpec, loaded: LoadedModel, repeats: int, reference_max_seconds: float
+) -> dict[str, Any]:
+    relations, skipped = tokenize_relations(loaded.tokenizer, relation_names())
+    names = tuple(r.name for r in relations)
+    heads, device, config = all_heads(loaded), loaded.device, loaded.model.config
+    engine_time, engine = time_call(lambda: engine_operations(loaded, names), device, repeats)
+    # One head's reference is the reference's warm-up and its time estimate.
+    probe = task(loaded, "reference_operations", names)
+    probe_time, _ = time_call(probe, device, 1, warm_up=False)
+    estimate = probe_time.median * len(heads)
+    result: dict[str, Any] = {
+        "relations": len(names),
+        "skipped_relations": [asdict(s) for s in skipped],
+        "heads": len(heads),
+        "engine": asdict(engine_time),
+        "reference_estimate_s": estimate,
+        "reference": None,
+    }
+    if estimate <= reference_max_seconds:
+        runs = budgeted_runs(estimate, repeats, reference_max_seconds)
+        reference_time, reference = time_call(
+            lambda: reference_operations(loaded, names, heads), device, runs, warm_up=False
+        )
+        ours = np.stack([engine.promotion, engine.suppression]).reshape(reference.shape)
+        result |= {
+            "reference": asdict(reference_time),
+            "speedup": reference_time.median / engine_time.median,
+            **compare(ours, reference),
+        }
+    n_sources = len({token for relation in relations for token in relation.src})
+    flops = operation_flops(
+        config.num_hidden_layers,
+        config.num_attention_heads,
+        config.hidden_size,
+        config.vocab_size,
+        n_sources,
+        config.intermediate_size,
+    )
+    peak = peak_flops(device, loaded.dtype)
+    result |= {
+        "flops": flops,
+        "flops_per_s": flops / engine_time.median,
+        "peak_flops": peak,
+        "fraction_of_peak": flops / engine_time.median / peak if peak else None,
+        "engine_peak_extra_bytes": peak_extra(spec, loaded, "engine_operations", names),
+        "engine_peak_extra_bytes_one_relation": peak_extra(
+            spec, loaded, "engine_operations", names[:1]
+        ),
+        "reference_peak_extra_bytes_one_head": peak_extra(
+            spec, loaded, "reference_operations", names
+        ),
+    }
+    return result
+
+
+def bench_patterns(
+    spec: ModelSpec, loaded: LoadedModel, repeats: int, reference_max_seconds: float
+) -> dict[str, Any]:
+    device = loaded.device
+    engine_time, engine = time_call(lambda: engine_patterns(loaded), device, repeats)
+    # The loop's warm-up call is its time estimate: it always runs, at least once more.
+    warm_up, _ = time_call(lambda: reference_patterns(loaded), device, 1, warm_up=False)
+    runs = budgeted_runs(warm_up.median, repeats, reference_max_seconds)
+    reference_time, reference = time_call(
+        lambda: reference_patterns(loaded), device, runs, warm_up=False
+    )
+    return {
+        "settings": asdict(DEFAULT_PATTERN_SETTINGS),
+        "engine": asdict(engine_time),
+        "reference": asdict(reference_time),
+        "speedup": reference_time.median / engine_time.median,
+        **compare(engine, reference),
+        "engine_peak_extra_bytes": peak_extra(spec, loaded, "engine_patterns", ()),
+        "reference_peak_extra_bytes": peak_extra(spec, loaded, "reference_patterns", ()),
+    }
+
+
+def bench_model(
+    spec: ModelSpec, repeats: int, reference_max_seconds: float, log: Callable[[str], None]
+) -> dict[str, Any]:
+    log(f"{spec.name} {spec.dtype}: loading")
+    loaded = load(spec)
+    log(f"{spec.name} {spec.dtype}: operation scores")
+    operations = bench_operations(spec, loaded, repeats, reference_max_seconds)
+    log(f"{spec.name} {spec.dtype}: pattern scores")
+    patterns = bench_patterns(spec, loaded, repeats, reference_max_seconds)
+    return {**asdict(spec), "operations": operations, "patterns": patterns}
+
+
+def model_specs(
+    device: str,
+    sizes: str | None,
+    shape: str | None,
+    vocab_rows: int | None,
+    dtypes: str,
+    build: str,
+) -> list[ModelSpec]:
+    if sizes and shape:
+        raise InputError("give --sizes or --shape, not both")
+    if shape:
+        dims = parse_shape(shape)
+        named = [("x".join(map(str, dims)), dims, vocab_rows or DEFAULT_TOKENIZER_SIZE)]
+    else:
+        catalog = [pythia_size(size.strip()) for size in sizes.split(",")]
+        named = [
+            (s.name, (s.n_layers, s.n_heads, s.d_model), vocab_rows or s.vocab_rows)
+            for s in catalog
+        ]
+    if vocab_rows is not None and vocab_rows < DEFAULT_TOKENIZER_SIZE:
+        raise InputError(f"--vocab-rows {vocab_rows} < tokenizer size {DEFAULT_TOKENIZER_SIZE}")
+    chosen = [dtype.strip() for dtype in dtypes.split(",")]
+    unknown = [dtype for dtype in chosen if dtype not in DTYPES or dtype == "auto"]
+    if unknown:
+        raise InputError(f"--dtypes: unknown {', '.join(unknown)}; use float32,bfloat16,float16")
+    return [
+        ModelSpec(name, dims, rows, dtype, device, build)
+        for name, dims, rows in named
+        for dtype in chosen
+    ]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = CliParser(prog="python -m bench.run", description=__doc__.split("\n")[0])
+    parser.add_argument("--device", default="cpu", choices=list(DEVICE_DEFAULTS))
+    parser.add_argument("--sizes", help="Pythia sizes, e.g. 14m,70m (default: per device)")
+    parser.add_argument("--shape", help="LAYERS,HEADS,D_MODEL instead of --sizes, e.g. 2,4,64")
+    parser.add_argument("--vocab-rows", type=int, help="default: the size's, or the tokenizer's")
+    parser.add_argument("--dtypes", help="e.g. float32,bfloat16 (default: per device)")
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs after the warm-up")
+    parser.add_argument("--reference-max-seconds", type=float, default=300.0)
+    parser.add_argument("--build", choices=BUILDS, help="default: checkpoint on CPU, else memory")
+    parser.add_argument("--out", type=Path, default=BENCH_DIR / "results")
+    args = parser.parse_args(argv)
+    if args.repeats < 1:
+        raise InputError("--repeats must be at least 1")
+    sizes, dtypes, build = DEVICE_DEFAULTS[args.device]
+    device = resolve_device(args.device)
+    specs = model_specs(
+        args.device,
+        args.sizes or (None if args.shape else sizes),
+        args.shape,
+        args.vocab_rows,
+        args.dtypes or dtypes,
+        args.build or build,
+    )
+
+    def log(message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    results = [bench_model(s, args.repeats, args.reference_max_seconds, log) for s in specs]
+    report = {"machine": machine(device), "repeats": args.repeats, "results": results}
+    paths = write_report(report, args.out)
+    print(markdown(report))
+    log(f"wrote {', '.join(map(str, paths))}")
+    # Patterns are batched vs one prompt at a time: rounding differs, so only the operation
+    # scores (counts of comparisons) must be identical.
+    disagree = [
+        r["name"]
+        for r in results
+        if r["dtype"] == "float32"
+        and r["operations"]["reference"] is not None
+        and not r["operations"]["identical"]
+    ]
+    if disagree:
+        log(f"engine and reference disagree in float32: {', '.join(disagree)}")
+    return 1 if disagree else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(run_cli(main))

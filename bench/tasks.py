@@ -1,0 +1,121 @@
+"""The measured calls, on a seeded random Pythia-shaped model that a child process can rebuild.
+
+A `ModelSpec` names the model; `load` gives the same weights in every process (a cached
+checkpoint read through `lib.loader.load_model`, or drawn in memory from the seed), so a
+memory measurement in a fresh process runs on the model that was timed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import transformers
+
+from bench.measure import cuda_peak_extra, in_fresh_process, sampled_peak_rss
+from lib.loader import DTYPES, LoadedModel, load_model, resolve_device
+from lib.operations import OperationScores, operation_scores
+from lib.patterns import DEFAULT_PATTERN_SETTINGS, pattern_scores, repeated_random_tokens
+from lib.relations import tokenize_relations
+from lib.synthetic import build_checkpoint, pythia_config, random_model, train_tokenizer
+from tests.reference import reference_pattern_scores, reference_scores
+
+SEED = 0
+CHECKPOINTS = Path(__file__).resolve().parent / "checkpoints"
+
+Heads = tuple[tuple[int, int], ...]
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A seeded random Pythia-shaped model: `shape` = (layers, heads, d_model)."""
+
+    name: str
+    shape: tuple[int, int, int]
+    vocab_rows: int
+    dtype: str
+    device: str
+    build: str
+
+
+def load(spec: ModelSpec) -> LoadedModel:
+    """The model of `spec`: through `lib.loader.load_model` from a cached checkpoint folder
+    (written once under `bench/checkpoints/`), or drawn directly on the device in memory."""
+    transformers.utils.logging.disable_progress_bar()  # one line per step in the bench's log
+    if spec.build == "checkpoint":
+        folder = CHECKPOINTS / f"{spec.name}-v{spec.vocab_rows}-{spec.dtype}-seed{SEED}"
+        if not (folder / "tokenizer.json").is_file():  # the tokenizer is written last
+            dtype = DTYPES[spec.dtype]
+            build_checkpoint(folder, spec.shape, vocab_rows=spec.vocab_rows, seed=SEED, dtype=dtype)
+        return load_model(str(folder), device=spec.device, dtype=spec.dtype)
+    device, dtype = resolve_device(spec.device), DTYPES[spec.dtype]
+    with device:
+        model = random_model(pythia_config(*spec.shape, vocab_rows=spec.vocab_rows), SEED, dtype)
+    model.set_attn_implementation("eager")  # what the loader does: patterns need weights
+    return LoadedModel(model, train_tokenizer(), spec.name, "random", device, dtype)
+
+
+def all_heads(loaded: LoadedModel) -> Heads:
+    config = loaded.model.config
+    return tuple(
+        (layer, head)
+        for layer in range(config.num_hidden_layers)
+        for head in range(config.num_attention_heads)
+    )
+
+
+def probe_head(loaded: LoadedModel) -> Heads:
+    """One head of a layer >= 1 when there is one: those also run the first MLP (costlier)."""
+    return ((min(1, loaded.model.config.num_hidden_layers - 1), 0),)
+
+
+def engine_operations(loaded: LoadedModel, names: tuple[str, ...]) -> OperationScores:
+    relations, _ = tokenize_relations(loaded.tokenizer, names)
+    return operation_scores(loaded.model, relations)
+
+
+def reference_operations(loaded: LoadedModel, names: tuple[str, ...], heads: Heads) -> np.ndarray:
+    """`[promotion, suppression]`, each `(len(heads), len(names))`, one head and relation at
+    a time."""
+    scores = [
+        [reference_scores(loaded.model, loaded.tokenizer, name, *head) for name in names]
+        for head in heads
+    ]
+    return np.array(scores).transpose(2, 0, 1)
+
+
+def engine_patterns(loaded: LoadedModel) -> np.ndarray:
+    return pattern_scores(loaded.model, len(loaded.tokenizer), DEFAULT_PATTERN_SETTINGS)
+
+
+def reference_patterns(loaded: LoadedModel) -> np.ndarray:
+    settings = DEFAULT_PATTERN_SETTINGS
+    tokens = repeated_random_tokens(len(loaded.tokenizer), settings).to(loaded.device)
+    return reference_pattern_scores(loaded.model, tokens, settings.length).numpy()
+
+
+def task(loaded: LoadedModel, name: str, names: tuple[str, ...]) -> Callable[[], Any]:
+    """The measured call `name`; the reference's memory is one head's (it does not grow with
+    the number of heads, only its time does)."""
+    tasks: dict[str, Callable[[], Any]] = {
+        "engine_operations": lambda: engine_operations(loaded, names),
+        "reference_operations": lambda: reference_operations(loaded, names, probe_head(loaded)),
+        "engine_patterns": lambda: engine_patterns(loaded),
+        "reference_patterns": lambda: reference_patterns(loaded),
+    }
+    return tasks[name]
+
+
+def child_peak_rss(spec: ModelSpec, name: str, names: tuple[str, ...]) -> int:
+    """In a fresh process: load the model, then the peak RSS increase of one call of `name`."""
+    return sampled_peak_rss(task(load(spec), name, names))
+
+
+def peak_extra(spec: ModelSpec, loaded: LoadedModel, name: str, names: tuple[str, ...]) -> int:
+    """Peak memory (bytes) of one call of `name` beyond the loaded model (bench/measure.py)."""
+    if loaded.device.type == "cuda":
+        return cuda_peak_extra(task(loaded, name, names), loaded.device)
+    return in_fresh_process("bench.tasks", child_peak_rss, spec, name, names)

@@ -1,0 +1,58 @@
+"""The benchmark command end to end on a tiny shape: the code path the GPU run takes (model
+drawn in memory on the device, every measurement, the report), here on the CPU."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bench.run import main
+from lib.errors import InputError
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench")
+    argv = ["--shape", "2,4,64", "--repeats", "1", "--build", "memory", "--out", str(out)]
+    assert main(argv) == 0  # 1 would mean engine and reference disagree
+    return out
+
+
+def test_the_report_compares_engine_and_reference_side_by_side(report):
+    (json_path,) = report.glob("cpu-*.json")
+    result = json.loads(json_path.read_text())
+    assert result["machine"]["device"] == "cpu" and result["repeats"] == 1
+    (row,) = result["results"]
+    ops, patterns = row["operations"], row["patterns"]
+    assert row["shape"] == [2, 4, 64] and row["dtype"] == "float32"
+    assert ops["heads"] == 8 and ops["relations"] == 20 and not ops["skipped_relations"]
+    assert ops["identical"] and ops["speedup"] > 0
+    assert ops["engine_peak_extra_bytes"] > 0 and ops["engine_peak_extra_bytes_one_relation"] > 0
+    assert ops["flops_per_s"] > 0 and ops["fraction_of_peak"] is None  # no known peak on CPU
+    assert patterns["max_abs_diff"] < 1e-6 and patterns["settings"]["batch"] > 0
+
+
+def test_the_markdown_table_has_one_line_per_score_kind(report):
+    text = (report / "latest-cpu.md").read_text()
+    assert text == next(report.glob("cpu-*.md")).read_text()
+    table = [line for line in text.splitlines() if line.startswith("|")]
+    assert len(table) == 2 + 2  # header, rule, operations, patterns
+    assert "identical" in table[2] and "1 relation" in table[2]
+    assert "patterns: 8 prompts × 64 tokens" in table[3]
+
+
+def test_a_reference_over_budget_is_estimated_not_run(tmp_path):
+    argv = ["--shape", "1,2,16", "--repeats", "1", "--build", "memory"]
+    assert main([*argv, "--reference-max-seconds", "0", "--out", str(tmp_path)]) == 0
+    (json_path,) = tmp_path.glob("cpu-*.json")
+    ops = json.loads(json_path.read_text())["results"][0]["operations"]
+    assert ops["reference"] is None and ops["reference_estimate_s"] > 0
+    assert "skipped (est." in (tmp_path / "latest-cpu.md").read_text()
+
+
+def test_bad_arguments_are_one_line_errors():
+    with pytest.raises(InputError, match="not both"):
+        main(["--sizes", "14m", "--shape", "2,4,64"])
+    with pytest.raises(InputError, match="unknown Pythia size"):
+        main(["--sizes", "3m"])
