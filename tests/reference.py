@@ -29,7 +29,9 @@ def single_token_pairs(tokenizer, name: str) -> list[tuple[int, int]]:
 
 
 def head_projection(model, layer: int, head: int, tokens: list[int]) -> torch.Tensor:
-    """proj = X W_V(h)^T (W_O(h)^T W_U^T) for one head, raw weights sliced by hand."""
+    """proj = X W_V(h)^T W_O(h)^T W_U^T for one head, raw weights sliced by hand, multiplied
+    left to right as written in methods.md (and as the published per-head loop does): the
+    head's output goes back to d_model width before it meets the unembedding."""
     state = model.state_dict()
     n_heads = model.config.num_attention_heads
     d_head = model.config.hidden_size // n_heads
@@ -45,7 +47,7 @@ def head_projection(model, layer: int, head: int, tokens: list[int]) -> torch.Te
         :, head * d_head : (head + 1) * d_head
     ]
     w_u = model.get_output_embeddings().weight
-    return (x @ w_v.T) @ (w_o.T @ w_u.T)
+    return x @ w_v.T @ w_o.T @ w_u.T
 
 
 def reference_scores(model, tokenizer, name: str, layer: int, head: int) -> tuple[float, float]:
