@@ -18,7 +18,12 @@ import transformers
 from bench.measure import cuda_peak_extra, in_fresh_process, sampled_peak_rss
 from lib.loader import DTYPES, LoadedModel, load_model, resolve_device
 from lib.operations import OperationScores, operation_scores
-from lib.patterns import DEFAULT_PATTERN_SETTINGS, pattern_scores, repeated_random_tokens
+from lib.patterns import (
+    DEFAULT_PATTERN_SETTINGS,
+    ordinary_token_ids,
+    pattern_scores,
+    repeated_random_tokens,
+)
 from lib.relations import tokenize_relations
 from lib.synthetic import build_checkpoint, pythia_config, random_model, train_tokenizer
 from tests.reference import reference_pattern_scores, reference_scores
@@ -88,12 +93,14 @@ def reference_operations(loaded: LoadedModel, names: tuple[str, ...], heads: Hea
 
 
 def engine_patterns(loaded: LoadedModel) -> np.ndarray:
-    return pattern_scores(loaded.model, len(loaded.tokenizer), DEFAULT_PATTERN_SETTINGS)
+    token_ids = ordinary_token_ids(loaded.tokenizer)
+    return pattern_scores(loaded.model, token_ids, DEFAULT_PATTERN_SETTINGS)
 
 
 def reference_patterns(loaded: LoadedModel) -> np.ndarray:
     settings = DEFAULT_PATTERN_SETTINGS
-    tokens = repeated_random_tokens(len(loaded.tokenizer), settings).to(loaded.device)
+    token_ids = ordinary_token_ids(loaded.tokenizer)
+    tokens = repeated_random_tokens(token_ids, settings).to(loaded.device)
     return reference_pattern_scores(loaded.model, tokens, settings.length).numpy()
 
 

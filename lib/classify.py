@@ -31,7 +31,13 @@ from lib.errors import CliParser, InputError, run_cli
 from lib.head_table import to_csv_bytes
 from lib.loader import DEVICES, DTYPES, LoadedModel, load_model
 from lib.operations import DEFAULT_BYTE_BUDGET, operation_scores
-from lib.patterns import DEFAULT_PATTERN_SETTINGS, PATTERNS, PatternSettings, pattern_scores
+from lib.patterns import (
+    DEFAULT_PATTERN_SETTINGS,
+    PATTERNS,
+    PatternSettings,
+    ordinary_token_ids,
+    pattern_scores,
+)
 from lib.progress import Progress, subrange
 from lib.relations import (
     MIN_PAIRS,
@@ -164,9 +170,8 @@ def classify_heads(
     for r, relation in enumerate(relations):
         columns[f"suppression_{relation.name}"] = ops.suppression[:, :, r].ravel()
     if settings.patterns:
-        patterns = pattern_scores(
-            model, len(loaded.tokenizer), settings.patterns, subrange(progress, split, 1)
-        )
+        token_ids = ordinary_token_ids(loaded.tokenizer)
+        patterns = pattern_scores(model, token_ids, settings.patterns, subrange(progress, split, 1))
         for p, name in enumerate(PATTERNS):
             columns[name] = patterns[:, :, p].ravel()
     table = label_heads(pd.DataFrame(columns), settings.thresholds)

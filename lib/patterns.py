@@ -1,9 +1,10 @@
 """Attention-pattern scores of every head from one forward pass over random tokens.
 
 The input is a batch of sequences `r ++ r`: `r` is `length` distinct tokens drawn uniformly
-(seeded) from the tokenizer's vocabulary, repeated once, so a token's earlier copy sits exactly
-`length` positions back. With `A[i, j]` a head's attention from position i to position j
-(eager attention, rows sum to 1) and `n = length`, averaged over the batch:
+(seeded) from the tokenizer's ordinary tokens (`ordinary_token_ids`), repeated once, so a
+token's earlier copy sits exactly `length` positions back. With `A[i, j]` a head's attention
+from position i to position j (eager attention, rows sum to 1) and `n = length`, averaged over
+the batch:
 
 - `previous_token` = mean over rows i >= 1 of `A[i, i - 1]`;
 - `duplicate_token` = mean over rows i >= n of `A[i, i - n]` (the earlier copy of token i);
@@ -18,6 +19,7 @@ perfect induction head scores 1.0 rather than about 0.5. All are fractions in [0
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -41,12 +43,21 @@ class PatternSettings:
 DEFAULT_PATTERN_SETTINGS = PatternSettings()
 
 
-def repeated_random_tokens(vocab_size: int, settings: PatternSettings) -> torch.Tensor:
-    """`(batch, 2 * length)` ids: per row, `length` distinct random tokens, then them again."""
+def ordinary_token_ids(tokenizer: Any) -> torch.Tensor:
+    """The ids random sequences are drawn from: the tokenizer's tokens without its special
+    ones (`<|endoftext|>`, padding), which would make position 0 or a repeat look special.
+    Embedding rows past the tokenizer (Pythia pads to a multiple of 128) are never trained
+    and never drawn."""
+    special = set(tokenizer.all_special_ids)
+    return torch.tensor([i for i in range(len(tokenizer)) if i not in special])
+
+
+def repeated_random_tokens(token_ids: torch.Tensor, settings: PatternSettings) -> torch.Tensor:
+    """`(batch, 2 * length)` ids: per row, `length` distinct random `token_ids`, then again."""
     generator = torch.Generator().manual_seed(settings.seed)
     halves = torch.stack(
         [
-            torch.randperm(vocab_size, generator=generator)[: settings.length]
+            token_ids[torch.randperm(len(token_ids), generator=generator)[: settings.length]]
             for _ in range(settings.batch)
         ]
     )
@@ -68,22 +79,19 @@ def head_pattern_scores(attention: torch.Tensor, length: int) -> torch.Tensor:
 
 def pattern_scores(
     model: PreTrainedModel,
-    vocab_size: int,
+    token_ids: torch.Tensor,
     settings: PatternSettings = DEFAULT_PATTERN_SETTINGS,
     progress: Progress | None = None,
 ) -> np.ndarray:
-    """`(L, H, 4)` scores in `PATTERNS` order (module docstring), from one batched pass.
-
-    `vocab_size` bounds the random tokens: pass the tokenizer's size, since embedding rows
-    past it (Pythia pads to a multiple of 128) are never trained.
-    """
-    if settings.length > vocab_size:
-        raise InputError(f"cannot draw {settings.length} distinct tokens from {vocab_size}")
+    """`(L, H, 4)` scores in `PATTERNS` order (module docstring), from one batched pass over
+    sequences drawn from `token_ids` (`ordinary_token_ids` of the model's tokenizer)."""
+    if settings.length > len(token_ids):
+        raise InputError(f"cannot draw {settings.length} distinct tokens from {len(token_ids)}")
     if model.config._attn_implementation != "eager":
         # Fused kernels (sdpa, flash) return no attention weights.
         model.set_attn_implementation("eager")
     report = progress or ignore
-    tokens = repeated_random_tokens(vocab_size, settings).to(model.device)
+    tokens = repeated_random_tokens(token_ids, settings).to(model.device)
     report(0.0, "attention patterns: forward pass")
     with torch.inference_mode():
         attentions = model(tokens, output_attentions=True).attentions

@@ -9,6 +9,7 @@ from lib.patterns import (
     PATTERNS,
     PatternSettings,
     head_pattern_scores,
+    ordinary_token_ids,
     pattern_scores,
     repeated_random_tokens,
 )
@@ -57,16 +58,17 @@ def test_scores_equal_the_target_pattern_definition():
 
 def test_random_sequences_repeat_distinct_tokens_reproducibly():
     settings = PatternSettings(batch=3, length=7, seed=5)
-    tokens = repeated_random_tokens(100, settings)
-    assert tokens.shape == (3, 14) and tokens.max() < 100
+    pool = torch.arange(100, 200)
+    tokens = repeated_random_tokens(pool, settings)
+    assert tokens.shape == (3, 14) and tokens.min() >= 100 and tokens.max() < 200
     assert torch.equal(tokens[:, :7], tokens[:, 7:])
     assert all(len(set(row[:7].tolist())) == 7 for row in tokens)
-    assert torch.equal(tokens, repeated_random_tokens(100, settings))
+    assert torch.equal(tokens, repeated_random_tokens(pool, settings))
 
 
 def test_planted_previous_token_head_tops_the_ranking(planted_model, planted_checkpoint):
     model = planted_model.model
-    result = pattern_scores(model, len(planted_model.tokenizer))
+    result = pattern_scores(model, ordinary_token_ids(planted_model.tokenizer))
     assert result.shape == (model.config.num_hidden_layers, model.config.num_attention_heads, 4)
     assert ((result >= 0) & (result <= 1)).all()
     previous = result[:, :, PATTERNS.index("previous_token")]
@@ -77,10 +79,18 @@ def test_planted_previous_token_head_tops_the_ranking(planted_model, planted_che
 
 
 def test_engine_equals_the_per_prompt_per_head_reference(planted_model):
-    model, vocab = planted_model.model, len(planted_model.tokenizer)
+    model, token_ids = planted_model.model, ordinary_token_ids(planted_model.tokenizer)
     settings = PatternSettings(batch=3, length=9, seed=2)
-    tokens = repeated_random_tokens(vocab, settings)
+    tokens = repeated_random_tokens(token_ids, settings)
     expected = reference_pattern_scores(model, tokens, settings.length)
     assert list(pattern_targets(settings.length)) == list(PATTERNS)
-    got = pattern_scores(model, vocab, settings)
+    got = pattern_scores(model, token_ids, settings)
     assert got == pytest.approx(expected.numpy(), abs=1e-6)
+
+
+def test_special_tokens_are_never_drawn(planted_model):
+    tokenizer = planted_model.tokenizer
+    token_ids = ordinary_token_ids(tokenizer)
+    special = set(tokenizer.all_special_ids)
+    assert special and not special & set(token_ids.tolist())
+    assert len(token_ids) == len(tokenizer) - len(special)
