@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 CHROMIUM = Path("/usr/bin/chromium")
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -96,8 +96,16 @@ def streamlit_server(env: dict[str, str], log_path: Path) -> Iterator[str]:
                 process.kill()
 
 
+def wait_until_idle(page: Page) -> None:
+    """Wait for the app's script run to finish (a click during a rerun can be lost)."""
+    app = page.locator('[data-testid="stApp"]')
+    expect(app).to_have_attribute("data-test-script-state", "notRunning")
+
+
 def download(page: Page, label: str, folder: Path) -> bytes:
-    """Click a download button; the bytes of the file the browser saved into `folder`."""
+    """Click a download button once the app is idle; the bytes of the file the browser saved
+    into `folder`."""
+    wait_until_idle(page)
     with page.expect_download() as started:
         page.get_by_role("button", name=label).click()
     path = folder / started.value.suggested_filename

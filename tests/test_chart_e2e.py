@@ -1,4 +1,5 @@
-"""The Layer chart page in a real browser: the figure is drawn and every download is its file.
+"""The Layer chart page in a real browser: the figure is drawn and every download is its file;
+an upload, a bad upload and a bin-edge change do what they say.
 
 The downloads are made on click (deferred `st.download_button` data), a path `AppTest` cannot
 reach, so this is where they are tested.
@@ -14,7 +15,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.browser_support import download
-from tests.chart_helpers import FIGURE_COUNTS
+from tests.chart_helpers import FIGURE_COUNTS, csv_bytes, per_head_frame, reference_counts
 
 pytestmark = pytest.mark.e2e
 
@@ -34,3 +35,40 @@ def test_the_page_draws_the_figure_and_each_download_is_its_file(
     assert ">31.4%</text>" in svg and ">Pythia 6.9B</text>" in svg
     assert b'"$schema"' in download(page, "JSON (Vega-Lite spec)", tmp_path)
     assert (tmp_path / "pythia-6.9b-figure-layer-chart.png").exists()
+
+
+def upload(page: Page, name: str, data: bytes) -> None:
+    page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(
+        {"name": name, "mimeType": "text/csv", "buffer": data}
+    )
+
+
+def test_an_upload_a_bad_upload_and_a_bin_edge_change(
+    server_url: str, page: Page, tmp_path: Path
+) -> None:
+    frame = per_head_frame(24, 12, seed=3, model="uploaded")
+    page.goto(f"{server_url}/Layer_chart")
+    expect(page.locator(".vega-embed").first).to_be_visible()
+
+    upload(page, "heads.csv", csv_bytes(frame))
+    expect(page.get_by_text("Showing heads.csv")).to_be_visible()
+    counts = pd.read_csv(io.BytesIO(download(page, "CSV (counts table)", tmp_path / "a")))
+    assert counts["n_heads"].sum() == len(frame)
+    assert counts["layer_bin"].unique().tolist() == ["[0, 6)", "[6, 12)", "[12, 18)", "[18, 24)"]
+
+    upload(page, "broken.csv", b"layer,head,score\n0,0,0.5\n-3,1,0.2\n")
+    expect(page.get_by_text("broken.csv, row 3, column 'layer'")).to_be_visible()
+    expect(page.get_by_text("Showing heads.csv")).to_be_visible()  # the good table stays
+
+    page.get_by_text("Edges", exact=True).click()
+    edges = page.get_by_role("textbox", name="Layer edges")
+    edges.fill("0, 12, 24")
+    edges.press("Enter")
+    expect(page.get_by_text("[12, 24)").first).to_be_visible()
+    counts = pd.read_csv(io.BytesIO(download(page, "CSV (counts table)", tmp_path / "b")))
+    # Counts rows run bin by bin, the four score categories within each bin.
+    got = {(i // 4, i % 4): n for i, n in enumerate(counts["n_heads"]) if n}
+    score_edges = (0, 0.25, 0.5, 0.75, 1)
+    assert got == reference_counts(frame["layer"], frame["score"], (0, 12, 24), score_edges)
+    svg = download(page, "SVG (SVG image)", tmp_path / "c").decode()
+    assert ">uploaded</text>" in svg and ">[12, 24)</text>" in svg
