@@ -59,7 +59,6 @@ def load(spec: ModelSpec) -> LoadedModel:
     device, dtype = resolve_device(spec.device), DTYPES[spec.dtype]
     with device:
         model = random_model(pythia_config(*spec.shape, vocab_rows=spec.vocab_rows), SEED, dtype)
-    model.set_attn_implementation("eager")  # what the loader does: patterns need weights
     return LoadedModel(model, train_tokenizer(), spec.name, "random", device, dtype)
 
 

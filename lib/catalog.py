@@ -98,8 +98,8 @@ def memory_estimate(n_parameters: int, d_model: int, vocab_rows: int, dtype: tor
 
     Weights (`n_parameters` elements) plus the largest working set of the operation scores,
     one layer's `W_O(h) W_U` for all heads (`d_model x vocab_rows`), plus 10% for the rest
-    (activations of the pattern pass, allocator slack). Chunk buffers are budgeted separately
-    (`ClassifySettings.byte_budget`).
+    (activations of the pattern pass, allocator slack). Logits chunks are budgeted separately
+    (the `byte_budget` of `lib.operations.operation_scores`).
     """
     elements = n_parameters + d_model * vocab_rows
     return int(1.1 * elements * bytes_per_element(dtype))

@@ -27,7 +27,7 @@ import transformers
 from tqdm import tqdm  # a transformers dependency
 
 import lib
-from lib.errors import CliParser, InputError, run_cli
+from lib.errors import CliParser, InputError, check_writable, run_cli
 from lib.head_table import to_csv_bytes
 from lib.loader import DEVICES, DTYPES, LoadedModel, load_model
 from lib.operations import DEFAULT_BYTE_BUDGET, operation_scores
@@ -249,6 +249,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--out", type=Path, required=True, help="CSV to write")
     args = parser.parse_args(argv)
+    check_writable(args.out)
     settings = ClassifySettings(
         relations=parse_relations(args.relations),
         thresholds=parse_thresholds(args.threshold),
@@ -263,7 +264,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         loading = subrange(progress, 0, 0.1)
         loaded = load_model(args.model, args.revision, args.device, args.dtype, loading)
         result = classify_heads(loaded, settings, subrange(progress, 0.1, 1))
-    sidecar = write_classification(result, args.out)
+    try:
+        sidecar = write_classification(result, args.out)
+    except OSError as error:
+        raise InputError(f"cannot write {args.out}: {error.strerror}") from None
     for skipped in result.skipped:
         print(
             f"skipped {skipped.name}: {skipped.n_pairs} single-token pairs (< {MIN_PAIRS})",

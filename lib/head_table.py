@@ -240,7 +240,6 @@ def _check_header(frame: pd.DataFrame, source: str) -> None:
 
 def _missing_columns_message(frame: pd.DataFrame, source: str) -> str:
     names = ", ".join(repr(name) for name in frame.columns)
-    hint = ""
     if len(frame.columns) == 1 and re.search(r"[\t;|]", frame.columns[0]):
         hint = "; it looks tab- or semicolon-separated: save it with commas"
     else:

@@ -123,13 +123,25 @@ def read_config(source: str, revision: str) -> dict[str, Any]:
                 f"{source} has no *.safetensors weights; only safetensors are loaded "
                 "(re-save with save_pretrained(..., safe_serialization=True))"
             )
-        return json.loads((folder / "config.json").read_text())
+        return parse_config((folder / "config.json").read_text(), f"{source}/config.json")
     if size_of(source) is not None and revision not in REVISIONS:
         raise InputError(
             f"unknown revision {revision!r} for {source}; use main or a training step such as "
             "step0, step1, step2, step4, ..., step512, step1000, step2000, ..., step143000"
         )
-    return json.loads(Path(download_from_hub(source, "config.json", revision)).read_text())
+    path = Path(download_from_hub(source, "config.json", revision))
+    return parse_config(path.read_text(), f"{source}@{revision} config.json")
+
+
+def parse_config(text: str, where: str) -> dict[str, Any]:
+    """A `config.json`'s settings; `InputError` when it is not a JSON object."""
+    try:
+        config = json.loads(text)
+    except ValueError as error:
+        raise InputError(f"{where} is not valid JSON ({error}); re-save the model") from None
+    if not isinstance(config, dict):
+        raise InputError(f"{where} is not a JSON object of settings; re-save the model")
+    return config
 
 
 def download_from_hub(repo_id: str, filename: str, revision: str) -> str:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import torch
 
+from lib.errors import InputError
 from lib.loader import LoadedModel, load_model
 from lib.progress import Progress, ignore
 
@@ -70,9 +71,12 @@ class ResidentModel:
                 self._loaded = self._load(key, report)
                 self._key = key
             yield self._loaded
-        except torch.OutOfMemoryError:
+        except torch.OutOfMemoryError as error:
             self.release()  # whatever ran out, the next try starts from an empty device
-            raise
+            raise InputError(
+                f"{key.source} ran out of memory on {key.device} in {key.dtype}; pick a smaller "
+                "model, a 2-byte dtype (bfloat16 or float16), or the cpu device"
+            ) from error
         finally:
             self._lock.release()
 

@@ -17,7 +17,6 @@ import torch
 
 from lib.catalog import memory_estimate, size_of
 from lib.classify import Classification, ClassifySettings, classify_heads
-from lib.errors import InputError
 from lib.loader import (
     LOCAL_REVISION,
     check_gpt_neox,
@@ -95,13 +94,7 @@ def classify_cached(
         with models.use(key, subrange(progress, 0, LOADING_SHARE)) as loaded:
             return classify_heads(loaded, request.settings, subrange(progress, LOADING_SHARE, 1))
 
-    try:
-        lookup = results.get_or_compute(result_key(key, request.settings), compute, progress)
-    except torch.OutOfMemoryError as error:
-        raise InputError(
-            f"{request.source} ran out of memory on {key.device} in {key.dtype}; pick a smaller "
-            "model, a 2-byte dtype (bfloat16 or float16), or the cpu device"
-        ) from error
+    lookup = results.get_or_compute(result_key(key, request.settings), compute, progress)
     return Lookup(relabel(lookup.result, request.settings.thresholds), lookup.origin)
 
 

@@ -246,9 +246,11 @@ def results_table(table: pd.DataFrame, helps: dict[str, str]) -> None:
         column_config=percent_columns(helps),
         on_select="rerun",
         selection_mode="single-row",
-        key=TABLE,
+        # A new table (another result, label filter or threshold) must not inherit the row
+        # numbers selected in the previous one: they would name other heads.
+        key=f"{TABLE}_{hash(tuple(shown[['layer', 'head', 'label']].itertuples(index=False)))}",
     )
-    rows = event.selection.rows
+    rows = [row for row in event.selection.rows if row < len(shown)]
     picked = (int(shown.at[rows[0], "layer"]), int(shown.at[rows[0], "head"])) if rows else None
     if picked is not None and picked != st.session_state.get(PICKED):
         st.session_state[PICKED] = picked

@@ -164,3 +164,10 @@ def test_progress_runs_from_zero_to_one_and_names_the_step(planted_model):
     fractions = [fraction for fraction, _ in reports]
     assert fractions == sorted(fractions) and fractions[0] == 0 and fractions[-1] == 1
     assert "operation scores: layer 3 of 3" in {message for _, message in reports}
+
+
+def test_an_unwritable_out_is_refused_before_any_work(planted_checkpoint, tmp_path, capsys):
+    argv = ["--model", str(planted_checkpoint.path), "--out", str(tmp_path)]
+    assert run_cli(main, argv) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and f"{tmp_path} is a folder" in error

@@ -18,7 +18,7 @@ from safetensors import safe_open
 
 import lib.loader
 from lib.errors import InputError, run_cli
-from lib.loader import load_model, resolve_device, resolve_dtype
+from lib.loader import load_model, read_config, resolve_device, resolve_dtype
 from lib.synthetic import main as synthetic_main
 
 
@@ -151,3 +151,11 @@ def test_pythia_hub_layout_loads_the_same_model(planted_checkpoint, planted_mode
     assert loaded.model.config.rope_parameters == planted_model.model.config.rope_parameters
     for name, tensor in planted_model.model.state_dict().items():
         assert torch.equal(loaded.model.state_dict()[name], tensor), name
+
+
+@pytest.mark.parametrize("text", ["{not json", "[1, 2]"])
+def test_a_malformed_config_is_refused_with_a_message(tmp_path, text):
+    (tmp_path / "config.json").write_text(text)
+    (tmp_path / "model.safetensors").write_bytes(b"")
+    with pytest.raises(InputError, match=r"config\.json is not (valid JSON|a JSON object)"):
+        read_config(str(tmp_path), "main")

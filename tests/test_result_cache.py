@@ -146,10 +146,11 @@ def test_one_model_resident_and_the_previous_released_before_the_next_loads() ->
     assert resident.key == b
 
 
-def test_out_of_memory_releases_the_model() -> None:
+def test_out_of_memory_releases_the_model_and_says_what_to_do() -> None:
     resident = ResidentModel(lambda key, progress: key)
-    key = ModelKey("a", "main", "cpu", "float32")
-    with pytest.raises(torch.OutOfMemoryError), resident.use(key):
+    key = ModelKey("a", "main", "cuda", "float32")
+    out_of_memory = pytest.raises(InputError, match="a ran out of memory on cuda in float32")
+    with out_of_memory, resident.use(key):  # any work on the lent model, e.g. a head's view
         raise torch.OutOfMemoryError("CUDA out of memory")
     assert resident.key is None
 
