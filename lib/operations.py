@@ -32,6 +32,7 @@ import torch
 from transformers import PreTrainedModel
 
 from lib.loader import LoadedModel
+from lib.patterns import ordinary_token_ids
 from lib.progress import Progress, ignore
 from lib.relations import TokenizedRelation
 
@@ -227,29 +228,31 @@ def salient_operations(
 ) -> pd.DataFrame:
     """The tokens head (`layer`, `head`) amplifies most, each with its top-k mapped tokens.
 
-    A token t's amplification is `||x_t W_V(h)^T W_O(h)^T|| / ||x_t||`, with `x_t` the layer's
+    Candidates are the tokenizer's ordinary tokens (`lib.patterns.ordinary_token_ids`). A
+    token t's amplification is `||x_t W_V(h)^T W_O(h)^T|| / ||x_t||`, with `x_t` the layer's
     input row for t (as for the scores: raw embedding at layer 0, first-MLP embedding after);
     its mapped tokens are the k largest entries of its `proj` row. One row per salient token:
     `rank`, `token_id`, `token`, `amplification`, `mapped_tokens` (decoded, best first).
     """
     model, tokenizer = loaded.model, loaded.tokenizer
-    vocab = model.get_input_embeddings().weight.shape[0]
+    # Special tokens and the untrained padding rows past the tokenizer are not candidates.
+    candidates = ordinary_token_ids(tokenizer).to(model.device)
     with torch.inference_mode():
         w_v, w_o = (weights[head] for weights in head_ov_weights(model, layer))
-        amplification = torch.empty(vocab, dtype=torch.float32, device=model.device)
+        amplification = torch.empty(len(candidates), dtype=torch.float32, device=model.device)
         # Whole-vocabulary pass: chunk rows by the widest row formed (the MLP's hidden layer).
         row_bytes = model.config.intermediate_size * w_v.element_size()
-        for rows in row_chunks(vocab, row_bytes, byte_budget):
-            tokens = torch.arange(rows.start, rows.stop, device=model.device)
-            x = layer_inputs(model, tokens, layer, byte_budget)
+        for rows in row_chunks(len(candidates), row_bytes, byte_budget):
+            x = layer_inputs(model, candidates[rows], layer, byte_budget)
             out = (x @ w_v.T) @ w_o.T
             amplification[rows] = out.float().norm(dim=-1) / x.float().norm(dim=-1)
-        strongest = amplification.topk(min(n_tokens, vocab))
-        x = layer_inputs(model, strongest.indices, layer)
+        strongest = amplification.topk(min(n_tokens, len(candidates)))
+        salient = candidates[strongest.indices]
+        x = layer_inputs(model, salient, layer)
         w_u = model.get_output_embeddings().weight
         logits = (x @ w_v.T) @ output_unembedding(w_o[None], w_u)[0]
         mapped = logits.topk(k, dim=-1).indices.cpu().tolist()
-    token_ids = strongest.indices.cpu().tolist()
+    token_ids = salient.cpu().tolist()
     return pd.DataFrame(
         {
             "rank": range(1, len(token_ids) + 1),

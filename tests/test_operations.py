@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import copy
+import dataclasses
+
 import numpy as np
 import pytest
+import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -89,3 +93,15 @@ def test_salient_operations_of_the_copying_head_map_tokens_to_themselves(
     assert [mapped[0] for mapped in table["mapped_tokens"]] == list(table["token"])
     later = salient_operations(planted_model, *planted_checkpoint.where("previous_token"), 3, 2)
     assert len(later) == 3 and all(len(mapped) == 2 for mapped in later["mapped_tokens"])
+
+
+def test_salient_operations_never_list_special_tokens(planted_model):
+    # A special token given the embedding of the head's most amplified token amplifies as much.
+    best = int(salient_operations(planted_model, 0, 0, n_tokens=1)["token_id"][0])
+    special = planted_model.tokenizer.all_special_ids[0]
+    model = copy.deepcopy(planted_model.model)
+    with torch.no_grad():
+        embeddings = model.get_input_embeddings().weight
+        embeddings[special] = embeddings[best]
+    table = salient_operations(dataclasses.replace(planted_model, model=model), 0, 0, n_tokens=5)
+    assert best in table["token_id"].tolist() and special not in table["token_id"].tolist()
