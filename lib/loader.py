@@ -188,14 +188,24 @@ def config_memory_estimate(config: dict[str, Any], dtype: torch.dtype) -> int:
     return memory_estimate(parameters, d_model, vocab_rows, dtype)
 
 
+def free_memory_by_holder(device: torch.device) -> dict[str, int]:
+    """Bytes free wherever a model loaded for `device` must fit: the device itself, and the
+    host, which the weights pass through (direct GPU loading needs `accelerate`)."""
+    holders = dict.fromkeys((device, torch.device("cpu")))
+    return {holder.type: free_memory(holder) for holder in holders}
+
+
 def check_memory(needed: int, device: torch.device, source: str, dtype: torch.dtype) -> None:
-    free = free_memory(device)
-    if needed > free:
-        remedy = "--dtype bfloat16" if bytes_per_element(dtype) > 2 else "a device with more memory"
-        raise InputError(
-            f"{source} needs about {needed / 2**30:.1f} GiB in {str(dtype).removeprefix('torch.')} "
-            f"but only {free / 2**30:.1f} GiB is free on {device}; pick a smaller model or {remedy}"
-        )
+    """`InputError` when `needed` bytes do not fit one of `free_memory_by_holder(device)`."""
+    for holder, free in free_memory_by_holder(device).items():
+        if needed > free:
+            two_bytes = bytes_per_element(dtype) <= 2
+            remedy = "another device" if two_bytes else "a 2-byte dtype (bfloat16)"
+            raise InputError(
+                f"{source} needs about {needed / 2**30:.1f} GiB in "
+                f"{str(dtype).removeprefix('torch.')} but only {free / 2**30:.1f} GiB is free on "
+                f"{holder}; pick a smaller model or {remedy}"
+            )
 
 
 def load_model(
@@ -217,10 +227,7 @@ def load_model(
     report(0.0, f"reading the configuration of {source}")
     config = read_config(source, revision)
     check_gpt_neox(config, source)
-    needed = config_memory_estimate(config, torch_dtype)
-    # Weights are read into host memory, then moved (direct GPU loading needs `accelerate`).
-    for holder in dict.fromkeys((target, torch.device("cpu"))):
-        check_memory(needed, holder, source, torch_dtype)
+    check_memory(config_memory_estimate(config, torch_dtype), target, source, torch_dtype)
     local = is_folder_source(source)
     location = str(Path(source).expanduser()) if local else source
     hub_revision = None if local else revision

@@ -33,7 +33,8 @@ from lib.heatmap import head_heatmap
 from lib.loader import (
     DEVICES,
     DTYPES,
-    free_memory,
+    check_memory,
+    free_memory_by_holder,
     is_folder_source,
     resolve_device,
     resolve_dtype,
@@ -134,22 +135,20 @@ def _available(device: str) -> bool:
 def memory_report(source: str, device: str, dtype: str) -> None:
     """What the model needs next to what is free; a warning when it will not fit."""
     target = resolve_device(device)
-    needed = memory_needed(source, resolve_dtype(dtype, target))
+    torch_dtype = resolve_dtype(dtype, target)
+    needed = memory_needed(source, torch_dtype)
     if needed is None:
         return
-    holders = dict.fromkeys((target.type, "cpu"))  # weights pass through host memory
-    free = {holder: free_memory(resolve_device(holder)) for holder in holders}
+    free = free_memory_by_holder(target)
     st.sidebar.caption(
         f"Needs about {needed / GIB:.2f} GiB (weights plus one layer's W_O·W_U, +10%; "
         "lib.catalog.memory_estimate); free: "
-        + ", ".join(f"{free[holder] / GIB:.1f} GiB on {holder}" for holder in holders)
+        + ", ".join(f"{size / GIB:.1f} GiB on {holder}" for holder, size in free.items())
     )
-    short = [holder for holder in holders if free[holder] < needed]
-    if short:
-        st.sidebar.warning(
-            f"This will not fit: only {free[short[0]] / GIB:.1f} GiB free on {short[0]}. "
-            "Pick a smaller model, a 2-byte dtype, or another device."
-        )
+    try:
+        check_memory(needed, target, source, torch_dtype)
+    except InputError as error:
+        st.sidebar.warning(f"This will not fit: {error}")
 
 
 def settings_controls() -> ClassifySettings:

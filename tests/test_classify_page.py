@@ -12,6 +12,7 @@ import streamlit as st
 import torch
 from streamlit.testing.v1 import AppTest
 
+import lib.loader
 from lib import resident, runs
 from lib.result_cache import CACHE_DIR_KEY
 from tests.conftest import Planted
@@ -191,3 +192,14 @@ def test_the_inspector_shows_a_copying_head_mapping_tokens_to_themselves(
     assert len(operations) == 20
     assert [mapped[0] for mapped in operations["mapped_tokens"]] == list(operations["token"])
     assert len(loads) == 1  # scoring and inspecting share the resident model
+
+
+def test_a_model_that_will_not_fit_is_flagged_before_run(
+    planted_checkpoint: Planted, engine_calls: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(lib.loader, "free_memory", lambda device: 1000)
+    app = choose_folder(open_page(), str(planted_checkpoint.path))
+    (warning,) = app.sidebar.warning
+    assert warning.value.startswith("This will not fit: ")
+    assert "only 0.0 GiB is free on cpu; pick a smaller model" in warning.value
+    assert any("free: 0.0 GiB on cpu" in caption.value for caption in app.sidebar.caption)
