@@ -356,8 +356,7 @@ def count_heads(
     counts["color"] = counts["category"].map(
         dict(zip(categories.names, categories.colors, strict=True))
     )
-    totals = counts.groupby(["model", "layer_bin"], sort=False)["n_heads"].transform("sum")
-    counts["percent"] = (100 * counts["n_heads"] / totals.where(totals > 0)).fillna(0.0).round(1)
+    counts["percent"] = ht.bar_shares(counts, ["model", "layer_bin"])[0].round(1)
     return Counts(
         counts[list(COUNT_COLUMNS)],
         categories,

@@ -55,10 +55,15 @@ FORMATS: dict[str, tuple[str, str]] = {
 """File suffix -> (MIME type, what the file holds)."""
 
 
+def safe_stem(text: str) -> str:
+    """`text` as a file-name stem: runs of anything but letters, digits, `.`, `_`, `-` become
+    `-` (e.g. `EleutherAI/pythia-70m @ main` -> `EleutherAI-pythia-70m-main`)."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-.") or "heads"
+
+
 def file_name(source: str, suffix: str) -> str:
     """A download name for the chart of `source`, e.g. `pythia-6.9b-figure-layer-chart.png`."""
-    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", source_stem(source)).strip("-.") or "heads"
-    return f"{stem}-layer-chart{suffix}"
+    return f"{safe_stem(source_stem(source))}-layer-chart{suffix}"
 
 
 def render(suffix: str, chart: alt.TopLevelMixin, counts: binning.Counts) -> bytes:

@@ -335,10 +335,16 @@ def _check_bins_disjoint(table: pd.DataFrame, source: str) -> None:
             )
 
 
+def bar_shares(counts: pd.DataFrame, bar: list[str]) -> tuple[pd.Series, pd.Series]:
+    """`(percent, bar total)` of every row: 100 * n_heads / the n_heads of all rows sharing
+    the `bar` columns (0 % in an empty bar). The one definition of a segment's label."""
+    totals = counts.groupby(bar, sort=False)[N_HEADS].transform("sum")
+    return (100 * counts[N_HEADS] / totals.where(totals > 0)).fillna(0.0), totals
+
+
 def _check_percents(table: pd.DataFrame, percents: pd.Series, source: str) -> None:
     """A file's `percent` must agree with its counts: |percent - 100 n / bar total| <= tolerance."""
-    totals = table.groupby([MODEL, LAYER_START, LAYER_END], sort=False)[N_HEADS].transform("sum")
-    shares = (100 * table[N_HEADS] / totals.where(totals > 0)).fillna(0.0)
+    shares, totals = bar_shares(table, [MODEL, LAYER_START, LAYER_END])
     wrong = ~((percents - shares).abs() <= PERCENT_TOLERANCE)
     if wrong.any():
         row = wrong.idxmax()

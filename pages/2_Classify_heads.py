@@ -12,7 +12,6 @@ the cached scores on every run of the script: changing one never recomputes.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import fields
 
 import pandas as pd
@@ -28,6 +27,7 @@ from lib.classify import (
     findings,
 )
 from lib.errors import InputError
+from lib.export import safe_stem
 from lib.handoff import HANDOFF_KEY, ChartHandoff
 from lib.heatmap import head_heatmap
 from lib.loader import (
@@ -303,7 +303,7 @@ def exports(result: Classification) -> None:
     """Downloads, and the table handed to the Layer chart binned on its `score`."""
     table = result.table
     model, revision = table["model"].iloc[0], table["revision"].iloc[0]
-    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", f"{model}-{revision}").strip("-.")
+    stem = safe_stem(f"{model}-{revision}")
     left, middle, right = st.columns(3)
     left.download_button(
         "Download CSV", ht.to_csv_bytes(table), f"{stem}-heads.csv", "text/csv", on_click="ignore"
