@@ -1,20 +1,17 @@
-"""Entry point of Pythia Head Atlas: the home page and the navigation to the two tools.
+"""Home page of Pythia Head Atlas: what the app does and where to go.
 
-The tools are the scripts in `pages/`; each also runs on its own
-(`AppTest.from_file("pages/1_Layer_chart.py")`).
+The tools are the scripts in `pages/`; `ui.navigation` links them from every page.
 """
 
 import streamlit as st
 
-LAYER_CHART = "pages/1_Layer_chart.py"
-CLASSIFY_HEADS = "pages/2_Classify_heads.py"
+from ui.navigation import CLASSIFY_HEADS, LAYER_CHART, sidebar_links
 
-
-def home() -> None:
-    """What the app does and where to go."""
-    st.title("Pythia Head Atlas")
-    st.markdown(
-        """
+st.set_page_config(page_title="Pythia Head Atlas", layout="wide")
+sidebar_links()
+st.title("Pythia Head Atlas")
+st.markdown(
+    """
 What do the attention heads of a Pythia model do, and where in depth do they sit?
 
 * **Layer chart** draws `# heads` per layer bin, stacked by category, each segment labelled
@@ -26,16 +23,6 @@ What do the attention heads of a Pythia model do, and where in depth do they sit
   which relations its OV circuit implements, read from its parameters (MAPS), and which
   attention patterns it shows. Inspect a head, download the table, or open it in the chart.
 """
-    )
-    st.page_link(LAYER_CHART, label="Layer chart", icon=":material/stacked_bar_chart:")
-    st.page_link(CLASSIFY_HEADS, label="Classify heads", icon=":material/manage_search:")
-
-
-st.set_page_config(page_title="Pythia Head Atlas", layout="wide")
-st.navigation(
-    [
-        st.Page(home, title="Home", icon=":material/home:", default=True),
-        st.Page(LAYER_CHART, title="Layer chart", icon=":material/stacked_bar_chart:"),
-        st.Page(CLASSIFY_HEADS, title="Classify heads", icon=":material/manage_search:"),
-    ]
-).run()
+)
+st.page_link(LAYER_CHART, label="Layer chart", icon=":material/stacked_bar_chart:")
+st.page_link(CLASSIFY_HEADS, label="Classify heads", icon=":material/manage_search:")

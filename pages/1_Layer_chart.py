@@ -19,6 +19,7 @@ from lib.chart import default_title, layer_chart
 from lib.errors import InputError
 from lib.handoff import HANDOFF_KEY, ChartHandoff
 from ui.deployment import public_mode
+from ui.navigation import sidebar_links
 
 FIGURE_CSV = Path(__file__).resolve().parent.parent / "data/examples/pythia-6.9b-figure.csv"
 TABLE = "layer_chart_table"
@@ -172,6 +173,7 @@ def downloads(table: Table, counts: binning.Counts, chart: object) -> None:
 
 
 st.set_page_config(page_title="Layer chart · Pythia Head Atlas", layout="wide")
+sidebar_links()
 st.title("Layer chart")
 if TABLE not in st.session_state:
     show(figure_table())

@@ -48,6 +48,7 @@ from lib.result_cache import CACHE_DIR_KEY, Lookup, ResultCache, cache_dir, rela
 from lib.runs import RunRequest, classify_cached, memory_needed, model_key
 from lib.score_help import column_help
 from ui.deployment import public_mode
+from ui.navigation import LAYER_CHART, sidebar_links
 
 RESULT = "classify_result"
 MODEL = "classify_model"
@@ -326,7 +327,7 @@ def exports(result: Classification) -> None:
             right.warning("No head passed its threshold: nothing to chart.")
             return
         st.session_state[HANDOFF_KEY] = ChartHandoff(charted, f"{model} @ {revision}", "score")
-        st.switch_page("pages/1_Layer_chart.py")
+        st.switch_page(LAYER_CHART)
 
 
 def results(lookup: Lookup, thresholds: Thresholds) -> None:
@@ -359,6 +360,7 @@ def results(lookup: Lookup, thresholds: Thresholds) -> None:
 
 
 st.set_page_config(page_title="Classify heads · Pythia Head Atlas", layout="wide")
+sidebar_links()
 st.title("Classify heads")
 mode = public_mode()
 if mode.enabled:

@@ -11,12 +11,17 @@ from streamlit.testing.v1.element_tree import TextInput
 from lib.handoff import HANDOFF_KEY, ChartHandoff
 from tests.chart_helpers import FIGURE_COUNTS, REPO, csv_bytes, per_head_frame
 
-PAGE = str(REPO / "pages/1_Layer_chart.py")
+HOME = str(REPO / "streamlit_app.py")
+PAGE = "pages/1_Layer_chart.py"
 FIGURE_N_HEADS = [n for bar in FIGURE_COUNTS for n in bar]
 
 
-def open_page() -> AppTest:
-    page = AppTest.from_file(PAGE, default_timeout=60).run()
+def open_page(**state: object) -> AppTest:
+    """The app opened on its home page with `state` in the session, then the Layer chart."""
+    home = AppTest.from_file(HOME, default_timeout=60)
+    for key, value in state.items():
+        home.session_state[key] = value
+    page = home.run().switch_page(PAGE).run()
     assert not page.exception
     return page
 
@@ -104,13 +109,11 @@ def test_a_colour_and_a_name_change_reach_the_chart_spec() -> None:
 
 
 def test_a_handed_over_table_is_shown_with_its_source_and_the_figure_is_one_click_away() -> None:
-    page = AppTest.from_file(PAGE, default_timeout=60)
     frame = per_head_frame(4, 2, seed=10, model="EleutherAI/pythia-14m").assign(
         label=["induction", "unclassified"] * 4
     )
-    page.session_state[HANDOFF_KEY] = ChartHandoff(frame, "Classify heads: pythia-14m", "label")
-    page.run()
-    assert not page.exception
+    handoff = ChartHandoff(frame, "Classify heads: pythia-14m", "label")
+    page = open_page(**{HANDOFF_KEY: handoff})
     assert "Classify heads: pythia-14m" in page.caption[0].value
     shown = counts_shown(page)
     assert shown["n_heads"].sum() == 8

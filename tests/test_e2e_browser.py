@@ -22,6 +22,17 @@ def test_home_page_links_to_both_pages(server_url: str, page: Page) -> None:
     expect(page.get_by_role("link", name="Classify heads").first).to_be_visible()
 
 
+@pytest.mark.parametrize("path", ["", "/Layer_chart", "/Classify_heads"])
+def test_every_page_opened_by_its_address_links_to_all_pages(
+    server_url: str, page: Page, path: str
+) -> None:
+    page.goto(f"{server_url}{path}")
+    sidebar = page.get_by_test_id("stSidebar")
+    for label in ("Home", "Layer chart", "Classify heads"):
+        expect(sidebar.get_by_role("link", name=label)).to_be_visible()
+    expect(sidebar.get_by_text("streamlit app")).to_have_count(0)
+
+
 def prepare_local_folder(page: Page, server_url: str, folder: Path) -> None:
     """Open Classify heads and choose a local checkpoint folder, ready to Run."""
     page.goto(f"{server_url}/Classify_heads")
