@@ -29,6 +29,8 @@ import psutil
 import torch
 import transformers
 
+from lib.loader import dtype_name
+
 SAMPLE_SECONDS = 0.001
 
 # Dense peak FLOP/s per card from NVIDIA's datasheets, by substring of the device name, first
@@ -120,7 +122,7 @@ def peak_flops(device: torch.device, dtype: torch.dtype) -> float | None:
     name = torch.cuda.get_device_name(device)
     for pattern, peaks in PEAK_FLOPS:
         if pattern in name:
-            return peaks.get(str(dtype).removeprefix("torch."))
+            return peaks.get(dtype_name(dtype))
     return None
 
 

@@ -29,7 +29,7 @@ from tqdm import tqdm  # a transformers dependency
 import lib
 from lib.errors import CliParser, InputError, check_writable, run_cli
 from lib.head_table import to_csv_bytes
-from lib.loader import DEVICES, DTYPES, LoadedModel, load_model
+from lib.loader import DEVICES, DTYPES, LoadedModel, dtype_name, load_model
 from lib.operations import DEFAULT_BYTE_BUDGET, operation_scores
 from lib.patterns import (
     DEFAULT_PATTERN_SETTINGS,
@@ -179,7 +179,7 @@ def classify_heads(
         "model": loaded.name,
         "revision": loaded.revision,
         "device": str(loaded.device),
-        "dtype": str(loaded.dtype).removeprefix("torch."),
+        "dtype": dtype_name(loaded.dtype),
         "code_version": lib.__version__,
         "torch": torch.__version__,
         "transformers": transformers.__version__,

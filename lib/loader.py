@@ -65,6 +65,11 @@ class LoadedModel:
     dtype: torch.dtype
 
 
+def dtype_name(dtype: torch.dtype) -> str:
+    """`torch.bfloat16` -> `bfloat16`, the name used in `DTYPES`, tables and keys."""
+    return str(dtype).removeprefix("torch.")
+
+
 def resolve_device(device: str = "auto") -> torch.device:
     """`auto` = CUDA if present, else Apple MPS, else CPU; a forced device must exist."""
     if device not in DEVICES:
@@ -203,7 +208,7 @@ def check_memory(needed: int, device: torch.device, source: str, dtype: torch.dt
             remedy = "another device" if two_bytes else "a 2-byte dtype (bfloat16)"
             raise InputError(
                 f"{source} needs about {needed / 2**30:.1f} GiB in "
-                f"{str(dtype).removeprefix('torch.')} but only {free / 2**30:.1f} GiB is free on "
+                f"{dtype_name(dtype)} but only {free / 2**30:.1f} GiB is free on "
                 f"{holder}; pick a smaller model or {remedy}"
             )
 

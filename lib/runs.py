@@ -21,6 +21,7 @@ from lib.loader import (
     LOCAL_REVISION,
     check_gpt_neox,
     config_memory_estimate,
+    dtype_name,
     is_folder_source,
     read_config,
     resolve_device,
@@ -61,7 +62,7 @@ def model_key(request: RunRequest) -> ModelKey:
     """The request's model: device and dtype resolved, a folder's path resolved and
     fingerprinted; `InputError` for an unknown device or dtype, or a bad folder."""
     device = resolve_device(request.device)
-    dtype = str(resolve_dtype(request.dtype, device)).removeprefix("torch.")
+    dtype = dtype_name(resolve_dtype(request.dtype, device))
     if is_folder_source(request.source):
         folder = str(Path(request.source).expanduser().resolve())
         return ModelKey(folder, LOCAL_REVISION, device.type, dtype, folder_fingerprint(folder))
@@ -82,13 +83,14 @@ def result_key(model: ModelKey, settings: ClassifySettings) -> ResultKey:
 
 def classify_cached(
     request: RunRequest,
+    key: ModelKey,
     models: ResidentModel,
     results: ResultCache,
     progress: Progress | None = None,
 ) -> Lookup:
     """The request's per-head table, from `results` when it is there, else computed once on
-    the model `models` lends; labelled with `request.settings.thresholds`."""
-    key = model_key(request)
+    the model `models` lends for `key` (the request's `model_key`, computed once by the
+    caller, who also needs it); labelled with `request.settings.thresholds`."""
 
     def compute() -> Classification:
         with models.use(key, subrange(progress, 0, LOADING_SHARE)) as loaded:

@@ -34,6 +34,7 @@ from lib.loader import (
     DEVICES,
     DTYPES,
     check_memory,
+    dtype_name,
     free_memory_by_holder,
     is_folder_source,
     resolve_device,
@@ -115,7 +116,7 @@ def device_controls() -> tuple[str, str]:
         format_func=lambda name: f"auto ({device.type})" if name == "auto" else name,
     )
     target = resolve_device(chosen)
-    auto_dtype = str(resolve_dtype("auto", target)).removeprefix("torch.")
+    auto_dtype = dtype_name(resolve_dtype("auto", target))
     dtype = st.sidebar.selectbox(
         "Dtype",
         list(DTYPES),
@@ -202,13 +203,15 @@ def run(request: RunRequest, mode: PublicMode) -> None:
     bar = st.progress(0.0, text="starting")
     try:
         mode.check_source(request.source, is_folder_source(request.source))
+        key = model_key(request)
         lookup = classify_cached(
             request,
+            key,
             resident_model(),
             result_cache(str(cache_dir())),
             lambda fraction, message: bar.progress(min(max(fraction, 0.0), 1.0), text=message),
         )
-        st.session_state[MODEL] = model_key(request)
+        st.session_state[MODEL] = key
     except InputError as error:
         st.error(str(error))
         return

@@ -24,7 +24,7 @@ from lib.result_cache import (
     cache_dir,
     relabel,
 )
-from lib.runs import RunRequest, classify_cached
+from lib.runs import RunRequest, classify_cached, model_key
 from tests.conftest import Planted
 
 KEY = ResultKey("EleutherAI/pythia-14m", "step1000", "float32", ("a", "b"), None)
@@ -168,8 +168,9 @@ def test_a_cached_run_loads_and_scores_once_and_keys_a_folder_by_its_files(
     request = RunRequest(str(planted_checkpoint.path), device="cpu", dtype="auto")
     resident, cache = ResidentModel(), ResultCache(tmp_path)
     reports: list[tuple[float, str]] = []
-    first = classify_cached(request, resident, cache, lambda *report: reports.append(report))
-    second = classify_cached(request, resident, cache)
+    key = model_key(request)
+    first = classify_cached(request, key, resident, cache, lambda *report: reports.append(report))
+    second = classify_cached(request, key, resident, cache)
     assert (first.origin, second.origin, len(calls)) == ("computed", "memory", 1)
     fractions, messages = zip(*reports, strict=True)
     assert list(fractions) == sorted(fractions) and fractions[-1] == 1.0
