@@ -1,11 +1,13 @@
 """Classify every attention head of a GPT-NeoX (Pythia) model: the per-head result table.
 
     python -m lib.classify --model ID_OR_FOLDER [--revision R] [--device auto|cpu|cuda]
-        [--dtype auto|float32|bfloat16|float16] [--relations all|a,b,...] [--no-patterns]
+        [--dtype auto|float32|bfloat16|float16] [--relations all|none|a,b,...]
+        [--relation-file FILE ...] [--relation-k NAME=K ...] [--no-patterns]
         [--threshold NAME=VALUE ...] --out heads.csv
 
 One row per (layer, head): `model`, `revision`, `layer`, `head`, `score_<relation>` and
-`suppression_<relation>` for every valid relation (`lib.operations`), `previous_token`,
+`suppression_<relation>` for every valid relation, bundled or from a relation file
+(`lib.relation_files`), in name order (`lib.operations`), `previous_token`,
 `duplicate_token`, `induction`, `first_token` (`lib.patterns`, unless `--no-patterns`), then
 `label` and `score` (`label_heads`). The settings the table was made with go to a sidecar
 `<csv stem>.settings.json` next to the CSV, which stays a plain one-header table.
@@ -39,6 +41,14 @@ from lib.patterns import (
     pattern_scores,
 )
 from lib.progress import Progress, subrange
+from lib.relation_files import (
+    CustomRelation,
+    add_relation_file_options,
+    check_relation_files,
+    relation_file_summary,
+    relation_files_from,
+    tokenize_relation_file,
+)
 from lib.relations import (
     MIN_PAIRS,
     SkippedRelation,
@@ -83,14 +93,17 @@ class Thresholds:
 @dataclass(frozen=True)
 class ClassifySettings:
     """What a table depends on besides the model; frozen and hashable, fit for a cache key.
-    `relations` is validated and put in catalog order, so equal sets give equal keys."""
+    `relations` (bundled names) is validated and put in catalog order, `relation_files` (your
+    own relations) in name order, so equal sets give equal keys."""
 
     relations: tuple[str, ...] = relation_names()
     thresholds: Thresholds = Thresholds()
     patterns: PatternSettings | None = DEFAULT_PATTERN_SETTINGS  # None: no pattern scores
+    relation_files: tuple[CustomRelation, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "relations", check_relations(self.relations))
+        object.__setattr__(self, "relation_files", check_relation_files(self.relation_files))
 
 
 @dataclass(frozen=True)
@@ -153,7 +166,10 @@ def classify_heads(
     """Score and label every head of `loaded` (module docstring); `byte_budget` bounds the
     operation scores' working memory and never changes the result."""
     model, config = loaded.model, loaded.model.config
-    relations, skipped = tokenize_relations(loaded.tokenizer, settings.relations)
+    bundled, skipped = tokenize_relations(loaded.tokenizer, settings.relations)
+    files = [tokenize_relation_file(loaded.tokenizer, r) for r in settings.relation_files]
+    # One order for every relation, bundled or not: by name (LABEL_ORDER's tie-break).
+    relations = tuple(sorted([*bundled, *(r for r, _ in files)], key=lambda r: r.name))
     # The pattern pass is one forward over a small batch: a tenth of the bar is plenty.
     split = 0.9 if settings.patterns else 1.0
     ops = operation_scores(model, relations, byte_budget, subrange(progress, 0, split))
@@ -185,6 +201,7 @@ def classify_heads(
         "transformers": transformers.__version__,
         "relations": [{"name": r.name, "k": r.k, "n_pairs": len(r.src)} for r in relations],
         "skipped_relations": [asdict(s) for s in skipped],
+        "relation_files": [record for _, record in files],
         "min_pairs": MIN_PAIRS,
         "thresholds": asdict(settings.thresholds),
         "label_order": LABEL_ORDER,
@@ -242,7 +259,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--revision", default="main", help="hub revision, e.g. step1000")
     parser.add_argument("--device", default="auto", choices=DEVICES)
     parser.add_argument("--dtype", default="auto", choices=list(DTYPES))
-    parser.add_argument("--relations", default="all", help="all or a,b,... (relation names)")
+    parser.add_argument(
+        "--relations", default="all", help="all, none or a,b,... (bundled relation names)"
+    )
+    add_relation_file_options(parser)
     parser.add_argument("--no-patterns", action="store_true", help="skip attention patterns")
     parser.add_argument(
         "--threshold", action="append", default=[], help="NAME=VALUE, e.g. operation=0.2"
@@ -252,6 +272,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     check_writable(args.out)
     settings = ClassifySettings(
         relations=parse_relations(args.relations),
+        relation_files=relation_files_from(args),
         thresholds=parse_thresholds(args.threshold),
         patterns=None if args.no_patterns else DEFAULT_PATTERN_SETTINGS,
     )
@@ -273,6 +294,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"skipped {skipped.name}: {skipped.n_pairs} single-token pairs (< {MIN_PAIRS})",
             file=sys.stderr,
         )
+    for record in result.settings["relation_files"]:
+        print(relation_file_summary(record), file=sys.stderr)
     print(f"wrote {args.out} and {sidecar}", file=sys.stderr)
     return 0
 

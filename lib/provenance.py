@@ -17,6 +17,7 @@ SCORING_MODULES = (
     "lib/operations.py",
     "lib/patterns.py",
     "lib/relations.py",
+    "lib/relation_files.py",
     "lib/classify.py",
 )
 """Modules whose code decides a table's numbers (loading, scoring, tokenizing, labelling)."""

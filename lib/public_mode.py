@@ -8,7 +8,9 @@ wins over the environment. In public mode:
   CPU-only host with a few GB of RAM scores in reasonable time);
 * local checkpoint folders are refused (a visitor must not read the host's disk);
 * uploaded tables may have at most `HEAD_ATLAS_PUBLIC_MAX_ROWS` rows (default 100,000; the
-  upload size itself is capped by `server.maxUploadSize` in `.streamlit/config.toml`).
+  upload size itself is capped by `server.maxUploadSize` in `.streamlit/config.toml`);
+* a relation file may have at most `HEAD_ATLAS_PUBLIC_MAX_RELATION_PAIRS` rows (default 5,000:
+  a relation needs hundreds of pairs, and tokenizing is the page's work before Run).
 
 Everything else works as locally.
 """
@@ -21,12 +23,15 @@ from dataclasses import dataclass
 from lib import catalog
 from lib.errors import InputError
 from lib.head_table import MAX_ROWS
+from lib.relation_files import CustomRelation
 
 ENABLED_KEY = "HEAD_ATLAS_PUBLIC"
 MAX_SIZE_KEY = "HEAD_ATLAS_PUBLIC_MAX_SIZE"
 MAX_ROWS_KEY = "HEAD_ATLAS_PUBLIC_MAX_ROWS"
+MAX_RELATION_PAIRS_KEY = "HEAD_ATLAS_PUBLIC_MAX_RELATION_PAIRS"
 DEFAULT_MAX_SIZE = "410m"
 DEFAULT_MAX_ROWS = 100_000
+DEFAULT_MAX_RELATION_PAIRS = 5_000
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 
 
@@ -37,6 +42,7 @@ class PublicMode:
     enabled: bool = False
     max_size: str = DEFAULT_MAX_SIZE
     max_upload_rows: int = MAX_ROWS
+    max_relation_pairs: int | None = None  # None: any relation file lib.relation_files reads
 
     @property
     def allowed_sizes(self) -> tuple[str, ...]:
@@ -62,6 +68,14 @@ class PublicMode:
                 f"({', '.join(self.allowed_sizes)}); run the app on your own machine for {source}"
             )
 
+    def check_relation_file(self, relation: CustomRelation) -> None:
+        """Raise `InputError` when `relation` has more rows than this deployment takes."""
+        if self.max_relation_pairs is not None and len(relation.rows) > self.max_relation_pairs:
+            raise InputError(
+                f"relation file {relation.name} has {len(relation.rows)} pairs; this public "
+                f"deployment takes at most {self.max_relation_pairs} a file"
+            )
+
 
 def public_mode_from(settings: Mapping[str, object]) -> PublicMode:
     """Read the public-mode settings (environment merged with secrets) into a `PublicMode`."""
@@ -74,11 +88,19 @@ def public_mode_from(settings: Mapping[str, object]) -> PublicMode:
             f"use one of {', '.join(catalog.SIZES)}"
         )
     max_rows = _positive_int(settings.get(MAX_ROWS_KEY, DEFAULT_MAX_ROWS), MAX_ROWS_KEY)
-    return PublicMode(enabled=True, max_size=max_size, max_upload_rows=min(max_rows, MAX_ROWS))
+    max_pairs = _positive_int(
+        settings.get(MAX_RELATION_PAIRS_KEY, DEFAULT_MAX_RELATION_PAIRS), MAX_RELATION_PAIRS_KEY
+    )
+    return PublicMode(
+        enabled=True,
+        max_size=max_size,
+        max_upload_rows=min(max_rows, MAX_ROWS),
+        max_relation_pairs=max_pairs,
+    )
 
 
 def _positive_int(value: object, key: str) -> int:
     text = str(value).strip().replace("_", "").replace(",", "")
     if not text.isdigit() or int(text) == 0:
-        raise InputError(f"{key}={value!r} must be a whole number of rows > 0")
+        raise InputError(f"{key}={value!r} must be a whole number > 0")
     return int(text)

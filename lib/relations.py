@@ -74,12 +74,13 @@ def check_relations(names: Iterable[str]) -> tuple[str, ...]:
 
 
 def parse_relations(text: str) -> tuple[str, ...]:
-    """`all` or a comma-separated list of relation names, validated, in catalog order."""
-    if text.strip() == "all":
-        return relation_names()
+    """`all`, `none` (only your own relation files are scored) or a comma-separated list of
+    relation names, validated, in catalog order."""
+    if text.strip() in ("all", "none"):
+        return relation_names() if text.strip() == "all" else ()
     names = [name.strip() for name in text.split(",") if name.strip()]
     if not names:
-        raise InputError("no relation named; use all or a comma-separated list of names")
+        raise InputError("no relation named; use all, none or a comma-separated list of names")
     return check_relations(names)
 
 

@@ -68,6 +68,7 @@ class ResultKey:
     patterns: PatternSettings | None
     fingerprint: str = ""
     code_version: str = lib.__version__
+    relation_files: tuple[tuple[str, int], ...] = ()  # lib.relation_files.cache_identity
 
     @property
     def digest(self) -> str:

@@ -28,6 +28,7 @@ from lib.loader import (
     resolve_dtype,
 )
 from lib.progress import Progress, subrange
+from lib.relation_files import cache_identity, renamed_for
 from lib.resident import ModelKey, ResidentModel
 from lib.result_cache import Lookup, ResultCache, ResultKey, relabel
 
@@ -78,6 +79,7 @@ def result_key(model: ModelKey, settings: ClassifySettings) -> ResultKey:
         relations=settings.relations,
         patterns=settings.patterns,
         fingerprint=model.fingerprint,
+        relation_files=cache_identity(settings.relation_files),
     )
 
 
@@ -90,14 +92,16 @@ def classify_cached(
 ) -> Lookup:
     """The request's per-head table, from `results` when it is there, else computed once on
     the model `models` lends for `key` (the request's `model_key`, computed once by the
-    caller, who also needs it); labelled with `request.settings.thresholds`."""
+    caller, who also needs it); labelled with `request.settings.thresholds`. A table cached for
+    the same relation files under other names comes back under the request's names."""
 
     def compute() -> Classification:
         with models.use(key, subrange(progress, 0, LOADING_SHARE)) as loaded:
             return classify_heads(loaded, request.settings, subrange(progress, LOADING_SHARE, 1))
 
     lookup = results.get_or_compute(result_key(key, request.settings), compute, progress)
-    return Lookup(relabel(lookup.result, request.settings.thresholds), lookup.origin)
+    result = renamed_for(lookup.result, request.settings.relation_files)
+    return Lookup(relabel(result, request.settings.thresholds), lookup.origin)
 
 
 def memory_needed(source: str, dtype: torch.dtype) -> int | None:

@@ -50,6 +50,7 @@ from lib.runs import RunRequest, classify_cached, memory_needed, model_key
 from lib.score_help import column_help
 from ui.deployment import public_mode
 from ui.navigation import LAYER_CHART, sidebar_links
+from ui.relation_files import relation_file_controls
 
 RESULT = "classify_result"
 MODEL = "classify_model"
@@ -153,8 +154,9 @@ def memory_report(source: str, device: str, dtype: str) -> None:
         st.sidebar.warning(f"This will not fit: {error}")
 
 
-def settings_controls() -> ClassifySettings:
-    """What to score (folded away: all relations and the patterns by default)."""
+def settings_controls(source: str, revision: str, mode: PublicMode) -> ClassifySettings:
+    """What to score (folded away: all relations and the patterns by default), with your own
+    relation files previewed with the tokenizer of `source`."""
     names = relation_names()
     with st.sidebar.expander("Relations and patterns"):
         relations = st.multiselect(
@@ -164,11 +166,13 @@ def settings_controls() -> ClassifySettings:
             help=f"Relation datasets scored; one with fewer than {MIN_PAIRS} single-token pairs "
             "for the model's tokenizer is skipped.",
         )
+        relation_files = relation_file_controls(source, revision, mode)
         scored = st.toggle(
             "Attention-pattern scores", value=True, help="One forward pass over random tokens."
         )
     return ClassifySettings(
         relations=tuple(relations),
+        relation_files=relation_files,
         thresholds=threshold_controls(),
         patterns=DEFAULT_PATTERN_SETTINGS if scored else None,
     )
@@ -372,7 +376,7 @@ if mode.enabled:
     )
 source, revision = source_controls(mode)
 device, dtype = device_controls()
-settings = settings_controls()
+settings = settings_controls(source, revision, mode)
 problem = None
 if source:
     try:

@@ -19,6 +19,14 @@ construction (`PLANTED`):
 Every other head is random and labelled `unclassified`. Fixtures: `planted_checkpoint`
 (`Planted`: path, heads, `where(label)`), `planted_model` (loaded on CPU, float32),
 `planted_classification` (its `classify_heads` result), `non_neox_folder` (a GPT-2 config).
+
+`mapping_checkpoint` is a second checkpoint of the same shape, random but for one head
+(`MAPPING_HEAD`) planted for a relation no bundled dataset has (`PlantedMapping.pairs`: 40
+single-token words mapped to 40 others). Dims 32-47 of each source's input embedding hold a
+unit code (scaled like the random dims); the same dims of each target's output embedding hold
+its source's code, and are 0 for every other token; the head reads and writes those dims. So a
+source's row is 0 except at the targets, where it is the codes' cosine: largest (1) at its own
+target, and a target's row (the reversed pairs) never puts a source, at 0, in its top 10.
 """
 
 from __future__ import annotations
@@ -35,7 +43,13 @@ from lib.classify import Classification, ClassifySettings, classify_heads
 from lib.loader import LoadedModel, load_model
 from lib.operations import layer_inputs
 from lib.relations import load_pairs, single_token
-from lib.synthetic import pythia_config, random_model, save_checkpoint, train_tokenizer
+from lib.synthetic import (
+    pythia_config,
+    random_model,
+    relation_words,
+    save_checkpoint,
+    train_tokenizer,
+)
 from tests.browser_support import browser, page, server_url  # noqa: F401 (browser-test fixtures)
 
 N_LAYERS, N_HEADS, D_MODEL = 3, 4, 64
@@ -48,6 +62,9 @@ PLANTED = {
 }
 COPY_DIMS = slice(0, D_HEAD)
 CAPITAL_DIMS = slice(D_HEAD, 2 * D_HEAD)
+MAPPING_DIMS = slice(2 * D_HEAD, 3 * D_HEAD)
+MAPPING_HEAD = (0, 2)
+MAPPING_NAME = "planted_mapping"
 
 
 @dataclass(frozen=True)
@@ -137,6 +154,57 @@ def planted_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Planted:
         plant_previous_token(model)
     path = save_checkpoint(model, tokenizer, tmp_path_factory.mktemp("planted"))
     return Planted(path, dict(PLANTED))
+
+
+@dataclass(frozen=True)
+class PlantedMapping:
+    """The mapping checkpoint's folder, its planted `head` and the relation's word `pairs`."""
+
+    path: Path
+    head: tuple[int, int]
+    pairs: tuple[tuple[str, str], ...]
+
+    def csv(self, pairs: tuple[tuple[str, str], ...] | None = None) -> bytes:
+        """A relation file (`src,dst` CSV) of `pairs`, by default the planted ones."""
+        rows = pairs if pairs is not None else self.pairs
+        return ("src,dst\n" + "".join(f"{src},{dst}\n" for src, dst in rows)).encode()
+
+    def reversed(self) -> tuple[tuple[str, str], ...]:
+        return tuple((dst, src) for src, dst in self.pairs)
+
+
+def mapping_pairs(tokenizer, n_pairs: int = 40) -> tuple[tuple[str, str], ...]:
+    """`n_pairs` made-up pairs of distinct single-token words (sources and targets disjoint)."""
+    words = [word.strip() for word in relation_words()]
+    single = [w for w in dict.fromkeys(words) if single_token(tokenizer, w) is not None]
+    sources, targets = single[1000 : 1000 + n_pairs], single[2000 : 2000 + n_pairs]
+    return tuple((src, targets[(7 * i) % n_pairs]) for i, src in enumerate(sources))
+
+
+def plant_mapping(model, tokenizer, pairs, generator: torch.Generator) -> None:
+    embed_in = model.get_input_embeddings().weight
+    embed_out = model.get_output_embeddings().weight
+    codes = torch.randn(len(pairs), D_HEAD, generator=generator)
+    codes /= codes.norm(dim=1, keepdim=True)
+    embed_out[:, MAPPING_DIMS] = 0
+    for (src, dst), code in zip(pairs, codes, strict=True):
+        embed_in[single_token(tokenizer, src), MAPPING_DIMS] = 0.05 * code
+        embed_out[single_token(tokenizer, dst), MAPPING_DIMS] = 0.05 * code
+    read_codes = torch.zeros(D_HEAD, D_MODEL)
+    read_codes[:, MAPPING_DIMS] = torch.eye(D_HEAD)
+    plant_ov(model, *MAPPING_HEAD, read_codes, MAPPING_DIMS, 1.0)
+
+
+@pytest.fixture(scope="session")
+def mapping_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> PlantedMapping:
+    """Folder of the checkpoint with a head planted for a made-up relation (module docstring)."""
+    tokenizer = train_tokenizer()
+    model = random_model(pythia_config(N_LAYERS, N_HEADS, D_MODEL, len(tokenizer)), seed=2)
+    pairs = mapping_pairs(tokenizer)
+    with torch.no_grad():
+        plant_mapping(model, tokenizer, pairs, torch.Generator().manual_seed(3))
+    path = save_checkpoint(model, tokenizer, tmp_path_factory.mktemp("mapping"))
+    return PlantedMapping(path, MAPPING_HEAD, pairs)
 
 
 @pytest.fixture(scope="session")

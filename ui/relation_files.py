@@ -1,0 +1,106 @@
+"""Your own relations on the Classify page: an uploader of relation files, a k per file, and a
+preview of the pairs each keeps and drops before Run (`lib.relation_files`, methods.md §3).
+
+A file's words, its name and any message quoting them are the user's text: pairs are shown in
+a dataframe and messages with Markdown escaped, never rendered.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+import streamlit as st
+from transformers import PreTrainedTokenizerBase
+
+from lib.errors import InputError
+from lib.public_mode import PublicMode
+from lib.relation_files import (
+    DEFAULT_K,
+    MAX_K,
+    CustomRelation,
+    check_relation_files,
+    file_record,
+    pair_report,
+    read_relation_file,
+    read_tokenizer,
+    relation_file_summary,
+)
+from lib.relations import MIN_PAIRS
+
+UPLOAD = "classify_relation_files"
+MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$])")
+
+
+def literal(text: str) -> str:
+    """`text` with every Markdown character escaped, for widgets that render Markdown."""
+    return MARKDOWN.sub(r"\\\1", text)
+
+
+@st.cache_resource(show_spinner="Reading the model's tokenizer…")
+def tokenizer_or_problem(source: str, revision: str) -> PreTrainedTokenizerBase | str:
+    """The checkpoint's tokenizer, or why it cannot be read (kept too: no retry per rerun)."""
+    try:
+        return read_tokenizer(source, revision)
+    except InputError as error:
+        return str(error)
+
+
+@st.cache_data(show_spinner=False)
+def preview(
+    source: str, revision: str, relation: CustomRelation, _tokenizer: PreTrainedTokenizerBase | None
+) -> pd.DataFrame:
+    """`pair_report` of `relation` with the tokenizer of (`source`, `revision`), if read."""
+    return pair_report(_tokenizer, relation)
+
+
+def relation_file_controls(
+    source: str, revision: str, mode: PublicMode
+) -> tuple[CustomRelation, ...]:
+    """The uploader; each good file's k control and preview; a bad file's one-line message
+    (that file is left out, the others stay). Returns the relations to score, in name order."""
+    uploads = st.file_uploader(
+        "Your own relations",
+        type=["csv", "json"],
+        accept_multiple_files=True,
+        key=UPLOAD,
+        help="A CSV with a src,dst header (one pair a row; other columns ignored), or a JSON "
+        "list of [src, dst] pairs like the bundled ones. The file name names the relation; "
+        f"pairs whose words are not single tokens (with a leading space) and repeated pairs "
+        f"are dropped, and at least {MIN_PAIRS} must remain."
+        + (
+            f" This deployment takes at most {mode.max_relation_pairs} pairs a file."
+            if mode.enabled
+            else ""
+        ),
+    )
+    relations: list[CustomRelation] = []
+    if uploads:
+        found = tokenizer_or_problem(source, revision) if source else "no checkpoint chosen yet"
+        tokenizer, problem = (None, found) if isinstance(found, str) else (found, "")
+    for upload in uploads or []:
+        try:
+            upload.seek(0)
+            relation = read_relation_file(upload.name, upload)
+            mode.check_relation_file(relation)
+            check_relation_files([*relations, relation])
+        except InputError as error:
+            st.error(literal(str(error)))
+            continue
+        k = st.number_input(
+            f"k of `{relation.name}`",
+            min_value=1,
+            max_value=MAX_K,
+            value=DEFAULT_K,
+            key=f"classify_relation_k_{relation.name}",
+            help="A pair counts when its target is among the k highest (suppression: lowest) "
+            "tokens of the head's map of its source.",
+        )
+        relation = relation.with_k(int(k))
+        report = preview(source, revision, relation, None if problem else tokenizer)
+        st.caption(relation_file_summary(file_record(relation, report)))
+        if problem:
+            st.caption("Multi-token pairs are found at Run: " + literal(problem))
+        st.dataframe(report, hide_index=True, height=180)
+        relations.append(relation)
+    return check_relation_files(relations)
