@@ -48,6 +48,7 @@ def test_keys_differ_by_everything_the_scores_depend_on() -> None:
         replace(KEY, patterns=DEFAULT_PATTERN_SETTINGS),
         replace(KEY, fingerprint="f00d"),
         replace(KEY, code_version="9.9.9"),
+        replace(KEY, relation_files=(("5eed", 10),)),
     ]
     digests = {key.digest for key in [KEY, *variants]}
     assert len(digests) == 1 + len(variants)
