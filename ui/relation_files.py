@@ -74,11 +74,12 @@ def relation_file_controls(
             else ""
         ),
     )
+    if not uploads:
+        return ()
+    found = tokenizer_or_problem(source, revision) if source else "no checkpoint chosen yet"
+    tokenizer, problem = (None, found) if isinstance(found, str) else (found, "")
     relations: list[CustomRelation] = []
-    if uploads:
-        found = tokenizer_or_problem(source, revision) if source else "no checkpoint chosen yet"
-        tokenizer, problem = (None, found) if isinstance(found, str) else (found, "")
-    for upload in uploads or []:
+    for upload in uploads:
         try:
             upload.seek(0)
             relation = read_relation_file(upload.name, upload)
@@ -93,11 +94,11 @@ def relation_file_controls(
             max_value=MAX_K,
             value=DEFAULT_K,
             key=f"classify_relation_k_{relation.name}",
-            help="A pair counts when its target is among the k highest (suppression: lowest) "
-            "tokens of the head's map of its source.",
+            help="A pair counts for the score when its target is among the k highest tokens of "
+            "the head's map of its source (suppression score: the k lowest; lib.operations).",
         )
         relation = relation.with_k(int(k))
-        report = preview(source, revision, relation, None if problem else tokenizer)
+        report = preview(source, revision, relation, tokenizer)
         st.caption(relation_file_summary(file_record(relation, report)))
         if problem:
             st.caption("Multi-token pairs are found at Run: " + literal(problem))
