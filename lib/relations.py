@@ -67,7 +67,7 @@ def check_relations(names: Iterable[str]) -> tuple[str, ...]:
     unknown = sorted(asked - set(known))
     if unknown:
         raise InputError(
-            f"unknown relation {', '.join(unknown)}; use all or names from "
+            f"unknown relation {', '.join(unknown)}; use all, none or names from "
             f"{RELATIONS_DIR.name}/: {', '.join(known)}"
         )
     return tuple(name for name in known if name in asked)
