@@ -124,7 +124,8 @@ def read_relation_file(file_name: str, stream: BinaryIO, k: int = DEFAULT_K) -> 
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         raise InputError(
-            f"relation file {file_name!r} is not UTF-8 text (byte offset {error.start}); save it as UTF-8"
+            f"relation file {file_name!r} is not UTF-8 text (byte offset {error.start}); "
+            "save it as UTF-8"
         ) from None
     if not text.strip():
         raise InputError(f"relation file {file_name!r} is empty; give a src,dst header and pairs")
