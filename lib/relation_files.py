@@ -294,14 +294,11 @@ def renamed_for(result: Classification, relations: Sequence[CustomRelation]) -> 
     def rename(record: dict[str, Any]) -> dict[str, Any]:
         return {**record, "name": names.get(record["name"], record["name"])}
 
+    kinds = ("score", "suppression")  # a relation's two columns, in table order
     records = sorted(map(rename, result.settings["relations"]), key=lambda r: r["name"])
-    columns = [f"{kind}_{r['name']}" for kind in ("score", "suppression") for r in records]
+    columns = [f"{kind}_{r['name']}" for kind in kinds for r in records]
     table = result.table.rename(
-        columns={
-            f"{kind}_{old}": f"{kind}_{new}"
-            for old, new in names.items()
-            for kind in ("score", "suppression")
-        }
+        columns={f"{kind}_{old}": f"{kind}_{new}" for old, new in names.items() for kind in kinds}
     )
     others = [column for column in table.columns if column not in set(columns)]
     at = list(table.columns).index(next(c for c in table.columns if c in set(columns)))
@@ -313,11 +310,11 @@ def renamed_for(result: Classification, relations: Sequence[CustomRelation]) -> 
     return replace(result, table=table[[*others[:at], *columns, *others[at:]]], settings=settings)
 
 
-def read_relation_path(path: Path, k: int = DEFAULT_K) -> CustomRelation:
-    """`read_relation_file` of a file on disk."""
+def read_relation_path(path: Path) -> CustomRelation:
+    """`read_relation_file` of a file on disk (k: `DEFAULT_K`)."""
     try:
         with Path(path).open("rb") as stream:
-            return read_relation_file(Path(path).name, stream, k)
+            return read_relation_file(Path(path).name, stream)
     except OSError as error:
         raise InputError(f"cannot read relation file {path}: {error.strerror}") from None
 
