@@ -93,13 +93,21 @@ def bytes_per_element(dtype: torch.dtype) -> int:
     return torch.empty((), dtype=dtype).element_size()
 
 
-def memory_estimate(n_parameters: int, d_model: int, vocab_rows: int, dtype: torch.dtype) -> int:
+LAYER_OVERHEAD_BYTES = 128 * 2**10
+"""Host memory a layer costs besides its weights: its modules, parameter objects and loading
+bookkeeping (measured 36 to 70 KiB per GPT-NeoX layer in transformers 5.23; doubled)."""
+
+
+def memory_estimate(
+    n_parameters: int, d_model: int, vocab_rows: int, dtype: torch.dtype, n_layers: int
+) -> int:
     """Bytes needed to load a model and score its heads.
 
     Weights (`n_parameters` elements) plus the largest working set of the operation scores,
     one layer's `W_O(h) W_U` for all heads (`d_model x vocab_rows`), plus 10% for the rest
-    (activations of the pattern pass, allocator slack). Logits chunks are budgeted separately
-    (the `byte_budget` of `lib.operations.operation_scores`).
+    (activations of the pattern pass, allocator slack), plus `LAYER_OVERHEAD_BYTES` per layer
+    (which dominates for many thin layers). Logits chunks are budgeted separately (the
+    `byte_budget` of `lib.operations.operation_scores`).
     """
     elements = n_parameters + d_model * vocab_rows
-    return int(1.1 * elements * bytes_per_element(dtype))
+    return int(1.1 * elements * bytes_per_element(dtype)) + n_layers * LAYER_OVERHEAD_BYTES

@@ -5,17 +5,18 @@
         [--relation-file FILE ...] [--relation-k NAME=K ...] [--no-patterns]
         [--threshold NAME=VALUE ...] --out heads.csv
 
-One row per (layer, head): `model`, `revision`, `layer`, `head`, `score_<relation>` and
-`suppression_<relation>` for every valid relation, bundled or from a relation file
-(`lib.relation_files`), in name order (`lib.operations`), `previous_token`,
+One row per (layer, head): `model`, `revision`, `commit` (the hub commit the revision resolved
+to, or a local folder's content fingerprint: docs/methods.md §7), `layer`, `head`,
+`score_<relation>` and `suppression_<relation>` for every valid relation, bundled or from a
+relation file (`lib.relation_files`), in name order (`lib.operations`), `previous_token`,
 `duplicate_token`, `induction`, `first_token` (`lib.patterns`, unless `--no-patterns`), then
 `label` and `score` (`label_heads`). The settings the table was made with go to a sidecar
-`<csv stem>.settings.json` next to the CSV, which stays a plain one-header table.
+`<csv stem>.settings.json` next to the CSV, which stays a plain one-header table; the two are
+written as a pair, the sidecar recording the CSV's checksum (`lib.result_files`).
 """
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields, replace
@@ -28,10 +29,8 @@ import torch
 import transformers
 from tqdm import tqdm  # a transformers dependency
 
-import lib
 from lib.errors import CliParser, InputError, check_writable, run_cli
-from lib.head_table import to_csv_bytes
-from lib.loader import DEVICES, DTYPES, LoadedModel, dtype_name, load_model
+from lib.loader import DEVICES, DTYPES, LoadedModel, check_source, dtype_name, load_model
 from lib.operations import DEFAULT_BYTE_BUDGET, operation_scores
 from lib.patterns import (
     DEFAULT_PATTERN_SETTINGS,
@@ -41,6 +40,7 @@ from lib.patterns import (
     pattern_scores,
 )
 from lib.progress import Progress, subrange
+from lib.provenance import scoring_code_digest
 from lib.relation_files import (
     CustomRelation,
     add_relation_file_options,
@@ -57,6 +57,7 @@ from lib.relations import (
     relation_names,
     tokenize_relations,
 )
+from lib.result_files import check_pair_target, write_pair
 
 UNCLASSIFIED = "unclassified"
 SUPPRESSION_LABEL = "suppression: "
@@ -170,6 +171,12 @@ def classify_heads(
     files = [tokenize_relation_file(loaded.tokenizer, r) for r in settings.relation_files]
     # One order for every relation, bundled or not: by name (LABEL_ORDER's tie-break).
     relations = tuple(sorted([*bundled, *(r for r, _ in files)], key=lambda r: r.name))
+    if not relations and not settings.patterns:
+        raise InputError(
+            f"nothing to score for {loaded.name}: no relation asked for has {MIN_PAIRS} "
+            "single-token pairs for its tokenizer and pattern scores are off; score the "
+            "patterns or other relations"
+        )
     # The pattern pass is one forward over a small batch: a tenth of the bar is plenty.
     split = 0.9 if settings.patterns else 1.0
     ops = operation_scores(model, relations, byte_budget, subrange(progress, 0, split))
@@ -178,6 +185,7 @@ def classify_heads(
     columns: dict[str, Any] = {
         "model": loaded.name,
         "revision": loaded.revision,
+        "commit": loaded.commit,
         "layer": layer,
         "head": head,
     }
@@ -194,9 +202,10 @@ def classify_heads(
     record = {
         "model": loaded.name,
         "revision": loaded.revision,
+        "commit": loaded.commit,
         "device": str(loaded.device),
         "dtype": dtype_name(loaded.dtype),
-        "code_version": lib.__version__,
+        "scoring_code": scoring_code_digest(),
         "torch": torch.__version__,
         "transformers": transformers.__version__,
         "relations": [{"name": r.name, "k": r.k, "n_pairs": len(r.src)} for r in relations],
@@ -210,19 +219,10 @@ def classify_heads(
     return Classification(table, record, skipped)
 
 
-def settings_path(csv_path: Path) -> Path:
-    """The sidecar of a table: `<csv stem>.settings.json` next to it."""
-    return csv_path.with_name(f"{csv_path.stem}.settings.json")
-
-
 def write_classification(result: Classification, csv_path: Path) -> Path:
-    """Write the table to `csv_path` and its settings to the sidecar; return the sidecar."""
-    csv_path = Path(csv_path)
-    csv_path.parent.mkdir(parents=True, exist_ok=True)
-    csv_path.write_bytes(to_csv_bytes(result.table))
-    sidecar = settings_path(csv_path)
-    sidecar.write_text(json.dumps(result.settings, indent=2) + "\n")
-    return sidecar
+    """Write the table to `csv_path` and its settings to the sidecar, as a pair
+    (`lib.result_files.write_pair`); return the sidecar."""
+    return write_pair(result.table, result.settings, Path(csv_path))
 
 
 def parse_thresholds(assignments: Sequence[str]) -> Thresholds:
@@ -269,7 +269,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--out", type=Path, required=True, help="CSV to write")
     args = parser.parse_args(argv)
+    check_source(args.model)
     check_writable(args.out)
+    check_pair_target(args.out)
     settings = ClassifySettings(
         relations=parse_relations(args.relations),
         relation_files=relation_files_from(args),

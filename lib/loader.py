@@ -1,33 +1,24 @@
 """Load a GPT-NeoX (Pythia) checkpoint from the hub or a local folder, refusing early.
 
-A source is a hub id (`EleutherAI/pythia-70m`, with a git `revision` such as `step1000`) or a
-folder in the `save_pretrained` layout (`config.json`, `*.safetensors`, tokenizer files).
-Only safetensors weights are read and `trust_remote_code` stays off: loading runs no code
-from the checkpoint. Before any weights are read, the memory the model needs
-(`lib.catalog.memory_estimate`) is compared with what is free on the target device.
-Every problem a user can fix is an `InputError` that says what to do.
+A source is a hub id (`EleutherAI/pythia-70m`, with a git `revision` such as `step1000`, or a
+commit hash) or a folder in the `save_pretrained` layout (`config.json`, `*.safetensors`,
+tokenizer files). Only safetensors weights are read and `trust_remote_code` stays off: loading
+runs no code from the checkpoint. A hub revision is pinned to its commit first (`lib.hub`);
+a folder is identified by its content fingerprint (`lib.fingerprint`). Before transformers
+reads a weight, the config, the weights' headers and the tokenizer are checked
+(`lib.checkpoint`) and the memory the model needs (`lib.catalog.memory_estimate`) is compared
+with what is free on the target device. Every problem a user can fix is an `InputError` that
+says what to do.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import psutil
 import torch
-from huggingface_hub import hf_hub_download
-from huggingface_hub.errors import (
-    EntryNotFoundError,
-    GatedRepoError,
-    HfHubHTTPError,
-    HFValidationError,
-    LocalEntryNotFoundError,
-    OfflineModeIsEnabled,
-    RepositoryNotFoundError,
-    RevisionNotFoundError,
-)
 from transformers import (
     AutoModelForCausalLM,
     AutoTokenizer,
@@ -36,7 +27,18 @@ from transformers import (
 )
 
 from lib.catalog import REVISIONS, bytes_per_element, memory_estimate, n_params, size_of
+from lib.checkpoint import (
+    SAVE_TOKENIZER,
+    NeoxShape,
+    check_config,
+    check_tokenizer_files,
+    check_tokenizer_fits,
+    check_weights,
+    parse_json,
+)
 from lib.errors import InputError
+from lib.fingerprint import folder_fingerprint
+from lib.hub import fetch_config, fetch_snapshot, is_commit
 from lib.progress import Progress, ignore
 
 LOCAL_REVISION = "local"
@@ -47,15 +49,13 @@ DTYPES: dict[str, torch.dtype | None] = {
     "bfloat16": torch.bfloat16,
     "float16": torch.float16,
 }
-OFFLINE_HINT = (
-    "this machine cannot reach the Hugging Face hub (offline) and the files are not cached; "
-    "download the checkpoint elsewhere with `save_pretrained` (safetensors) and pass its folder"
-)
 
 
 @dataclass(frozen=True)
 class LoadedModel:
-    """A model ready for scoring: eval mode, eager attention, on `device` in `dtype`."""
+    """A model ready for scoring: eval mode, eager attention, on `device` in `dtype`.
+    `commit` pins its weights: the hub commit its revision resolved to, or the content
+    fingerprint of a local folder (docs/methods.md §7)."""
 
     model: PreTrainedModel
     tokenizer: PreTrainedTokenizerBase
@@ -63,6 +63,7 @@ class LoadedModel:
     revision: str
     device: torch.device
     dtype: torch.dtype
+    commit: str = ""
 
 
 def dtype_name(dtype: torch.dtype) -> str:
@@ -95,102 +96,119 @@ def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
         return forced
     if device.type == "cpu":
         return torch.float32
-    if device.type == "cuda" and torch.cuda.is_bf16_supported():
+    # Emulated bfloat16 (e.g. T4, V100) is slower than float16 and not what the user asked for.
+    if device.type == "cuda" and torch.cuda.is_bf16_supported(including_emulation=False):
         return torch.bfloat16
     return torch.float16
 
 
 def free_memory(device: torch.device) -> int:
-    """Bytes free for a new model on `device` (MPS shares system RAM)."""
+    """Bytes free for a new model on `device` (MPS shares system RAM). On CUDA: what the
+    driver reports free plus what PyTorch's caching allocator holds reserved but unused, which
+    the driver counts as used although the next model's tensors go there first."""
     if device.type == "cuda":
-        return torch.cuda.mem_get_info(device)[0]
+        free, _ = torch.cuda.mem_get_info(device)
+        cached = torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
+        return free + cached
     return psutil.virtual_memory().available
 
 
 def is_folder_source(source: str) -> bool:
     """A source naming a path (existing, absolute, relative or home) rather than a hub id."""
+    if not source.strip():
+        return False  # Path("") is the current folder, which nobody means by an empty field
     return Path(source).expanduser().exists() or source.startswith(("/", ".", "~", "\\"))
 
 
-def read_config(source: str, revision: str) -> dict[str, Any]:
-    """The checkpoint's `config.json`, from the folder or fetched alone from the hub."""
-    if is_folder_source(source):
-        folder = Path(source).expanduser()
-        if not folder.is_dir():
-            raise InputError(
-                f"no such folder: {source}; give the folder a model was saved to with "
-                "save_pretrained, or a hub id such as EleutherAI/pythia-70m"
-            )
-        if not (folder / "config.json").is_file():
-            raise InputError(f"{source} has no config.json; save the model with save_pretrained")
-        if not any(folder.glob("*.safetensors")):
-            raise InputError(
-                f"{source} has no *.safetensors weights; only safetensors are loaded "
-                "(re-save with save_pretrained(..., safe_serialization=True))"
-            )
-        return parse_config((folder / "config.json").read_text(), f"{source}/config.json")
-    if size_of(source) is not None and revision not in REVISIONS:
+def check_source(source: str) -> None:
+    """`InputError` for an empty source."""
+    if not source.strip():
         raise InputError(
-            f"unknown revision {revision!r} for {source}; use main or a training step such as "
-            "step0, step1, step2, step4, ..., step512, step1000, step2000, ..., step143000"
+            "no model given: pass a hub id such as EleutherAI/pythia-70m or a checkpoint folder"
         )
-    path = Path(download_from_hub(source, "config.json", revision))
-    return parse_config(path.read_text(), f"{source}@{revision} config.json")
 
 
-def parse_config(text: str, where: str) -> dict[str, Any]:
-    """A `config.json`'s settings; `InputError` when it is not a JSON object."""
+def read_config(folder: Path, source: str) -> dict[str, Any]:
+    """A folder's `config.json` as a JSON object, after the folder's basic layout is checked."""
+    if not folder.is_dir():
+        raise InputError(
+            f"no such folder: {source}; give the folder a model was saved to with "
+            "save_pretrained, or a hub id such as EleutherAI/pythia-70m"
+        )
+    path = folder / "config.json"
+    if not path.is_file():
+        raise InputError(f"{source} has no config.json; save the model with save_pretrained")
+    if not any(folder.glob("*.safetensors")):
+        raise InputError(
+            f"{source} has no *.safetensors weights; only safetensors are loaded "
+            "(re-save with save_pretrained(..., safe_serialization=True))"
+        )
     try:
-        config = json.loads(text)
-    except ValueError as error:
-        raise InputError(f"{where} is not valid JSON ({error}); re-save the model") from None
+        data = path.read_bytes()
+    except OSError as error:
+        raise InputError(f"cannot read {path}: {error.strerror}") from None
+    return config_object(parse_json(data, f"{source}/config.json", "model"), path.name)
+
+
+def config_object(config: Any, where: str) -> dict[str, Any]:
     if not isinstance(config, dict):
         raise InputError(f"{where} is not a JSON object of settings; re-save the model")
     return config
 
 
-def download_from_hub(repo_id: str, filename: str, revision: str) -> str:
-    """`hf_hub_download`, with each hub failure turned into an `InputError` saying what to do."""
-    try:
-        return hf_hub_download(repo_id, filename, revision=revision)
-    except HFValidationError as error:
-        raise InputError(f"{repo_id!r} is neither an existing folder nor a hub id") from error
-    except GatedRepoError as error:
-        raise InputError(f"{repo_id} is gated on the hub; log in with access to it") from error
-    except RevisionNotFoundError as error:
-        raise InputError(f"{repo_id} has no revision {revision!r} on the hub") from error
-    except RepositoryNotFoundError as error:
-        raise InputError(
-            f"unknown model {repo_id!r}: no such repository on the hub; "
-            "Pythia ids look like EleutherAI/pythia-70m"
-        ) from error
-    except (LocalEntryNotFoundError, OfflineModeIsEnabled) as error:
-        raise InputError(f"cannot load {repo_id}: {OFFLINE_HINT}") from error
-    except EntryNotFoundError as error:
-        raise InputError(f"{repo_id}@{revision} has no {filename}; is it a model?") from error
-    except HfHubHTTPError as error:
-        raise InputError(f"the hub refused {repo_id}@{revision}: {error}") from error
+def inspect_folder(source: str) -> NeoxShape:
+    """The model shape of a checkpoint folder, after its config, its weights' headers and its
+    tokenizer files are checked (`lib.checkpoint`); reads no weights."""
+    check_source(source)
+    folder = Path(source).expanduser()
+    shape = check_config(read_config(folder, source), f"{source}/config.json")
+    check_weights(folder, shape)
+    check_tokenizer_files(folder)
+    return shape
 
 
-def check_gpt_neox(config: dict[str, Any], source: str) -> None:
-    model_type = config.get("model_type")
-    if model_type != "gpt_neox":
+def check_revision(source: str, revision: str) -> None:
+    """A catalog model's revision must be one of its checkpoints or a commit hash."""
+    if size_of(source) is not None and revision not in REVISIONS and not is_commit(revision):
         raise InputError(
-            f"{source} is a {model_type!r} model, not GPT-NeoX (gpt_neox); "
-            "the engine reads Pythia / GPT-NeoX weights only"
+            f"unknown revision {revision!r} for {source}; use main, a training step such as "
+            "step0, step1, step2, step4, ..., step512, step1000, step2000, ..., step143000, "
+            "or a 40-digit commit hash"
         )
 
 
-def config_memory_estimate(config: dict[str, Any], dtype: torch.dtype) -> int:
-    """`lib.catalog.memory_estimate` from a GPT-NeoX `config.json`."""
-    d_model, vocab_rows = config["hidden_size"], config["vocab_size"]
-    parameters = n_params(
-        config["num_hidden_layers"],
-        d_model,
-        vocab_rows,
-        config.get("intermediate_size", 4 * d_model),
-    )
-    return memory_estimate(parameters, d_model, vocab_rows, dtype)
+def hub_config(source: str, revision: str) -> tuple[NeoxShape, str]:
+    """The model shape of a hub checkpoint from its `config.json` alone, and the commit its
+    `revision` resolved to."""
+    check_revision(source, revision)
+    path, commit = fetch_config(source, revision)
+    where = f"{source}@{revision} config.json"
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise InputError(f"cannot read {where}: {error.strerror}") from None
+    return check_config(config_object(parse_json(data, where, "model"), where), where), commit
+
+
+def shape_memory_estimate(shape: NeoxShape, dtype: torch.dtype) -> int:
+    """`lib.catalog.memory_estimate` of a model of `shape`."""
+    parameters = n_params(shape.n_layers, shape.d_model, shape.vocab_rows, shape.d_mlp)
+    return memory_estimate(parameters, shape.d_model, shape.vocab_rows, dtype, shape.n_layers)
+
+
+def load_tokenizer(folder: Path, shape: NeoxShape, source: str) -> PreTrainedTokenizerBase:
+    """The folder's tokenizer, refused when unreadable, empty or larger than the embedding."""
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(
+            str(folder), trust_remote_code=False, local_files_only=True
+        )
+    except Exception as error:  # the tokenizer libraries raise many types on malformed files
+        reason = " ".join(str(error).split())[:200] or type(error).__name__
+        raise InputError(
+            f"cannot read the tokenizer of {source} ({reason}); {SAVE_TOKENIZER}"
+        ) from None
+    check_tokenizer_fits(len(tokenizer), shape.vocab_rows, source)
+    return tokenizer
 
 
 def free_memory_by_holder(device: torch.device) -> dict[str, int]:
@@ -219,37 +237,45 @@ def load_model(
     device: str = "auto",
     dtype: str = "auto",
     progress: Progress | None = None,
+    pinned: str | None = None,
 ) -> LoadedModel:
     """Load `source` (hub id at `revision`, or a local folder) for scoring.
 
-    Checks, in order and before reading weights: device and dtype exist, the source exists
-    (folder, hub id, revision; offline is reported as such), it is a GPT-NeoX checkpoint with
-    safetensors weights, and its estimated memory fits what is free on the device.
+    Checks, in order and before transformers reads the folder: device and dtype exist, the
+    source exists (folder, hub id, revision; offline is reported as such), its config is a
+    valid GPT-NeoX config, its estimated memory fits what is free on the device, its weights
+    are safetensors holding exactly the config's tensors and its tokenizer fits the embedding.
+    `pinned` is the commit (hub) or fingerprint (folder) when the caller has resolved it.
     """
     report = progress or ignore
+    check_source(source)
     target = resolve_device(device)
     torch_dtype = resolve_dtype(dtype, target)
     report(0.0, f"reading the configuration of {source}")
-    config = read_config(source, revision)
-    check_gpt_neox(config, source)
-    check_memory(config_memory_estimate(config, torch_dtype), target, source, torch_dtype)
     local = is_folder_source(source)
-    location = str(Path(source).expanduser()) if local else source
-    hub_revision = None if local else revision
-    fetching = "loading" if local else "downloading (unless cached) and loading"
-    report(0.1, f"{fetching} the weights of {source}")
+    if local:
+        shape = inspect_folder(source)
+        check_memory(shape_memory_estimate(shape, torch_dtype), target, source, torch_dtype)
+        folder = Path(source).expanduser()
+        commit = pinned or folder_fingerprint(folder)
+        report(0.1, f"loading the weights of {source}")
+    else:
+        shape, commit = hub_config(source, pinned or revision)
+        check_memory(shape_memory_estimate(shape, torch_dtype), target, source, torch_dtype)
+        report(0.1, f"downloading (unless cached) and loading the weights of {source}")
+        folder = fetch_snapshot(source, commit)
+        check_weights(folder, shape)
+        check_tokenizer_files(folder)
+    tokenizer = load_tokenizer(folder, shape, source)
     try:
         model = AutoModelForCausalLM.from_pretrained(
-            location,
-            revision=hub_revision,
+            str(folder),
             dtype=torch_dtype,
             use_safetensors=True,
             trust_remote_code=False,
+            local_files_only=True,
             # Pattern scores need attention weights, which only eager attention returns.
             attn_implementation="eager",
-        )
-        tokenizer = AutoTokenizer.from_pretrained(
-            location, revision=hub_revision, trust_remote_code=False
         )
     except OSError as error:
         raise InputError(f"cannot load {source}@{revision}: {error}") from error
@@ -263,4 +289,5 @@ def load_model(
         revision=LOCAL_REVISION if local else revision,
         device=target,
         dtype=torch_dtype,
+        commit=commit,
     )

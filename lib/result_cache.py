@@ -1,16 +1,20 @@
 """Classification results kept in memory and on disk, so that no table is computed twice.
 
-A result is keyed by everything its scores depend on (`ResultKey`: model source and its
-fingerprint, revision, dtype, relation set, pattern settings, code version) and *not* by the
-thresholds: labels are derived from the scores (`lib.classify.label_heads`, cheap), so a cached
-result is relabelled for any thresholds (`relabel`) and a threshold change never recomputes.
+A result is keyed by everything its scores can depend on (`ResultKey`: the model source, the
+hub commit its revision resolved to or a folder's content fingerprint, dtype, device type,
+relation set, pattern settings, the digest of the scoring code and relation data, the torch and
+transformers versions; docs/methods.md §7) and *not* by the thresholds: labels are derived from
+the scores (`lib.classify.label_heads`, cheap), so a cached result is relabelled for any
+thresholds (`relabel`) and a threshold change never recomputes.
 
 On disk, under `cache_dir()` (`$HEAD_ATLAS_CACHE_DIR`, default `~/.cache/pythia-head-atlas`),
-a result is `<digest>.csv` with its sidecar `<digest>.settings.json`, as
-`lib.classify.write_classification` writes them. Both are written to a temporary folder and
-renamed into place, the CSV last: a crashed run never leaves a half file that counts as a hit.
-`ResultCache.get_or_compute` holds one lock per key, so two callers (e.g. two browser
-sessions) asking for the same result wait for one computation.
+a result is `<digest>.csv` with its sidecar `<digest>.settings.json`, written as a pair by
+`lib.result_files.write_pair`. Before an entry is served from disk, `lib.result_files.read_pair`
+checks it against the checksums and row count its sidecar records; an entry that fails (cut
+short, edited, a folder in a file's place, unreadable) is removed and recomputed, and only
+checked or freshly computed results are kept in memory. Staging files of killed runs are
+removed when the cache is opened. `ResultCache.get_or_compute` holds one lock per key, so two
+callers (e.g. two browser sessions) asking for the same result wait for one computation.
 """
 
 from __future__ import annotations
@@ -18,28 +22,23 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
-import pandas as pd
+import torch
+import transformers
 
-import lib
-from lib.classify import (
-    Classification,
-    Thresholds,
-    label_heads,
-    settings_path,
-    write_classification,
-)
+from lib import provenance
+from lib.classify import Classification, Thresholds, label_heads, write_classification
 from lib.errors import InputError
 from lib.patterns import PatternSettings
 from lib.progress import Progress, ignore
 from lib.relations import SkippedRelation
+from lib.result_files import read_pair, remove_pair, remove_stale_staging
 
 CACHE_DIR_KEY = "HEAD_ATLAS_CACHE_DIR"
 DEFAULT_CACHE_DIR = Path("~/.cache/pythia-head-atlas")
@@ -56,10 +55,18 @@ def cache_dir(environ: dict[str, str] | None = None) -> Path:
     return Path(value or DEFAULT_CACHE_DIR).expanduser()
 
 
+def current_code() -> str:
+    """`lib.provenance.scoring_code_digest()`, looked up when called (so a test can stand in
+    another digest for the code)."""
+    return provenance.scoring_code_digest()
+
+
 @dataclass(frozen=True)
 class ResultKey:
-    """What a result's scores depend on. `fingerprint` identifies a local folder's files (empty
-    for a hub id, whose revision pins it); `patterns` None means no pattern scores."""
+    """What a result's scores can depend on (module docstring). `fingerprint` is a local
+    folder's content (empty for a hub id), `commit` the hub commit (empty for a folder);
+    `device` a device type (`cpu`, `cuda`, `mps`); `patterns` None means no pattern scores;
+    `code`, `torch`, `transformers` default to the running code and libraries."""
 
     source: str
     revision: str
@@ -67,8 +74,12 @@ class ResultKey:
     relations: tuple[str, ...]
     patterns: PatternSettings | None
     fingerprint: str = ""
-    code_version: str = lib.__version__
     relation_files: tuple[tuple[str, int], ...] = ()  # lib.relation_files.cache_identity
+    commit: str = ""
+    device: str = ""
+    code: str = field(default_factory=current_code)
+    torch: str = field(default_factory=lambda: torch.__version__)
+    transformers: str = field(default_factory=lambda: transformers.__version__)
 
     @property
     def digest(self) -> str:
@@ -104,6 +115,7 @@ class ResultCache:
                 f"cannot use the cache folder {self.directory}: {error.strerror}; "
                 f"set {CACHE_DIR_KEY} to a writable folder"
             ) from error
+        remove_stale_staging(self.directory)
         self._memory: OrderedDict[str, Classification] = OrderedDict()
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()  # guards `_memory` and `_locks`
@@ -161,26 +173,24 @@ class ResultCache:
                 self._memory.popitem(last=False)
 
     def _from_disk(self, key: ResultKey) -> Classification | None:
-        """The stored result, or None when absent or unreadable (then it is recomputed and
-        overwritten: a cache heals itself rather than failing the run)."""
+        """The stored result, or None when absent or failing its checks (`read_pair`); a
+        failing entry is removed, then recomputed and rewritten: the cache heals itself rather
+        than failing the run or serving a damaged table."""
         csv_path = self.csv_path(key)
-        try:
-            table = pd.read_csv(csv_path, dtype={"model": str, "revision": str, "label": str})
-            settings = json.loads(settings_path(csv_path).read_text())
-        except (OSError, ValueError):
+        if not os.path.lexists(csv_path):
             return None
-        skipped = tuple(SkippedRelation(**s) for s in settings.get("skipped_relations", []))
+        try:
+            table, settings = read_pair(csv_path)
+            skipped = tuple(SkippedRelation(**s) for s in settings.get("skipped_relations", []))
+        except (InputError, TypeError):
+            remove_pair(csv_path)
+            return None
         return Classification(table, settings, skipped)
 
     def _write(self, key: ResultKey, result: Classification) -> None:
         target = self.csv_path(key)
         try:
-            with tempfile.TemporaryDirectory(dir=self.directory, prefix=".writing-") as tmp:
-                staged = Path(tmp) / target.name
-                sidecar = write_classification(result, staged)
-                # The CSV is what marks a hit, so it moves last.
-                os.replace(sidecar, settings_path(target))
-                os.replace(staged, target)
+            write_classification(result, target)
         except OSError as error:
             raise InputError(
                 f"the table was computed but not saved in {self.directory}: {error.strerror}; "

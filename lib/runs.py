@@ -2,14 +2,14 @@
 
 A `RunRequest` names a checkpoint (catalog hub id at a revision, or a local folder), where and
 in which dtype to load it, and what to score. `classify_cached` turns it into a `ModelKey`
-(device and dtype resolved, a folder fingerprinted) and a `ResultKey`, then returns the cached
-result, or loads the model through the `ResidentModel` and scores it once. The result comes
-back labelled with the request's thresholds (`lib.result_cache.relabel`).
+(device and dtype resolved, a hub revision pinned to its commit, a folder checked and
+fingerprinted by content) and a `ResultKey`, then returns the cached result, or loads the model
+through the `ResidentModel` and scores it once. The result comes back labelled with the
+request's thresholds (`lib.result_cache.relabel`).
 """
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,15 +17,17 @@ import torch
 
 from lib.catalog import memory_estimate, size_of
 from lib.classify import Classification, ClassifySettings, classify_heads
+from lib.fingerprint import folder_fingerprint
 from lib.loader import (
     LOCAL_REVISION,
-    check_gpt_neox,
-    config_memory_estimate,
+    check_source,
     dtype_name,
+    hub_config,
+    inspect_folder,
     is_folder_source,
-    read_config,
     resolve_device,
     resolve_dtype,
+    shape_memory_estimate,
 )
 from lib.progress import Progress, subrange
 from lib.relation_files import cache_identity, renamed_for
@@ -49,29 +51,25 @@ class RunRequest:
     settings: ClassifySettings = field(default_factory=ClassifySettings)
 
 
-def folder_fingerprint(folder: str) -> str:
-    """sha256 (16 hex digits) of the name, size and modification time of every file in a
-    checkpoint folder, checked first (`lib.loader.read_config`): a re-saved folder gets a new
-    fingerprint, so its cached results and loaded model are not reused."""
-    read_config(folder, LOCAL_REVISION)
-    files = sorted(path for path in Path(folder).expanduser().iterdir() if path.is_file())
-    stats = [(path.name, path.stat().st_size, path.stat().st_mtime_ns) for path in files]
-    return hashlib.sha256(repr(stats).encode()).hexdigest()[:16]
-
-
 def model_key(request: RunRequest) -> ModelKey:
-    """The request's model: device and dtype resolved, a folder's path resolved and
-    fingerprinted; `InputError` for an unknown device or dtype, or a bad folder."""
+    """The request's model: device and dtype resolved; a folder's path resolved, checked
+    (`lib.loader.inspect_folder`) and fingerprinted by content; a hub revision resolved to its
+    commit (offline: from the hub cache). `InputError` for anything that cannot be loaded."""
+    check_source(request.source)
     device = resolve_device(request.device)
     dtype = dtype_name(resolve_dtype(request.dtype, device))
     if is_folder_source(request.source):
-        folder = str(Path(request.source).expanduser().resolve())
-        return ModelKey(folder, LOCAL_REVISION, device.type, dtype, folder_fingerprint(folder))
-    return ModelKey(request.source, request.revision, device.type, dtype)
+        folder = Path(request.source).expanduser().resolve()
+        inspect_folder(str(folder))
+        fingerprint = folder_fingerprint(folder)
+        return ModelKey(str(folder), LOCAL_REVISION, device.type, dtype, fingerprint=fingerprint)
+    _, commit = hub_config(request.source, request.revision)
+    return ModelKey(request.source, request.revision, device.type, dtype, commit=commit)
 
 
 def result_key(model: ModelKey, settings: ClassifySettings) -> ResultKey:
-    """What the scores of `model` under `settings` depend on (thresholds excluded)."""
+    """What the scores of `model` under `settings` depend on (thresholds excluded); the code
+    digest and library versions are today's (`ResultKey`'s defaults)."""
     return ResultKey(
         source=model.source,
         revision=model.revision,
@@ -80,6 +78,8 @@ def result_key(model: ModelKey, settings: ClassifySettings) -> ResultKey:
         patterns=settings.patterns,
         fingerprint=model.fingerprint,
         relation_files=cache_identity(settings.relation_files),
+        commit=model.commit,
+        device=model.device,
     )
 
 
@@ -106,12 +106,11 @@ def classify_cached(
 
 def memory_needed(source: str, dtype: torch.dtype) -> int | None:
     """Bytes needed to load and score `source` (`lib.catalog.memory_estimate`), from the
-    catalog or a folder's config; None for a hub id outside the catalog (nothing is fetched)."""
+    catalog or a folder's config (checked: `lib.loader.inspect_folder`); None for a hub id
+    outside the catalog (nothing is fetched)."""
     if is_folder_source(source):
-        config = read_config(source, LOCAL_REVISION)
-        check_gpt_neox(config, source)
-        return config_memory_estimate(config, dtype)
+        return shape_memory_estimate(inspect_folder(source), dtype)
     size = size_of(source)
     if size is None:
         return None
-    return memory_estimate(size.n_params, size.d_model, size.vocab_rows, dtype)
+    return memory_estimate(size.n_params, size.d_model, size.vocab_rows, dtype, size.n_layers)

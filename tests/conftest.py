@@ -33,9 +33,11 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import huggingface_hub.constants
 import pytest
 import torch
 
@@ -140,6 +142,16 @@ def plant_previous_token(model, layer: int = 2, head: int = 3) -> None:
     bias[base + D_HEAD + 2] = fast * math.sin(1.0)
     bias[base + D_HEAD + 1] = slow * math.cos(0.01)
     bias[base + D_HEAD + 3] = slow * math.sin(0.01)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def hub_offline() -> Iterator[None]:
+    """Tests never reach the hub: offline mode, as `HF_HUB_OFFLINE=1` (also for the servers
+    the browser tests start), so `lib.hub` never probes the network either."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("HF_HUB_OFFLINE", "1")
+        patch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+        yield
 
 
 @pytest.fixture(scope="session")

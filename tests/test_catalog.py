@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 import torch
 
-from lib.catalog import REVISIONS, SIZES, hub_id, memory_estimate, size_of
+from lib.catalog import (
+    LAYER_OVERHEAD_BYTES,
+    REVISIONS,
+    SIZES,
+    hub_id,
+    memory_estimate,
+    size_of,
+)
 from lib.errors import InputError
 
 # Total parameters as published in the Pythia model cards (EleutherAI/pythia README).
@@ -55,6 +62,8 @@ def test_unknown_size_is_an_input_error():
 
 def test_memory_estimate_halves_in_half_precision():
     size = SIZES["12b"]
-    full = memory_estimate(size.n_params, size.d_model, size.vocab_rows, torch.float32)
-    half = memory_estimate(size.n_params, size.d_model, size.vocab_rows, torch.bfloat16)
-    assert full > 4 * size.n_params and abs(full - 2 * half) <= 1
+    shape = (size.d_model, size.vocab_rows)
+    full = memory_estimate(size.n_params, *shape, torch.float32, size.n_layers)
+    half = memory_estimate(size.n_params, *shape, torch.bfloat16, size.n_layers)
+    overhead = size.n_layers * LAYER_OVERHEAD_BYTES  # objects, the same in any dtype
+    assert full > 4 * size.n_params and abs((full - overhead) - 2 * (half - overhead)) <= 1

@@ -16,11 +16,11 @@ from lib.classify import (
     classify_heads,
     label_heads,
     main,
-    settings_path,
 )
 from lib.errors import InputError, run_cli
 from lib.patterns import PATTERNS
 from lib.relations import relation_names
+from lib.result_files import settings_path
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -42,6 +42,7 @@ def test_table_has_one_row_per_head_and_the_documented_columns(planted_classific
     assert list(table.columns) == [
         "model",
         "revision",
+        "commit",
         "layer",
         "head",
         *(f"score_{name}" for name in names),
@@ -51,7 +52,7 @@ def test_table_has_one_row_per_head_and_the_documented_columns(planted_classific
         "score",
     ]
     assert len(table) == 12 and not table.duplicated(["layer", "head"]).any()
-    scores = table.drop(columns=["model", "revision", "layer", "head", "label"])
+    scores = table.drop(columns=["model", "revision", "commit", "layer", "head", "label"])
     assert ((scores >= 0) & (scores <= 1)).all().all()
 
 
@@ -123,6 +124,7 @@ def test_relation_subset_without_patterns(planted_checkpoint, tmp_path):
     assert list(table.columns) == [
         "model",
         "revision",
+        "commit",
         "layer",
         "head",
         "score_name_copying",

@@ -16,9 +16,10 @@ from huggingface_hub.errors import (
 )
 from safetensors import safe_open
 
+import lib.hub
 import lib.loader
 from lib.errors import InputError, run_cli
-from lib.loader import load_model, read_config, resolve_device, resolve_dtype
+from lib.loader import inspect_folder, load_model, resolve_device, resolve_dtype
 from lib.synthetic import main as synthetic_main
 
 
@@ -40,9 +41,22 @@ def test_auto_device_and_dtype_on_this_machine():
     assert resolve_dtype("float16", torch.device("cpu")) == torch.float16
 
 
-@pytest.mark.parametrize(("bf16", "expected"), [(True, torch.bfloat16), (False, torch.float16)])
-def test_auto_dtype_on_a_gpu(monkeypatch, bf16, expected):
-    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: bf16)
+@pytest.mark.parametrize(
+    ("native", "emulated", "expected"),
+    [
+        (True, True, torch.bfloat16),  # e.g. A100, H100
+        (False, True, torch.float16),  # e.g. T4, V100: bfloat16 only emulated, slowly
+        (False, False, torch.float16),
+    ],
+)
+def test_auto_dtype_on_a_gpu_takes_bfloat16_only_without_emulation(
+    monkeypatch, native, emulated, expected
+):
+    monkeypatch.setattr(
+        torch.cuda,
+        "is_bf16_supported",
+        lambda including_emulation=True: emulated if including_emulation else native,
+    )
     assert resolve_dtype("auto", torch.device("cuda")) == expected
 
 
@@ -88,7 +102,7 @@ def test_not_enough_memory_is_refused_before_loading(planted_checkpoint, monkeyp
 
 
 def test_unknown_pythia_revision_is_refused_without_the_hub(monkeypatch):
-    monkeypatch.setattr(lib.loader, "hf_hub_download", pytest.fail)
+    monkeypatch.setattr(lib.hub, "hf_hub_download", pytest.fail)
     with pytest.raises(InputError, match="unknown revision 'step3'"):
         load_model("EleutherAI/pythia-70m", revision="step3", device="cpu")
 
@@ -118,7 +132,7 @@ def test_hub_errors_become_input_errors(monkeypatch, error, message):
     def refuse(*args, **kwargs):
         raise error
 
-    monkeypatch.setattr(lib.loader, "hf_hub_download", refuse)
+    monkeypatch.setattr(lib.hub, "hf_hub_download", refuse)
     with pytest.raises(InputError, match=message):
         load_model("someone/nothing", device="cpu")
 
@@ -158,4 +172,4 @@ def test_a_malformed_config_is_refused_with_a_message(tmp_path, text):
     (tmp_path / "config.json").write_text(text)
     (tmp_path / "model.safetensors").write_bytes(b"")
     with pytest.raises(InputError, match=r"config\.json is not (valid JSON|a JSON object)"):
-        read_config(str(tmp_path), "main")
+        inspect_folder(str(tmp_path))
