@@ -173,3 +173,11 @@ def test_a_malformed_config_is_refused_with_a_message(tmp_path, text):
     (tmp_path / "model.safetensors").write_bytes(b"")
     with pytest.raises(InputError, match=r"config\.json is not (valid JSON|a JSON object)"):
         inspect_folder(str(tmp_path))
+
+
+def test_cuda_memory_pytorch_holds_reserved_but_unused_counts_as_free(monkeypatch):
+    gib = 2**30
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device: (1 * gib, 80 * gib))
+    monkeypatch.setattr(torch.cuda, "memory_reserved", lambda device: 30 * gib)
+    monkeypatch.setattr(torch.cuda, "memory_allocated", lambda device: 10 * gib)
+    assert lib.loader.free_memory(torch.device("cuda")) == 21 * gib

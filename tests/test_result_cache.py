@@ -4,6 +4,7 @@ disk, never half written, one computation for concurrent callers, one model resi
 from __future__ import annotations
 
 import threading
+import weakref
 from dataclasses import replace
 from pathlib import Path
 
@@ -188,3 +189,50 @@ def test_a_cached_run_loads_and_scores_once_and_keys_a_folder_by_its_files(
         assert runs.model_key(request).fingerprint == key.fingerprint
     finally:
         (planted_checkpoint.path / "README.md").unlink()
+
+
+class Weights:
+    """A stand-in model that can be watched for being freed."""
+
+
+def test_after_out_of_memory_the_device_memory_is_returned_once_the_model_is_freed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    models: list[weakref.ref[Weights]] = []
+    alive_at_empty_cache: list[bool] = []
+
+    def load(key: ModelKey, progress: object) -> Weights:
+        model = Weights()
+        models.append(weakref.ref(model))
+        return model
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(
+        torch.cuda, "empty_cache", lambda: alive_at_empty_cache.append(models[0]() is not None)
+    )
+    resident = ResidentModel(load)  # type: ignore[arg-type]
+    a, b = (ModelKey(name, "main", "cuda", "float16") for name in ("a", "b"))
+
+    def score(key: ModelKey) -> None:  # like lib.runs: the lent model is a local of the caller
+        with resident.use(key) as model:
+            assert model is not None
+            raise torch.OutOfMemoryError("CUDA out of memory")
+
+    with pytest.raises(InputError, match="a ran out of memory on cuda"):
+        score(a)
+    assert resident.key is None
+    with resident.use(b):
+        pass
+    # Memory was given back, and only when nothing referred to the model any more.
+    assert alive_at_empty_cache == [False]
+
+
+def test_mps_out_of_memory_is_handled_like_cuda() -> None:
+    resident = ResidentModel(lambda key, progress: key)
+    key = ModelKey("a", "main", "mps", "float16")
+    out_of_memory = pytest.raises(InputError, match="a ran out of memory on mps in float16")
+    with out_of_memory, resident.use(key):
+        raise RuntimeError("MPS backend out of memory (MPS allocated: 9.00 GB, other: 0)")
+    assert resident.key is None
+    with pytest.raises(RuntimeError, match="another failure"), resident.use(key):
+        raise RuntimeError("another failure")  # not memory: passed on as it is
