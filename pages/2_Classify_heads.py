@@ -30,6 +30,7 @@ from lib.errors import InputError
 from lib.export import safe_stem
 from lib.handoff import HANDOFF_KEY, ChartHandoff
 from lib.heatmap import head_heatmap
+from lib.hub import OFFLINE_NOTE, hub_offline
 from lib.loader import (
     DEVICES,
     DTYPES,
@@ -384,6 +385,8 @@ if source:
     except InputError as error:  # a bad folder: said before Run, which stays off until fixed
         problem = str(error)
         st.sidebar.error(problem)
+    if not is_folder_source(source) and hub_offline():  # probed once, remembered (lib.hub)
+        st.sidebar.warning(OFFLINE_NOTE)
 if not mode.enabled:
     st.sidebar.caption(f"Results are cached in `{cache_dir()}` (set {CACHE_DIR_KEY} to move it).")
 if st.sidebar.button("Run", type="primary", disabled=not source or problem is not None):

@@ -140,17 +140,21 @@ def test_a_scoring_code_change_makes_old_entries_misses(
 def test_the_code_digest_follows_the_bytes_of_the_scoring_modules(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for name in [*provenance.SCORING_MODULES, provenance.SCORING_DATA]:
-        source, copy = provenance.ROOT / name, tmp_path / name
-        copy.parent.mkdir(parents=True, exist_ok=True)
-        (shutil.copytree if source.is_dir() else shutil.copy)(source, copy)
+    for name in ("lib", provenance.SCORING_DATA):
+        shutil.copytree(provenance.ROOT / name, tmp_path / name)
     monkeypatch.setattr(provenance, "ROOT", tmp_path)
     digest = provenance.scoring_code_digest.__wrapped__
     before = digest()
     assert before == provenance.scoring_code_digest()  # the copy is the running code
+    assert tmp_path / "lib/operations.py" in provenance.scoring_modules()
     with (tmp_path / "lib/operations.py").open("a") as module:
         module.write("# a change\n")
     assert digest() != before
+    # A module new to the scoring path is covered without being listed anywhere.
+    (tmp_path / "lib/newstep.py").write_text("SCALE = 1.0\n")
+    with (tmp_path / "lib/patterns.py").open("a") as module:
+        module.write("from lib.newstep import SCALE  # noqa\n")
+    assert tmp_path / "lib/newstep.py" in provenance.scoring_modules()
 
 
 def rewrite_weights_keeping_size_and_times(folder: Path, seed: int) -> None:

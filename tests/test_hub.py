@@ -10,6 +10,7 @@ from pathlib import Path
 
 import huggingface_hub.constants
 import pytest
+from streamlit.testing.v1 import AppTest
 
 import lib.hub
 from lib.classify import ClassifySettings, classify_heads
@@ -22,6 +23,7 @@ from tests.conftest import Planted
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 REPO = "someone/tiny-neox"
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
@@ -109,3 +111,11 @@ def test_the_probe_is_skipped_when_hf_hub_offline_is_set(monkeypatch: pytest.Mon
     monkeypatch.setattr(lib.hub, "probe_hub", pytest.fail)
     lib.hub.forget_probe()
     assert lib.hub.hub_offline()  # the suite runs with HF_HUB_OFFLINE=1 (conftest)
+
+
+def test_the_classify_page_says_the_hub_is_offline_before_run(online: list[bool]) -> None:
+    online.append(False)
+    app = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=60).run()
+    app.switch_page("pages/2_Classify_heads.py").run()
+    assert not app.exception
+    assert [warning.value for warning in app.sidebar.warning] == [lib.hub.OFFLINE_NOTE]
