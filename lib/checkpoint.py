@@ -5,8 +5,9 @@ files and headers only.
 numbers within `LIMITS`, heads dividing the hidden size) and returns the model's `NeoxShape`.
 `check_folder` then reads the folder without loading a weight:
 
-- every `*.index.json` may only point at `.safetensors` files inside the folder, so no pickle
-  is ever opened through an index;
+- every `*.safetensors.index.json` may only point at `.safetensors` files inside the folder, so
+  no pickle is ever opened through an index (transformers, told `use_safetensors`, follows no
+  other index: a hub repository's `pytorch_model.bin.index.json` is left alone);
 - the weights transformers would read (`model.safetensors`, else the shards named by
   `model.safetensors.index.json`) are well-formed safetensors (header, offsets, file length)
   holding exactly the tensors of `expected_tensors(shape)`, with those shapes: a missing layer
@@ -224,8 +225,8 @@ def _entry(path: Path, name: str, entry: Any) -> tuple[tuple[int, ...], tuple[in
 
 
 def index_shards(index: Path) -> list[str]:
-    """The files an `*.index.json` points at; `InputError` unless each is a `.safetensors`
-    file directly inside the index's folder."""
+    """The files a `*.safetensors.index.json` points at; `InputError` unless each is a
+    `.safetensors` file directly inside the index's folder."""
     try:
         data = index.read_bytes()
     except OSError as error:
@@ -251,8 +252,9 @@ def index_shards(index: Path) -> list[str]:
 
 def weight_files(folder: Path) -> list[Path]:
     """The safetensors files transformers reads from `folder` (module docstring), after every
-    `*.index.json` of the folder is checked (`index_shards`)."""
-    shards = {index.name: index_shards(index) for index in sorted(folder.glob("*.index.json"))}
+    `*.safetensors.index.json` of the folder is checked (`index_shards`)."""
+    indexes = sorted(folder.glob("*.safetensors.index.json"))
+    shards = {index.name: index_shards(index) for index in indexes}
     if (folder / SINGLE_FILE).is_file():
         return [folder / SINGLE_FILE]
     if INDEX_FILE in shards:

@@ -221,3 +221,14 @@ def test_the_memory_estimate_counts_each_layers_objects() -> None:
     # them; the estimate must cover the modules (measured >= 36 KiB a layer).
     thin = NeoxShape(100_000, 1, 8, 32, 64)
     assert shape_memory_estimate(thin, torch.float32) > 100_000 * 36 * 2**10
+
+
+def test_a_pickle_index_beside_safetensors_weights_is_never_followed(
+    planted_checkpoint: Planted, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(torch, "load", pytest.fail)
+    # Hub repositories of the large Pythia models hold both formats, each with its index.
+    folder = hostile_copy(planted_checkpoint, tmp_path, lambda folder: None)
+    index = {"weight_map": {"gpt_neox.embed_in.weight": "pytorch_model-00001-of-00002.bin"}}
+    (folder / "pytorch_model.bin.index.json").write_text(json.dumps(index))
+    assert load_model(str(folder), device="cpu").model.config.num_hidden_layers == 3
