@@ -256,7 +256,11 @@ def bar_progress(bar: Any) -> Progress:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = CliParser(prog="python -m lib.classify", description=__doc__.split("\n")[0])
     parser.add_argument("--model", required=True, help="hub id or local folder")
-    parser.add_argument("--revision", default="main", help="hub revision, e.g. step1000")
+    parser.add_argument(
+        "--revision",
+        default="main",
+        help="hub revision: main, a step such as step1000, or a commit",
+    )
     parser.add_argument("--device", default="auto", choices=DEVICES)
     parser.add_argument("--dtype", default="auto", choices=list(DTYPES))
     parser.add_argument(

@@ -145,7 +145,6 @@ def test_the_code_digest_follows_the_bytes_of_the_scoring_modules(
     monkeypatch.setattr(provenance, "ROOT", tmp_path)
     digest = provenance.scoring_code_digest.__wrapped__
     before = digest()
-    assert before == provenance.scoring_code_digest()  # the copy is the running code
     assert tmp_path / "lib/operations.py" in provenance.scoring_modules()
     with (tmp_path / "lib/operations.py").open("a") as module:
         module.write("# a change\n")
