@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from lib.classify import ClassifySettings, classify_heads, main, settings_path
+from lib.classify import ClassifySettings, classify_heads, main
 from lib.errors import InputError, run_cli
 from lib.public_mode import public_mode_from
 from lib.relation_files import (
@@ -23,6 +23,7 @@ from lib.relation_files import (
 from lib.relations import RELATIONS_DIR, load_pairs
 from lib.resident import ResidentModel
 from lib.result_cache import ResultCache
+from lib.result_files import settings_path
 from lib.runs import RunRequest, classify_cached, model_key
 from tests.conftest import MAPPING_NAME, PlantedMapping
 
@@ -120,7 +121,7 @@ def test_relation_files_sit_among_the_bundled_relations_in_name_order(
     relation = read("aaa_first.csv", mapping_checkpoint.csv())
     settings = ClassifySettings(("name_copying",), patterns=None, relation_files=(relation,))
     table = classify_heads(planted_model, settings).table
-    assert list(table.columns)[4:8] == [
+    assert list(table.columns)[5:9] == [  # after model, revision, commit, layer, head
         "score_aaa_first",
         "score_name_copying",
         "suppression_aaa_first",
@@ -255,7 +256,7 @@ def test_a_cached_table_is_reused_for_the_same_content_under_another_name_only(
     columns = ["score_name_copying", "score_zzz_renamed"]
     columns += ["suppression_name_copying", "suppression_zzz_renamed"]
     pd.testing.assert_frame_equal(
-        renamed.result.table, expected[[*expected.columns[:4], *columns, "label", "score"]]
+        renamed.result.table, expected[[*expected.columns[:5], *columns, "label", "score"]]
     )
     assert (
         renamed.result.table.set_index(["layer", "head"]).loc[mapping_checkpoint.head, "label"]
