@@ -1,6 +1,6 @@
 """MAPS operation scores: what each head's OV circuit maps words to, read from its parameters.
 
-For head h of layer l (methods.md section 2, GPT-NeoX weight layout):
+For head h of layer l (docs/methods.md §1, GPT-NeoX weight layout):
 
     proj = X_src  W_V(h)^T  W_O(h)^T  W_U^T          (one row per source token, one column per
                                                      vocabulary token; no biases, no final LN)
@@ -9,16 +9,27 @@ with `W_V(h)` the value rows `3 h dh + 2 dh : 3 h dh + 3 dh` of `query_key_value
 `W_O(h)` the columns `h dh : (h+1) dh` of `dense.weight`, `W_U` = the output embedding
 (`embed_out`) and `X_src` the source tokens' input embeddings, passed at layers >= 1 through
 the first layer's MLP, `mlp0(post_attention_layernorm0(E))`, residual not added (the paper's
-choice). A pair (src, dst) counts for the **score** when `proj[src, dst]` is at least the k-th
-largest value of its row (fewer than k entries are strictly greater: ties count in the head's
-favour), and for the **suppression score** when it is at most the k-th smallest value. A
-relation's score is the fraction of its pairs that count.
+choice). With `t = proj[src, dst]` the logit of a pair's target, the pair counts for the
+**score** when fewer than k entries of its row are strictly greater than t, and for the
+**suppression score** when fewer than k are strictly smaller (ties count in the head's favour:
+the same as "t is at least the k-th largest / at most the k-th smallest value of its row"). A
+relation's score is the fraction of its pairs that count (k per relation: docs/methods.md §2).
 
-Cost: per layer, `W_O(h)^T W_U^T` is computed once for all heads (`H x d_head x V`) and each
-distinct source token of all relations is projected once through `W_V` (`H x S x d_head`).
-Logits are formed in chunks of (heads x sources) within a byte budget; per row only the k_max
-largest and smallest values and the logits at the pairs' targets are kept, so memory does not
-grow with the number of relations, and one chunk serves every relation and both scores.
+Everything is computed in float32 whatever dtype the weights are stored in (`lib.precision`,
+docs/methods.md §6): one layer's value and output weights are upcast at a time, `W_U` once,
+and matmuls run without TF32.
+
+Algorithm. Per layer, `W_O(h)^T W_U^T` is computed once for all heads (`H x d_head x V`) and
+each distinct source token of all relations is projected once through `W_V` (`H x S x d_head`).
+The logits `proj` are formed in chunks of (heads x sources) rows within a byte budget, and each
+chunk is read once more, while it is still in cache, by a count: for every pair whose source
+lies in the chunk, the number of its row's logits strictly greater and strictly smaller than
+its target's logit (two comparisons against the target, summed per row). No row is sorted and
+no top-k is kept: one chunk serves every relation, every k and both scores, and memory does not
+grow with the number of relations. Pairs are grouped by rank within their source (the first pair
+of every source, then the second pair of the sources that have two, ...): the first group has
+one pair per row, so it is compared with the chunk as formed; only the later groups gather
+their rows. Counts are exact integers, so the scores do not depend on the chunk sizes.
 """
 
 from __future__ import annotations
@@ -33,6 +44,7 @@ from transformers import PreTrainedModel
 
 from lib.loader import LoadedModel
 from lib.patterns import ordinary_token_ids
+from lib.precision import float32_matmul, float32_modules, to_float32
 from lib.progress import Progress, ignore
 from lib.relations import TokenizedRelation
 
@@ -55,7 +67,8 @@ class OperationScores:
 
 
 def head_ov_weights(model: PreTrainedModel, layer: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """`(W_V, W_O)` of every head of `layer`: `(H, d_head, d_model)` and `(H, d_model, d_head)`.
+    """`(W_V, W_O)` of every head of `layer` in float32: `(H, d_head, d_model)` and
+    `(H, d_model, d_head)` (copies of just these rows and columns when stored in 16 bits).
 
     `query_key_value.weight` is laid out per head as `[q | k | v]` blocks of d_head rows.
     """
@@ -65,7 +78,7 @@ def head_ov_weights(model: PreTrainedModel, layer: int) -> tuple[torch.Tensor, t
     attention = model.gpt_neox.layers[layer].attention
     w_v = attention.query_key_value.weight.view(n_heads, 3, d_head, d_model)[:, 2]
     w_o = attention.dense.weight.view(d_model, n_heads, d_head).permute(1, 0, 2)
-    return w_v, w_o
+    return to_float32(w_v), to_float32(w_o)
 
 
 def layer_inputs(
@@ -74,20 +87,21 @@ def layer_inputs(
     layer: int,
     byte_budget: int = DEFAULT_BYTE_BUDGET,
 ) -> torch.Tensor:
-    """Rows a head of `layer` reads for `tokens`: raw embeddings at layer 0, else
+    """Rows a head of `layer` reads for `tokens`, in float32: raw embeddings at layer 0, else
     `mlp0(post_attention_layernorm0(E))` (no residual), as in the paper."""
-    embeddings = model.get_input_embeddings().weight[tokens]
+    embeddings = to_float32(model.get_input_embeddings().weight[tokens])
     if layer == 0:
         return embeddings
     first = model.gpt_neox.layers[0]
     # The MLP's hidden layer is the wide intermediate: chunk the rows by its size.
     hidden_bytes = model.config.intermediate_size * embeddings.element_size()
-    return torch.cat(
-        [
-            first.mlp(first.post_attention_layernorm(embeddings[rows]))
-            for rows in row_chunks(len(tokens), hidden_bytes, byte_budget)
-        ]
-    )
+    with float32_modules(first.post_attention_layernorm, first.mlp), float32_matmul():
+        return torch.cat(
+            [
+                first.mlp(first.post_attention_layernorm(embeddings[rows]))
+                for rows in row_chunks(len(tokens), hidden_bytes, byte_budget)
+            ]
+        )
 
 
 def output_unembedding(w_o: torch.Tensor, w_u: torch.Tensor) -> torch.Tensor:
@@ -121,15 +135,18 @@ def head_source_chunks(
 class PairIndex:
     """All relations' pairs flattened: the distinct source tokens `sources`; per pair, the row
     of its source in `sources` and its target token; `bounds[r]` slices relation r's pairs.
-    `order` sorts pairs by source row, and the pairs of sources `a:b` are
-    `order[offsets[a]:offsets[b]]`, so a block of sources finds its pairs without a search."""
+
+    For the count, pairs are grouped by rank within their source: `ranks[j]` holds the pairs
+    that are the (j+1)-th pair of their source, sorted by source row, and `rank_rows[j]` those
+    rows (on the host, for searching). Every source has a first pair, so `ranks[0][i]` is the
+    pair of row i and a block of rows `a:b` finds its first pairs at `ranks[0][a:b]`."""
 
     sources: torch.Tensor
     pair_row: torch.Tensor
     pair_dst: torch.Tensor
     bounds: tuple[slice, ...]
-    order: torch.Tensor
-    offsets: tuple[int, ...]
+    ranks: tuple[torch.Tensor, ...]
+    rank_rows: tuple[np.ndarray, ...]
 
     @classmethod
     def build(cls, relations: tuple[TokenizedRelation, ...], device: torch.device) -> PairIndex:
@@ -139,12 +156,37 @@ class PairIndex:
         ends = np.cumsum([len(r.src) for r in relations]).tolist()
         bounds = tuple(slice(a, b) for a, b in zip([0, *ends[:-1]], ends, strict=True))
         order = torch.argsort(pair_row, stable=True)
-        counts = torch.bincount(pair_row, minlength=len(sources))
-        offsets = (0, *torch.cumsum(counts, 0).tolist())
+        first = torch.cumsum(torch.bincount(pair_row, minlength=len(sources)), 0)
+        first = torch.cat([first.new_zeros(1), first[:-1]])  # position of each row's first pair
+        rank = torch.arange(len(order)) - first[pair_row[order]]
+        ranks = tuple(order[rank == j] for j in range(int(rank.max()) + 1))
         on = {"device": device}
         return cls(
-            sources.to(**on), pair_row.to(**on), dst.to(**on), bounds, order.to(**on), offsets
+            sources.to(**on),
+            pair_row.to(**on),
+            dst.to(**on),
+            bounds,
+            tuple(pairs.to(**on) for pairs in ranks),
+            tuple(pair_row[pairs].numpy() for pairs in ranks),
         )
+
+    def chunk_groups(self, rows: slice) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
+        """`(pairs, chunk_rows)` per rank group for the block of source `rows`: the group's
+        pairs whose source is in the block and, for ranks >= 1, their rows within the block
+        (None for rank 0, whose pairs are the block's rows in order)."""
+        yield self.ranks[0][rows], None
+        for pairs, pair_rows in zip(self.ranks[1:], self.rank_rows[1:], strict=True):
+            lo, hi = np.searchsorted(pair_rows, [rows.start, rows.stop])
+            if hi > lo:
+                local = torch.from_numpy(pair_rows[lo:hi] - rows.start).to(pairs.device)
+                yield pairs[lo:hi], local
+
+
+def count_beyond(logits: torch.Tensor, dst: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """`(greater, smaller)`, each `(hc, n)`: per row of `logits` `(hc, n, V)`, how many entries
+    are strictly greater / strictly smaller than the row's entry at column `dst[row]`."""
+    target = logits.gather(-1, dst.expand(logits.shape[0], -1).unsqueeze(-1))
+    return (logits > target).sum(-1), (logits < target).sum(-1)
 
 
 def layer_operation_scores(
@@ -156,32 +198,28 @@ def layer_operation_scores(
     byte_budget: int,
 ) -> tuple[np.ndarray, np.ndarray]:
     """`(promotion, suppression)`, each `(H, R)`, of the heads with value weights `w_v`
-    `(H, dh, d)` and `ou = W_O(h)^T W_U^T` `(H, dh, V)`, for source inputs `x` `(S, d)`."""
+    `(H, dh, d)` and `ou = W_O(h)^T W_U^T` `(H, dh, V)`, for source inputs `x` `(S, d)`
+    (the count of the module docstring)."""
     z = torch.matmul(x, w_v.transpose(1, 2))  # (H, S, dh)
     n_heads, n_sources, vocab = z.shape[0], z.shape[1], ou.shape[2]
-    k_max = max(r.k for r in relations)
-    top = z.new_empty(n_heads, n_sources, k_max)
-    bottom = z.new_empty(n_heads, n_sources, k_max)
-    dst_logit = z.new_empty(n_heads, index.pair_row.numel())
+    n_pairs = index.pair_row.numel()
+    greater = torch.empty(n_heads, n_pairs, dtype=torch.int64, device=z.device)
+    smaller = torch.empty_like(greater)
     row_bytes = vocab * z.element_size()
     if z.device.type == "cpu":
         byte_budget = min(byte_budget, CPU_CHUNK_BYTES)
     for heads, srcs in head_source_chunks(n_heads, n_sources, row_bytes, byte_budget):
         logits = torch.matmul(z[heads, srcs], ou[heads])  # (hc, sc, V)
-        top[heads, srcs] = logits.topk(k_max, dim=-1).values
-        bottom[heads, srcs] = logits.topk(k_max, dim=-1, largest=False).values
-        pairs = index.order[index.offsets[srcs.start] : index.offsets[srcs.stop]]
-        rows = index.pair_row[pairs] - srcs.start
-        dst_logit[heads, pairs] = logits[:, rows, index.pair_dst[pairs]]
+        for pairs, rows in index.chunk_groups(srcs):
+            rows_logits = logits if rows is None else logits[:, rows]
+            counts = count_beyond(rows_logits, index.pair_dst[pairs])
+            greater[heads, pairs], smaller[heads, pairs] = counts
     promotion = np.empty((n_heads, len(relations)))
     suppression = np.empty((n_heads, len(relations)))
     for r, (relation, pairs) in enumerate(zip(relations, index.bounds, strict=True)):
-        rows, values = index.pair_row[pairs], dst_logit[:, pairs]
-        kth_largest = top[:, rows, relation.k - 1]
-        kth_smallest = bottom[:, rows, relation.k - 1]
-        n_pairs = len(relation.src)
-        promotion[:, r] = (values >= kth_largest).sum(-1).cpu().numpy() / n_pairs
-        suppression[:, r] = (values <= kth_smallest).sum(-1).cpu().numpy() / n_pairs
+        n = len(relation.src)
+        promotion[:, r] = (greater[:, pairs] < relation.k).sum(-1).cpu().numpy() / n
+        suppression[:, r] = (smaller[:, pairs] < relation.k).sum(-1).cpu().numpy() / n
     return promotion, suppression
 
 
@@ -199,8 +237,8 @@ def operation_scores(
     report = progress or ignore
     if relations:
         index = PairIndex.build(relations, model.device)
-        w_u = model.get_output_embeddings().weight
-        with torch.inference_mode():
+        with torch.inference_mode(), float32_matmul():
+            w_u = to_float32(model.get_output_embeddings().weight)
             # Layer 0 reads raw embeddings, every later layer the same first-MLP embeddings.
             inputs = [layer_inputs(model, index.sources, layer, byte_budget) for layer in (0, 1)]
             for layer in range(n_layers):
@@ -231,13 +269,14 @@ def salient_operations(
     Candidates are the tokenizer's ordinary tokens (`lib.patterns.ordinary_token_ids`). A
     token t's amplification is `||x_t W_V(h)^T W_O(h)^T|| / ||x_t||`, with `x_t` the layer's
     input row for t (as for the scores: raw embedding at layer 0, first-MLP embedding after);
-    its mapped tokens are the k largest entries of its `proj` row. One row per salient token:
+    its mapped tokens are the k largest entries of its `proj` row (all in float32, as the
+    scores). One row per salient token:
     `rank`, `token_id`, `token`, `amplification`, `mapped_tokens` (decoded, best first).
     """
     model, tokenizer = loaded.model, loaded.tokenizer
     # Special tokens and the untrained padding rows past the tokenizer are not candidates.
     candidates = ordinary_token_ids(tokenizer).to(model.device)
-    with torch.inference_mode():
+    with torch.inference_mode(), float32_matmul():
         w_v, w_o = (weights[head] for weights in head_ov_weights(model, layer))
         amplification = torch.empty(len(candidates), dtype=torch.float32, device=model.device)
         # Whole-vocabulary pass: chunk rows by the widest row formed (the MLP's hidden layer).
@@ -245,11 +284,11 @@ def salient_operations(
         for rows in row_chunks(len(candidates), row_bytes, byte_budget):
             x = layer_inputs(model, candidates[rows], layer, byte_budget)
             out = (x @ w_v.T) @ w_o.T
-            amplification[rows] = out.float().norm(dim=-1) / x.float().norm(dim=-1)
+            amplification[rows] = out.norm(dim=-1) / x.norm(dim=-1)
         strongest = amplification.topk(min(n_tokens, len(candidates)))
         salient = candidates[strongest.indices]
         x = layer_inputs(model, salient, layer)
-        w_u = model.get_output_embeddings().weight
+        w_u = to_float32(model.get_output_embeddings().weight)
         logits = (x @ w_v.T) @ output_unembedding(w_o[None], w_u)[0]
         mapped = logits.topk(k, dim=-1).indices.cpu().tolist()
     token_ids = salient.cpu().tolist()

@@ -13,7 +13,12 @@ the batch:
 
 Each is TransformerLens's `sum(A * P) / sum(A)` for the 0/1 target pattern P, restricted to
 the rows that have a target: rows without one are excluded rather than counted as 0, so a
-perfect induction head scores 1.0 rather than about 0.5. All are fractions in [0, 1].
+perfect induction head scores 1.0 rather than about 0.5. All are fractions in [0, 1]
+(docs/methods.md §4).
+
+The forward pass computes in float32 whatever dtype the weights are stored in
+(`lib.precision.float32_forward`: each module upcast only while it runs), so attention
+patterns do not depend on the stored dtype (docs/methods.md §6).
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import torch
 from transformers import PreTrainedModel
 
 from lib.errors import InputError
+from lib.precision import float32_forward
 from lib.progress import Progress, ignore
 
 PATTERNS = ("previous_token", "duplicate_token", "induction", "first_token")
@@ -93,8 +99,9 @@ def pattern_scores(
     report = progress or ignore
     tokens = repeated_random_tokens(token_ids, settings).to(model.device)
     report(0.0, "attention patterns: forward pass")
-    with torch.inference_mode():
-        attentions = model(tokens, output_attentions=True).attentions
+    # The base model: the attentions are all we read, the logits would cost a float32 W_U.
+    with torch.inference_mode(), float32_forward(model):
+        attentions = model.base_model(tokens, output_attentions=True).attentions
         scores = torch.stack([head_pattern_scores(a, settings.length) for a in attentions])
     report(1.0, "attention patterns: done")
     return scores.cpu().numpy().astype(np.float64)

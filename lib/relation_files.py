@@ -4,7 +4,7 @@ A **relation file** is either a CSV whose header names the columns `src` and `ds
 row; other columns are ignored; UTF-8, with or without a byte-order mark) or, when its name ends
 in `.json`, the bundled form: a JSON list of `[src, dst]` pairs. The relation is named after the
 file's stem made safe for a column name (`relation_name`) and scored with `k` = `DEFAULT_K`
-unless given. The bundled rules then apply (methods.md §2): every word is tokenized with a
+unless given. The bundled rules then apply (docs/methods.md §2): every word is tokenized with a
 leading space and a pair is kept only when both are single tokens; a custom relation also drops
 a row that repeats an earlier pair. A pair's **status** is the first that applies of
 `duplicate`, `multi-token source`, `multi-token target`, else `kept`; fewer than `MIN_PAIRS`

@@ -1,6 +1,6 @@
 """Relation datasets (`data/relations/<name>/<name>.json`) tokenized for operation scores.
 
-MAPS rules (methods.md section 2): each word is tokenized with a leading space, a pair is kept
+MAPS rules (docs/methods.md §2): each word is tokenized with a leading space, a pair is kept
 only when source and target are single tokens, and a relation is scored only when at least
 `MIN_PAIRS` pairs survive; the others are skipped and reported with their surviving count.
 Pairs are kept as listed (repeats included), so a score is a mean over the dataset's rows.

@@ -18,7 +18,8 @@ construction (`PLANTED`):
 
 Every other head is random and labelled `unclassified`. Fixtures: `planted_checkpoint`
 (`Planted`: path, heads, `where(label)`), `planted_model` (loaded on CPU, float32),
-`planted_classification` (its `classify_heads` result), `non_neox_folder` (a GPT-2 config).
+`planted_classification` (its `classify_heads` result), `non_neox_folder` (a GPT-2 config),
+`pythia_14m_folder` (a random checkpoint of Pythia-14m's shape, 50304 embedding rows).
 
 `mapping_checkpoint` is a second checkpoint of the same shape, random but for one head
 (`MAPPING_HEAD`) planted for a relation no bundled dataset has (`PlantedMapping.pairs`: 40
@@ -31,6 +32,8 @@ target, and a target's row (the reversed pairs) never puts a source, at 0, in it
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import json
 import math
 from collections.abc import Iterator
@@ -46,6 +49,7 @@ from lib.loader import LoadedModel, load_model
 from lib.operations import layer_inputs
 from lib.relations import load_pairs, single_token
 from lib.synthetic import (
+    build_checkpoint,
     pythia_config,
     random_model,
     relation_words,
@@ -238,3 +242,19 @@ def non_neox_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (path / "config.json").write_text(json.dumps({"model_type": "gpt2"}))
     (path / "model.safetensors").write_bytes(b"")
     return path
+
+
+@pytest.fixture(scope="session")
+def pythia_14m_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A random checkpoint of Pythia-14m's shape (6 x 4 heads, d_model 128, 50304 rows)."""
+    return build_checkpoint(tmp_path_factory.mktemp("pythia-14m"), size="14m")
+
+
+# A copying relation (k = 1) and a k = 10 one keep runs on 50304-wide rows to seconds.
+FEW_RELATIONS = ("name_copying", "work_location")
+
+
+def upcast_copy(loaded: LoadedModel) -> LoadedModel:
+    """The float32 reference of a loaded model: the same weights, upcast once (exactly)."""
+    model = copy.deepcopy(loaded.model).float()
+    return dataclasses.replace(loaded, model=model, dtype=torch.float32)

@@ -1,4 +1,5 @@
-"""Slow, obvious per-head references for the engine's scores, written from methods.md alone.
+"""Slow, obvious per-head references for the engine's scores, written from docs/methods.md §1
+and §4 alone.
 
 Reads the relation JSON and the raw weights by name, one head and one relation at a time, and
 runs the attention-pattern detectors one prompt and one head at a time, with no batching,
@@ -30,7 +31,7 @@ def single_token_pairs(tokenizer, name: str) -> list[tuple[int, int]]:
 
 def head_projection(model, layer: int, head: int, tokens: list[int]) -> torch.Tensor:
     """proj = X W_V(h)^T W_O(h)^T W_U^T for one head, raw weights sliced by hand, multiplied
-    left to right as written in methods.md (and as the published per-head loop does): the
+    left to right as written in docs/methods.md §1 (and as the published per-head loop does): the
     head's output goes back to d_model width before it meets the unembedding."""
     state = model.state_dict()
     n_heads = model.config.num_attention_heads
@@ -66,7 +67,7 @@ def reference_scores(model, tokenizer, name: str, layer: int, head: int) -> tupl
 
 def pattern_targets(length: int) -> dict[str, dict[int, int]]:
     """Row i -> target column j of each detector on a sequence `r ++ r` with `len(r) = length`;
-    rows without a target are absent (methods.md section 3)."""
+    rows without a target are absent (docs/methods.md §4)."""
     size = 2 * length
     return {
         "previous_token": {i: i - 1 for i in range(1, size)},

@@ -8,11 +8,17 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lib.operations import head_source_chunks, operation_scores, salient_operations
-from lib.relations import MIN_PAIRS, relation_names, tokenize_relations
+from lib.operations import (
+    PairIndex,
+    head_source_chunks,
+    layer_operation_scores,
+    operation_scores,
+    salient_operations,
+)
+from lib.relations import MIN_PAIRS, TokenizedRelation, relation_names, tokenize_relations
 from lib.synthetic import train_tokenizer
 from tests.reference import reference_scores, single_token_pairs
 
@@ -46,15 +52,84 @@ def test_engine_equals_reference_for_every_head_and_relation(
                 assert got == expected, (layer, head, relation.name)
 
 
-def test_chunking_never_changes_the_result(planted_model, relations, engine_scores):
+@pytest.mark.parametrize(
+    "rows_per_chunk",
+    [
+        1,  # one row: every head and every source split
+        7,  # slices of sources, one head at a time
+        "all sources",  # whole heads, one at a time
+        "3 heads",  # 3 of 4 heads per chunk
+        "everything",  # one chunk (as on a GPU with a large budget)
+    ],
+)
+def test_chunk_sizes_never_change_the_result(
+    planted_model, relations, engine_scores, monkeypatch, rows_per_chunk
+):
     vocab = planted_model.model.config.vocab_size
-    row_bytes = vocab * 4
     n_sources = len({t for r in relations for t in r.src})
-    # 7 rows per chunk (slices of sources, one head at a time), then 3 of 4 heads per chunk.
-    for budget in (7 * row_bytes, 3 * n_sources * row_bytes):
-        chunked = operation_scores(planted_model.model, relations, byte_budget=budget)
-        assert np.array_equal(chunked.promotion, engine_scores.promotion)
-        assert np.array_equal(chunked.suppression, engine_scores.suppression)
+    rows = {"all sources": n_sources, "3 heads": 3 * n_sources, "everything": 10**9}
+    budget = rows.get(rows_per_chunk, rows_per_chunk) * vocab * 4
+    monkeypatch.setattr("lib.operations.CPU_CHUNK_BYTES", budget)  # the CPU cap would win
+    chunked = operation_scores(planted_model.model, relations, byte_budget=budget)
+    assert np.array_equal(chunked.promotion, engine_scores.promotion)
+    assert np.array_equal(chunked.suppression, engine_scores.suppression)
+
+
+@st.composite
+def tied_heads(draw):
+    """A layer of heads with small-integer weights, so that logits are exact integers with
+    many ties, and relations over its tokens (repeated sources, any k up to the vocabulary)."""
+    n_heads, d_head, d_model = (draw(st.integers(1, n)) for n in (3, 3, 4))
+    n_tokens, vocab = draw(st.integers(1, 6)), draw(st.integers(1, 12))
+    small = st.integers(-2, 2)
+
+    def matrix(*shape: int) -> torch.Tensor:
+        n = int(np.prod(shape))
+        values = draw(st.lists(small, min_size=n, max_size=n))
+        return torch.tensor(values, dtype=torch.float32).reshape(shape)
+
+    x, w_v, ou = (
+        matrix(n_tokens, d_model),
+        matrix(n_heads, d_head, d_model),
+        matrix(n_heads, d_head, vocab),
+    )
+    relations = []
+    for r in range(draw(st.integers(1, 3))):
+        pairs = draw(
+            st.lists(
+                st.tuples(st.integers(0, n_tokens - 1), st.integers(0, vocab - 1)),
+                min_size=1,
+                max_size=8,
+            )
+        )
+        src, dst = zip(*pairs, strict=True)
+        relations.append(TokenizedRelation(f"r{r}", draw(st.integers(1, vocab)), src, dst))
+    rows_per_chunk = draw(st.integers(1, n_heads * n_tokens + 1))
+    return x, w_v, ou, tuple(relations), rows_per_chunk * vocab * 4
+
+
+@settings(max_examples=200, deadline=None)
+@given(tied_heads())
+def test_count_equals_top_k_and_the_definition_under_ties(case):
+    x, w_v, ou, relations, budget = case
+    index = PairIndex.build(relations, torch.device("cpu"))
+    got = layer_operation_scores(x[index.sources], w_v, ou, relations, index, budget)
+    proj = (x @ w_v.transpose(1, 2)) @ ou  # (H, tokens, V), exact small integers
+    for r, relation in enumerate(relations):
+        for h in range(len(proj)):
+            rows = proj[h, list(relation.src)]
+            target = rows[range(len(rows)), list(relation.dst)][:, None]
+            k, n = relation.k, len(rows)
+            # The definition: fewer than k entries strictly beyond the target's.
+            promoted = int(((rows > target).sum(-1) < k).sum()) / n
+            suppressed = int(((rows < target).sum(-1) < k).sum()) / n
+            # The previous engine's formulation: at least the k-th largest / at most the
+            # k-th smallest value of the row (ties count for the head).
+            kth_largest = rows.topk(k, dim=-1).values[:, -1:]
+            kth_smallest = rows.topk(k, dim=-1, largest=False).values[:, -1:]
+            assert promoted == int((target >= kth_largest).sum()) / n
+            assert suppressed == int((target <= kth_smallest).sum()) / n
+            assert (got[0][h, r], got[1][h, r]) == (promoted, suppressed)
 
 
 @given(

@@ -1,5 +1,5 @@
 """Your own relations on the Classify page: an uploader of relation files, a k per file, and a
-preview of the pairs each keeps and drops before Run (`lib.relation_files`, methods.md §3).
+preview of the pairs each keeps and drops before Run (`lib.relation_files`, docs/methods.md §3).
 
 A file's words, its name and any message quoting them are the user's text: pairs are shown in
 a dataframe and messages with Markdown escaped, never rendered.
