@@ -52,9 +52,9 @@ DEFAULT_BYTE_BUDGET = 256 * 2**20
 """Largest logits chunk (bytes) formed at once; results do not depend on it."""
 
 CPU_CHUNK_BYTES = 16 * 2**20
-"""On a CPU, chunks are also kept about the size of a last-level cache: top-k then reads the
-logits the matmul has just written while they are still cached, instead of from RAM (see
-bench/README.md). On a GPU, large chunks keep the kernels large."""
+"""On a CPU, chunks are also kept about the size of a last-level cache: the count then reads
+the logits the matmul has just written while they are still cached, instead of from RAM
+(measured for the count: bench/README.md). On a GPU, large chunks keep the kernels large."""
 
 
 @dataclass(frozen=True)

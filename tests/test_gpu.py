@@ -92,10 +92,12 @@ def test_out_of_memory_releases_the_model_and_the_device_recovers(planted_checkp
     key = ModelKey(str(planted_checkpoint.path), "local", "cuda", "bfloat16")
     with pytest.raises(InputError, match="ran out of memory"), resident.use(key):
         torch.empty(2**50, dtype=torch.uint8, device="cuda")  # a real allocation failure
-    assert resident.key is None and allocated() == before
+    assert resident.key is None
     names = ("name_copying",)
-    with resident.use(key) as loaded:
+    with resident.use(key) as loaded:  # the next loan returns what the failed one held
         got, _ = scores(loaded, names)
     expected, _ = cpu_float32_scores(str(planted_checkpoint.path), "bfloat16", names)
     assert np.array_equal(got.promotion, expected.promotion)
+    del loaded
     resident.release()
+    assert allocated() == before

@@ -13,7 +13,8 @@ from lib.operations import operation_scores, salient_operations
 from lib.patterns import PatternSettings, ordinary_token_ids, pattern_scores
 from lib.precision import MATMUL_BACKENDS, float32_forward, float32_matmul, float32_modules
 from lib.relations import relation_names, tokenize_relations
-from tests.conftest import FEW_RELATIONS, upcast_copy
+from lib.synthetic import save_checkpoint
+from tests.conftest import COPY_DIMS, FEW_RELATIONS, upcast_copy
 
 HALF = ("bfloat16", "float16")
 
@@ -35,6 +36,31 @@ def assert_dtype_independent(half: LoadedModel, relation_names: tuple[str, ...])
     patterns = pattern_scores(half.model, token_ids, settings)
     assert patterns == pytest.approx(pattern_scores(reference.model, token_ids, settings), abs=1e-6)
     assert stored_state(half.model) == before  # the very same stored tensors, still 16-bit
+
+
+def test_a_tie_that_only_bfloat16_arithmetic_makes_does_not_count(planted_checkpoint, tmp_path):
+    """A competitor one bfloat16 step above a copying target: in float32 it beats the target
+    (the pair does not count, k = 1), in bfloat16 arithmetic the two logits round to a tie,
+    which would count for the head. Scores formed in bfloat16 fail this test."""
+    loaded = load_model(str(planted_checkpoint.path), device="cpu", dtype="bfloat16")
+    model = loaded.model
+    (relation,), _ = tokenize_relations(loaded.tokenizer, ("general_copying_english_500",))
+    source, rival = relation.src[0], relation.dst[1]
+    z = model.get_input_embeddings().weight[source, COPY_DIMS]  # what the copying head reads
+    with torch.no_grad():
+        unembedding = model.get_output_embeddings().weight
+        row = unembedding[source, COPY_DIMS].clone()
+        d = int((z * row).argmax())
+        row[d] = torch.nextafter(row[d], torch.tensor(float("inf"), dtype=row.dtype))
+        unembedding[rival, COPY_DIMS] = row
+    target, above = unembedding[source, COPY_DIMS], row
+    assert z @ target == z @ above  # bfloat16 arithmetic: a tie
+    assert z.float() @ target.float() < z.float() @ above.float()  # float32: the rival is above
+    folder = save_checkpoint(model, loaded.tokenizer, tmp_path)
+    half = load_model(str(folder), device="cpu", dtype="bfloat16")
+    got = operation_scores(half.model, (relation,)).promotion[0, 0, 0]
+    expected = operation_scores(upcast_copy(half).model, (relation,)).promotion[0, 0, 0]
+    assert got == expected < 1
 
 
 @pytest.mark.parametrize("dtype", HALF)
