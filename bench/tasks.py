@@ -81,11 +81,13 @@ def engine_operations(loaded: LoadedModel, names: tuple[str, ...]) -> OperationS
     return operation_scores(loaded.model, relations)
 
 
-def reference_operations(loaded: LoadedModel, names: tuple[str, ...], heads: Heads) -> np.ndarray:
+def reference_operations(
+    loaded: LoadedModel, names: tuple[str, ...], heads: Heads, order: str
+) -> np.ndarray:
     """`[promotion, suppression]`, each `(len(heads), len(names))`, one head and relation at
-    a time."""
+    a time, `proj` multiplied in `order` (`tests.reference.LOOP_ORDERS`)."""
     scores = [
-        [reference_scores(loaded.model, loaded.tokenizer, name, *head) for name in names]
+        [reference_scores(loaded.model, loaded.tokenizer, name, *head, order) for name in names]
         for head in heads
     ]
     return np.array(scores).transpose(2, 0, 1)
@@ -96,21 +98,24 @@ def engine_patterns(loaded: LoadedModel) -> np.ndarray:
     return pattern_scores(loaded.model, token_ids, DEFAULT_PATTERN_SETTINGS)
 
 
-def reference_patterns(loaded: LoadedModel) -> np.ndarray:
+def reference_patterns(loaded: LoadedModel, prompts: int) -> np.ndarray:
+    """The per-prompt loop on the engine's first `prompts` random sequences."""
     settings = DEFAULT_PATTERN_SETTINGS
     token_ids = ordinary_token_ids(loaded.tokenizer)
-    tokens = repeated_random_tokens(token_ids, settings).to(loaded.device)
+    tokens = repeated_random_tokens(token_ids, settings)[:prompts].to(loaded.device)
     return reference_pattern_scores(loaded.model, tokens, settings.length).numpy()
 
 
 def task(loaded: LoadedModel, name: str, names: tuple[str, ...]) -> Callable[[], Any]:
-    """The measured call `name`; the reference's memory is one head's (it does not grow with
-    the number of heads, only its time does)."""
+    """The measured call `name`. A loop's memory is one head's (left to right) or one
+    prompt's: it does not grow with the number of heads or prompts, only its time does."""
     tasks: dict[str, Callable[[], Any]] = {
         "engine_operations": lambda: engine_operations(loaded, names),
-        "reference_operations": lambda: reference_operations(loaded, names, probe_head(loaded)),
+        "reference_operations": lambda: reference_operations(
+            loaded, names, probe_head(loaded), "left_to_right"
+        ),
         "engine_patterns": lambda: engine_patterns(loaded),
-        "reference_patterns": lambda: reference_patterns(loaded),
+        "reference_patterns": lambda: reference_patterns(loaded, 1),
     }
     return tasks[name]
 

@@ -19,35 +19,47 @@ def report(tmp_path_factory):
     return out
 
 
-def test_the_report_compares_engine_and_reference_side_by_side(report):
+def test_the_report_compares_engine_floor_and_both_loops_side_by_side(report):
     (json_path,) = report.glob("cpu-*.json")
     result = json.loads(json_path.read_text())
     assert result["machine"]["device"] == "cpu" and result["repeats"] == 1
+    rates = result["rates"]
+    assert rates["matmul_flops_per_s 16x8192"] > 0 and rates["copy_bytes_per_s"] > 0
     (row,) = result["results"]
     ops, patterns = row["operations"], row["patterns"]
     assert row["shape"] == [2, 4, 64] and row["dtype"] == "float32"
     assert ops["heads"] == 8 and ops["relations"] == 20 and not ops["skipped_relations"]
-    assert ops["identical"] and ops["speedup"] > 0
+    assert set(ops["loops"]) == {"left_to_right", "vo_first"}
+    for loop in ops["loops"].values():
+        assert loop["identical"] and loop["speedup"] > 0
+    floor = ops["floor"]
+    # 2 layers x 4 heads x every distinct source x 8192 vocabulary rows, inner dimension 16.
+    assert floor["n_logits"] == 2 * 4 * ops["sources"] * 8192 and floor["d_head"] == 16
+    assert floor["seconds"] == floor["compute_s"] + floor["memory_s"] > 0
+    assert ops["engine_over_floor"] == ops["engine"]["median"] / floor["seconds"]
     assert ops["engine_peak_extra_bytes"] > 0 and ops["engine_peak_extra_bytes_one_relation"] > 0
     assert ops["flops_per_s"] > 0 and ops["fraction_of_peak"] is None  # no known peak on CPU
-    assert patterns["max_abs_diff"] < 1e-6 and patterns["settings"]["batch"] > 0
+    assert patterns["loop"]["max_abs_diff"] < 1e-6 and patterns["settings"]["batch"] > 0
 
 
 def test_the_markdown_table_has_one_line_per_score_kind(report):
     text = (report / "latest-cpu.md").read_text()
     assert text == next(report.glob("cpu-*.md")).read_text()
+    assert "Measured float32 rates: logits matmul (d_head×V) 16x8192 " in text
     table = [line for line in text.splitlines() if line.startswith("|")]
     assert len(table) == 2 + 2  # header, rule, operations, patterns
-    assert "identical" in table[2] and "1 relation" in table[2]
+    assert "left to right: identical; OV first: identical" in table[2]
+    assert "1 relation" in table[2]
     assert "patterns: 8 prompts × 64 tokens" in table[3]
 
 
-def test_a_reference_over_budget_is_estimated_not_run(tmp_path):
+def test_a_loop_over_budget_is_estimated_not_run(tmp_path):
     argv = ["--shape", "1,2,16", "--repeats", "1", "--build", "memory"]
     assert main([*argv, "--reference-max-seconds", "0", "--out", str(tmp_path)]) == 0
     (json_path,) = tmp_path.glob("cpu-*.json")
-    ops = json.loads(json_path.read_text())["results"][0]["operations"]
-    assert ops["reference"] is None and ops["reference_estimate_s"] > 0
+    row = json.loads(json_path.read_text())["results"][0]
+    for loop in [*row["operations"]["loops"].values(), row["patterns"]["loop"]]:
+        assert loop["time"] is None and loop["estimate_s"] > 0
     assert "skipped (est." in (tmp_path / "latest-cpu.md").read_text()
 
 
