@@ -158,12 +158,16 @@ def markdown(report: dict[str, Any]) -> str:
 
 
 def write_report(report: dict[str, Any], out: Path) -> list[Path]:
-    out.mkdir(parents=True, exist_ok=True)
     device = report["machine"]["device"].split(":")[0]
-    # Date and time: a second run the same day (say, another dtype) keeps the first.
-    stem = out / f"{device}-{datetime.now(UTC):%Y-%m-%dT%H%M}"
-    text = markdown(report)
-    paths = [stem.with_suffix(".json"), stem.with_suffix(".md"), out / f"latest-{device}.md"]
+    return write_results(report, markdown(report), out, device)
+
+
+def write_results(report: dict[str, Any], text: str, out: Path, kind: str) -> list[Path]:
+    """`<out>/<kind>-<date>T<time>.json` (everything) and `.md` (`text`), and
+    `<out>/latest-<kind>.md`; a second run the same day (say, another dtype) keeps the first."""
+    out.mkdir(parents=True, exist_ok=True)
+    stem = out / f"{kind}-{datetime.now(UTC):%Y-%m-%dT%H%M}"
+    paths = [stem.with_suffix(".json"), stem.with_suffix(".md"), out / f"latest-{kind}.md"]
     paths[0].write_text(json.dumps(report, indent=2) + "\n")
     paths[1].write_text(text)
     paths[2].write_text(text)

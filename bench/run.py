@@ -241,7 +241,7 @@ def model_specs(
     ]
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def build_parser() -> CliParser:
     parser = CliParser(prog="python -m bench.run", description=__doc__.split("\n")[0])
     parser.add_argument("--device", default="cpu", choices=list(DEVICE_DEFAULTS))
     parser.add_argument("--sizes", help="Pythia sizes, e.g. 14m,70m (default: per device)")
@@ -252,7 +252,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--reference-max-seconds", type=float, default=300.0)
     parser.add_argument("--build", choices=BUILDS, help="default: checkpoint on CPU, else memory")
     parser.add_argument("--out", type=Path, default=BENCH_DIR / "results")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     if args.repeats < 1:
         raise InputError("--repeats must be at least 1")
     sizes, dtypes, build = DEVICE_DEFAULTS[args.device]

@@ -16,6 +16,7 @@ import numpy as np
 import transformers
 
 from bench.measure import cuda_peak_extra, in_fresh_process, sampled_peak_rss
+from lib.catalog import pythia_size
 from lib.loader import DTYPES, LoadedModel, load_model, resolve_device
 from lib.operations import OperationScores, operation_scores
 from lib.patterns import (
@@ -46,16 +47,30 @@ class ModelSpec:
     build: str
 
 
+def checkpoint(spec: ModelSpec) -> Path:
+    """The checkpoint folder of `spec` under `bench/checkpoints/`, written on first use."""
+    folder = CHECKPOINTS / f"{spec.name}-v{spec.vocab_rows}-{spec.dtype}-seed{SEED}"
+    if not (folder / "tokenizer.json").is_file():  # the tokenizer is written last
+        dtype = DTYPES[spec.dtype]
+        build_checkpoint(folder, spec.shape, vocab_rows=spec.vocab_rows, seed=SEED, dtype=dtype)
+    return folder
+
+
+def size_checkpoint(size: str) -> Path:
+    """The float32 checkpoint folder of a catalog size (e.g. "14m"), written on first use."""
+    pythia = pythia_size(size)
+    shape = (pythia.n_layers, pythia.n_heads, pythia.d_model)
+    return checkpoint(
+        ModelSpec(pythia.name, shape, pythia.vocab_rows, "float32", "cpu", "checkpoint")
+    )
+
+
 def load(spec: ModelSpec) -> LoadedModel:
     """The model of `spec`: through `lib.loader.load_model` from a cached checkpoint folder
     (written once under `bench/checkpoints/`), or drawn directly on the device in memory."""
     transformers.utils.logging.disable_progress_bar()  # one line per step in the bench's log
     if spec.build == "checkpoint":
-        folder = CHECKPOINTS / f"{spec.name}-v{spec.vocab_rows}-{spec.dtype}-seed{SEED}"
-        if not (folder / "tokenizer.json").is_file():  # the tokenizer is written last
-            dtype = DTYPES[spec.dtype]
-            build_checkpoint(folder, spec.shape, vocab_rows=spec.vocab_rows, seed=SEED, dtype=dtype)
-        return load_model(str(folder), device=spec.device, dtype=spec.dtype)
+        return load_model(str(checkpoint(spec)), device=spec.device, dtype=spec.dtype)
     device, dtype = resolve_device(spec.device), DTYPES[spec.dtype]
     with device:
         model = random_model(pythia_config(*spec.shape, vocab_rows=spec.vocab_rows), SEED, dtype)

@@ -4,11 +4,15 @@ drawn in memory on the device, every measurement, the report), here on the CPU."
 from __future__ import annotations
 
 import json
+import subprocess
+from pathlib import Path
 
 import pytest
 
-from bench.run import main
+from bench.run import build_parser, main, model_specs
 from lib.errors import InputError
+
+REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
@@ -68,3 +72,21 @@ def test_bad_arguments_are_one_line_errors():
         main(["--sizes", "14m", "--shape", "2,4,64"])
     with pytest.raises(InputError, match="unknown Pythia size"):
         main(["--sizes", "3m"])
+
+
+def test_the_gpu_check_runs_the_gpu_tests_then_the_cuda_bench_of_the_large_shapes():
+    printed = subprocess.run(
+        ["bash", str(REPO / "bench" / "gpu_check.sh"), "--print-commands"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    tests, bench = printed
+    assert tests.startswith("python -m pytest -m gpu")
+    assert bench.startswith("python -m bench.run ")
+    args = build_parser().parse_args(bench.split()[3:])  # the options bench.run parses
+    specs = model_specs(args.device, args.sizes, args.shape, None, args.dtypes, "memory")
+    assert args.device == "cuda" and args.repeats >= 1
+    assert [(s.name, s.dtype) for s in specs] == [
+        (size, dtype) for size in ("1.4b", "6.9b", "12b") for dtype in ("bfloat16", "float32")
+    ]
