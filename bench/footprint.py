@@ -18,9 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
-import subprocess
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -30,8 +28,8 @@ from typing import Any
 import psutil
 import torch
 
-from bench.measure import machine
-from bench.report import write_results
+from bench.measure import machine, run_python
+from bench.report import machine_line, write_results
 from bench.tasks import size_checkpoint
 from lib.catalog import pythia_size
 from lib.errors import CliParser, run_cli
@@ -59,20 +57,11 @@ def classify_in_this_process(folder: str) -> dict[str, int]:
 
 def classify_in_fresh_process(folder: str) -> dict[str, int]:
     with tempfile.TemporaryDirectory() as cache:
-        env = {**os.environ, "HEAD_ATLAS_CACHE_DIR": cache, "HF_HUB_OFFLINE": "1"}
-        env.pop("HEAD_ATLAS_PUBLIC", None)  # a local folder is what public mode refuses
-        run = subprocess.run(
-            [sys.executable, "-m", "bench.footprint", "--child", folder],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=True,
-        )
+        run = run_python(["-m", "bench.footprint", "--child", folder], cache)
     return json.loads(run.stdout.splitlines()[-1])
 
 
 def markdown(report: dict[str, Any]) -> str:
-    described = ", ".join(f"{key} {value}" for key, value in report["machine"].items())
     rows = [
         f"| {r['size']} | {r['n_params'] / 1e6:,.0f} M | {r['rss_page'] / 2**20:,.0f} | "
         f"{r['rss_after'] / 2**20:,.0f} | {r['peak'] / 2**20:,.0f} |"
@@ -80,7 +69,7 @@ def markdown(report: dict[str, Any]) -> str:
     ]
     return "\n".join(
         [
-            f"Machine: {described}.",
+            machine_line(report["machine"]),
             "",
             "App process memory (MiB) classifying a Pythia-shaped float32 checkpoint through the "
             "Classify heads page on CPU (AppTest in a fresh process, page defaults: every "
@@ -112,9 +101,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         memory = classify_in_fresh_process(folder)
         results.append({"size": size.name, "n_params": size.n_params, **memory})
     report = {"machine": machine(torch.device("cpu")), "results": results}
-    text = markdown(report)
-    write_results(report, text, args.out, "footprint-cpu")
-    print(text)
+    write_results(report, markdown(report), args.out, "footprint-cpu")
     return 0
 
 

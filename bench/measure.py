@@ -17,6 +17,7 @@ import os
 import platform
 import statistics
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -111,6 +112,17 @@ def in_fresh_process(preload: str, function: Callable[..., int], *args: Any) -> 
     context.set_forkserver_preload([preload])
     with ProcessPoolExecutor(1, mp_context=context) as pool:
         return pool.submit(function, *args).result()
+
+
+def run_python(args: list[str], cache_dir: str) -> subprocess.CompletedProcess[str]:
+    """`python *args` in a fresh process, to completion (it must succeed), output captured; with
+    an empty result cache `cache_dir`, the hub offline and public mode off, so every run scores
+    from scratch and may read local folders."""
+    env = {**os.environ, "HEAD_ATLAS_CACHE_DIR": cache_dir, "HF_HUB_OFFLINE": "1"}
+    env.pop("HEAD_ATLAS_PUBLIC", None)
+    return subprocess.run(
+        [sys.executable, *args], env=env, check=True, capture_output=True, text=True
+    )
 
 
 def peak_flops(device: torch.device) -> float | None:

@@ -15,9 +15,7 @@ and `<out>/latest-process-cpu.md`.
 
 from __future__ import annotations
 
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -27,8 +25,8 @@ from typing import Any
 
 import torch
 
-from bench.measure import machine
-from bench.report import write_results
+from bench.measure import machine, run_python
+from bench.report import machine_line, write_results
 from bench.tasks import size_checkpoint
 from lib.catalog import pythia_size
 from lib.errors import CliParser, InputError, run_cli
@@ -39,24 +37,18 @@ IMPORT = "import lib.classify"
 TOP_IMPORTERS = 10
 
 
-def timed(command: list[str], env: dict[str, str]) -> float:
-    """Wall seconds of `command` run to completion (it must succeed)."""
+def timed(args: list[str], cache_dir: str) -> float:
+    """Wall seconds of `python *args` run to completion (`bench.measure.run_python`)."""
     start = time.perf_counter()
-    subprocess.run(command, env=env, check=True, capture_output=True)
+    run_python(args, cache_dir)
     return time.perf_counter() - start
 
 
-def import_profile(env: dict[str, str]) -> dict[str, Any]:
+def import_profile(cache_dir: str) -> dict[str, Any]:
     """`python -X importtime -c "import lib.classify"`: the total (microseconds, cumulative, of
     `lib.classify`) and the `TOP_IMPORTERS` top-level packages by cumulative time, each
     counted where it was first imported (its cumulative time includes what it imported first)."""
-    run = subprocess.run(
-        [sys.executable, "-X", "importtime", "-c", IMPORT],
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-    )
+    run = run_python(["-X", "importtime", "-c", IMPORT], cache_dir)
     by_package: dict[str, int] = {}
     total = 0
     for line in run.stderr.splitlines():
@@ -84,7 +76,6 @@ def command_lines(folder: str, out: str, orders: list[str]) -> dict[str, list[st
 
 
 def markdown(report: dict[str, Any]) -> str:
-    described = ", ".join(f"{key} {value}" for key, value in report["machine"].items())
     layers, heads, d_model = report["shape"]
     engine = report["commands"]["engine"]["median"]
     rows = []
@@ -97,7 +88,7 @@ def markdown(report: dict[str, Any]) -> str:
     top = ", ".join(f"{t['package']} {t['us'] / 1e6:.2f}" for t in profile["top"])
     return "\n".join(
         [
-            f"Machine: {described}.",
+            machine_line(report["machine"]),
             "",
             f"Whole process, {report['size']} shape ({layers}×{heads}, d {d_model}, "
             f"V {report['vocab_rows']}), float32 on CPU, every relation, no attention "
@@ -133,16 +124,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     size = pythia_size(args.size)
     folder = str(size_checkpoint(size.name))
     with tempfile.TemporaryDirectory() as scratch:
-        # No result cache from an earlier run, no hub: each run scores from scratch.
-        env = {**os.environ, "HEAD_ATLAS_CACHE_DIR": scratch, "HF_HUB_OFFLINE": "1"}
         commands = command_lines(folder, scratch, orders)
-        timed([sys.executable, *commands["engine"]], env)
+        timed(commands["engine"], scratch)
         runs: dict[str, list[float]] = {name: [] for name in commands}
         for round_ in range(args.repeats):
             for name, command in commands.items():
                 print(f"round {round_ + 1}: {name}", file=sys.stderr, flush=True)
-                runs[name].append(timed([sys.executable, *command], env))
-        profile = import_profile(env)
+                runs[name].append(timed(command, scratch))
+        profile = import_profile(scratch)
     report = {
         "machine": machine(torch.device("cpu")),
         "size": size.name,
@@ -159,9 +148,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         },
         "import_profile": profile,
     }
-    text = markdown(report)
-    write_results(report, text, args.out, "process-cpu")
-    print(text)
+    write_results(report, markdown(report), args.out, "process-cpu")
     return 0
 
 

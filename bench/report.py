@@ -128,10 +128,9 @@ def markdown(report: dict[str, Any]) -> str:
         "|" + "|".join("---" for _ in HEADER) + "|",
         *("| " + " | ".join(row) + " |" for row in rows),
     ]
-    described = ", ".join(f"{key} {value}" for key, value in report["machine"].items())
     return "\n".join(
         [
-            f"Machine: {described}.",
+            machine_line(report["machine"]),
             "",
             rates_line(report["rates"]),
             "",
@@ -157,18 +156,25 @@ def markdown(report: dict[str, Any]) -> str:
     )
 
 
+def machine_line(machine: dict[str, Any]) -> str:
+    """What the figures were measured on, as one line."""
+    return "Machine: " + ", ".join(f"{key} {value}" for key, value in machine.items()) + "."
+
+
 def write_report(report: dict[str, Any], out: Path) -> list[Path]:
     device = report["machine"]["device"].split(":")[0]
     return write_results(report, markdown(report), out, device)
 
 
 def write_results(report: dict[str, Any], text: str, out: Path, kind: str) -> list[Path]:
-    """`<out>/<kind>-<date>T<time>.json` (everything) and `.md` (`text`), and
-    `<out>/latest-<kind>.md`; a second run the same day (say, another dtype) keeps the first."""
+    """Write `<out>/<kind>-<date>T<time>.json` (everything) and `.md` (`text`), and
+    `<out>/latest-<kind>.md` (a second run the same day, say another dtype, keeps the first);
+    print `text`."""
     out.mkdir(parents=True, exist_ok=True)
     stem = out / f"{kind}-{datetime.now(UTC):%Y-%m-%dT%H%M}"
     paths = [stem.with_suffix(".json"), stem.with_suffix(".md"), out / f"latest-{kind}.md"]
     paths[0].write_text(json.dumps(report, indent=2) + "\n")
     paths[1].write_text(text)
     paths[2].write_text(text)
+    print(text)
     return paths

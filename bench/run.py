@@ -38,7 +38,7 @@ import torch
 
 from bench.limits import logits_floor, measure_rates
 from bench.measure import Timing, machine, operation_flops, peak_flops, time_call
-from bench.report import markdown, write_report
+from bench.report import write_report
 from bench.tasks import (
     ModelSpec,
     all_heads,
@@ -284,7 +284,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         "results": results,
     }
     paths = write_report(report, args.out)
-    print(markdown(report))
     log(f"wrote {', '.join(map(str, paths))}")
     # Patterns are batched vs one prompt at a time: rounding differs, so only the operation
     # scores (counts of comparisons) must be identical.
