@@ -15,6 +15,7 @@ and `<out>/latest-process-cpu.md`.
 
 from __future__ import annotations
 
+import shlex
 import statistics
 import sys
 import tempfile
@@ -46,7 +47,7 @@ def timed(args: list[str], cache_dir: str) -> float:
 
 def import_profile(cache_dir: str) -> dict[str, Any]:
     """`python -X importtime -c "import lib.classify"`: the total (microseconds, cumulative, of
-    `lib.classify`) and the `TOP_IMPORTERS` top-level packages by cumulative time, each
+    `lib.classify`) and the `TOP_IMPORTERS` other top-level packages by cumulative time, each
     counted where it was first imported (its cumulative time includes what it imported first)."""
     run = run_python(["-X", "importtime", "-c", IMPORT], cache_dir)
     by_package: dict[str, int] = {}
@@ -60,6 +61,7 @@ def import_profile(cache_dir: str) -> dict[str, Any]:
         by_package[package] = max(by_package.get(package, 0), int(cumulative))
         if module == "lib.classify":
             total = int(cumulative)
+    by_package.pop("lib")  # the total itself
     top = sorted(by_package.items(), key=lambda item: -item[1])[:TOP_IMPORTERS]
     return {"lib.classify_us": total, "top": [{"package": p, "us": us} for p, us in top]}
 
@@ -82,7 +84,7 @@ def markdown(report: dict[str, Any]) -> str:
     for name, command in report["commands"].items():
         ratio = f"{command['median'] / engine:.1f}×" if name.startswith("loop") else ""
         runs = ", ".join(f"{run:.3g}" for run in command["runs"])
-        shown = " ".join(command["shown"])
+        shown = shlex.join(command["shown"])
         rows.append(f"| `{shown}` | {command['median']:.3g} | {runs} | {ratio} |")
     profile = report["import_profile"]
     top = ", ".join(f"{t['package']} {t['us'] / 1e6:.2f}" for t in profile["top"])
