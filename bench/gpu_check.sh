@@ -5,9 +5,9 @@
 #     bash bench/gpu_check.sh                  # the check, ~8 minutes on one H100
 #     bash bench/gpu_check.sh --print-commands # what it would run, nothing else
 #
-# 1. `python -m pytest -m gpu -q`: the GPU-marked tests (GPU scores equal the CPU float32 scores
-#    on the planted and a Pythia-shaped model; the resident model is released and its memory
-#    returned; out-of-memory recovers).
+# 1. `python -m pytest -m gpu tests/test_gpu.py`: the GPU-marked tests (GPU scores equal the CPU
+#    float32 scores of the planted and a Pythia-14m-shaped model for float32, bfloat16 and
+#    float16 storage; the resident model returns its GPU memory; out-of-memory recovers).
 # 2. `python -m bench.run --device cuda`: the 1.4b, 6.9b and 12b shapes, weights stored in
 #    bfloat16 and in float32 (scores computed in float32 either way), operation and pattern
 #    scores, each against the measured floor and the card's float32 peak. The per-head loops
@@ -25,7 +25,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-TESTS=(python -m pytest -m gpu -q -p no:cacheprovider)
+TESTS=(python -m pytest -m gpu tests/test_gpu.py -q -rs -p no:cacheprovider)
 BENCH=(python -m bench.run --device cuda --sizes 1.4b,6.9b,12b --dtypes bfloat16,float32
     --repeats 3 --reference-max-seconds 20)
 
