@@ -17,6 +17,7 @@ import os
 import platform
 import statistics
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -29,18 +30,16 @@ import psutil
 import torch
 import transformers
 
-from lib.loader import dtype_name
-
 SAMPLE_SECONDS = 0.001
 
-# Dense peak FLOP/s per card from NVIDIA's datasheets, by substring of the device name, first
-# match wins (the PCIe and NVL cards clock lower than SXM). float32 is the CUDA-core figure:
-# TF32 tensor cores are off by default in torch (`torch.backends.cuda.matmul.allow_tf32`).
-PEAK_FLOPS: tuple[tuple[str, dict[str, float]], ...] = (
-    ("H100 PCIe", {"bfloat16": 756e12, "float32": 51e12}),
-    ("H100 NVL", {"bfloat16": 835e12, "float32": 60e12}),
-    ("H100", {"bfloat16": 989e12, "float32": 67e12}),
-    ("H200", {"bfloat16": 989e12, "float32": 67e12}),
+# Dense float32 peak FLOP/s per card from NVIDIA's datasheets (CUDA cores: scores are computed in
+# float32 whatever the stored dtype, with TF32 tensor cores off), by substring of the device
+# name, first match wins (the PCIe and NVL cards clock lower than SXM).
+PEAK_FLOPS: tuple[tuple[str, float], ...] = (
+    ("H100 PCIe", 51e12),
+    ("H100 NVL", 60e12),
+    ("H100", 67e12),
+    ("H200", 67e12),
 )
 
 
@@ -115,15 +114,23 @@ def in_fresh_process(preload: str, function: Callable[..., int], *args: Any) -> 
         return pool.submit(function, *args).result()
 
 
-def peak_flops(device: torch.device, dtype: torch.dtype) -> float | None:
-    """The card's dense peak FLOP/s for `dtype` (`PEAK_FLOPS`), None when not known."""
+def run_python(args: list[str], cache_dir: str) -> subprocess.CompletedProcess[str]:
+    """`python *args` in a fresh process, to completion (it must succeed), output captured; with
+    an empty result cache `cache_dir`, the hub offline and public mode off, so every run scores
+    from scratch and may read local folders."""
+    env = {**os.environ, "HEAD_ATLAS_CACHE_DIR": cache_dir, "HF_HUB_OFFLINE": "1"}
+    env.pop("HEAD_ATLAS_PUBLIC", None)
+    return subprocess.run(
+        [sys.executable, *args], env=env, check=True, capture_output=True, text=True
+    )
+
+
+def peak_flops(device: torch.device) -> float | None:
+    """The card's dense float32 peak FLOP/s (`PEAK_FLOPS`), None when not known."""
     if device.type != "cuda":
         return None
     name = torch.cuda.get_device_name(device)
-    for pattern, peaks in PEAK_FLOPS:
-        if pattern in name:
-            return peaks.get(dtype_name(dtype))
-    return None
+    return next((peak for pattern, peak in PEAK_FLOPS if pattern in name), None)
 
 
 def operation_flops(

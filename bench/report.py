@@ -16,19 +16,34 @@ def seconds(timing: dict[str, Any] | None) -> str:
     return "—" if timing is None else f"{timing['median']:.3g}"
 
 
-def agreement(result: dict[str, Any], dtype: str) -> str:
-    if result["reference"] is None:
-        return "—"
-    if result["identical"]:
-        return "identical"
-    verdict = "DIFFER, max \\|Δ\\|" if dtype == "float32" else "max \\|Δ\\|"
-    return f"{verdict} {result['max_abs_diff']:.2g}"
+def agreement(loops: dict[str, dict[str, Any]], dtype: str) -> str:
+    """Engine vs each loop that ran: identical, or the max |difference| (flagged in float32,
+    where the operation scores must be identical; patterns round differently by design)."""
+    verdicts = []
+    for name, loop in loops.items():
+        if loop["time"] is None:
+            continue
+        if loop["identical"]:
+            verdict = "identical"
+        else:
+            flag = "DIFFER, " if dtype == "float32" else ""
+            verdict = f"{flag}max \\|Δ\\| {loop['max_abs_diff']:.2g}"
+        verdicts.append(verdict if len(loops) == 1 else f"{LOOP_NAMES[name]}: {verdict}")
+    return "; ".join(verdicts) or "—"
+
+
+def loop_cells(loop: dict[str, Any], engine: dict[str, Any]) -> list[str]:
+    """A loop's time and its ratio to the engine, or its estimate when it was skipped."""
+    if loop["time"] is None:
+        estimate = loop["estimate_s"]
+        return [f"skipped (est. {estimate:.3g})", f"~{estimate / engine['median']:.0f}× (est.)"]
+    return [seconds(loop["time"]), f"{loop['speedup']:.1f}×"]
 
 
 def throughput(result: dict[str, Any]) -> str:
     text = f"{result['flops_per_s'] / 1e9:,.0f} GFLOP/s"
     if result["fraction_of_peak"] is not None:
-        text += f" ({result['fraction_of_peak']:.0%} of peak)"
+        text += f" ({result['fraction_of_peak']:.0%} of float32 peak)"
     return text
 
 
@@ -37,12 +52,7 @@ def table_rows(row: dict[str, Any]) -> list[list[str]]:
     layers, heads, d_model = row["shape"]
     model = f"{row['name']} ({layers}×{heads}, d {d_model}, V {row['vocab_rows']})"
     ops, patterns = row["operations"], row["patterns"]
-    if ops["reference"] is None:
-        ops_reference = f"skipped (est. {ops['reference_estimate_s']:.0f})"
-        ops_speedup = f"~{ops['reference_estimate_s'] / ops['engine']['median']:.0f}× (est.)"
-    else:
-        ops_reference = seconds(ops["reference"])
-        ops_speedup = f"{ops['speedup']:.1f}×"
+    loops = ops["loops"]
     settings = patterns["settings"]
     return [
         [
@@ -50,12 +60,14 @@ def table_rows(row: dict[str, Any]) -> list[list[str]]:
             row["dtype"],
             f"operations: {ops['heads']} heads × {ops['relations']} relations",
             seconds(ops["engine"]),
-            ops_reference,
-            ops_speedup,
-            agreement(ops, row["dtype"]),
+            f"{ops['floor']['seconds']:.3g}",
+            f"{ops['engine_over_floor']:.2f}×",
+            *loop_cells(loops["left_to_right"], ops["engine"]),
+            *loop_cells(loops["vo_first"], ops["engine"]),
+            agreement(loops, row["dtype"]),
             f"{mib(ops['engine_peak_extra_bytes'])} "
             f"(1 relation: {mib(ops['engine_peak_extra_bytes_one_relation'])})",
-            f"{mib(ops['reference_peak_extra_bytes_one_head'])} (1 head)",
+            f"{mib(ops['loop_peak_extra_bytes_one_head'])} (1 head)",
             throughput(ops),
         ],
         [
@@ -63,67 +75,106 @@ def table_rows(row: dict[str, Any]) -> list[list[str]]:
             "",
             f"patterns: {settings['batch']} prompts × {2 * settings['length']} tokens",
             seconds(patterns["engine"]),
-            seconds(patterns["reference"]),
-            f"{patterns['speedup']:.1f}×",
-            agreement(patterns, "patterns"),  # batched vs one prompt: rounding differs
+            "",
+            "",
+            *loop_cells(patterns["loop"], patterns["engine"]),
+            "",
+            "",
+            agreement({"patterns": patterns["loop"]}, "patterns"),
             mib(patterns["engine_peak_extra_bytes"]),
-            mib(patterns["reference_peak_extra_bytes"]),
+            f"{mib(patterns['loop_peak_extra_bytes_one_prompt'])} (1 prompt)",
             "",
         ],
     ]
 
 
+LOOP_NAMES = {"left_to_right": "left to right", "vo_first": "OV first", "patterns": "patterns"}
 HEADER = (
     "model (layers×heads, d_model, vocab rows)",
-    "dtype",
+    "stored dtype",
     "scores",
     "engine (s)",
-    "reference (s)",
+    "floor (s)",
+    "engine ÷ floor",
+    "loop, left to right (s)",
     "speed-up",
-    "engine vs reference",
+    "loop, OV first (s)",
+    "speed-up",
+    "engine vs loops",
     "engine peak extra memory",
-    "reference peak extra memory",
+    "loop peak extra memory",
     "engine matmul throughput",
 )
 
 
+def rates_line(rates: dict[str, float]) -> str:
+    matmuls = [
+        f"{key.split()[1]} {value / 1e9:,.1f} GFLOP/s"
+        for key, value in rates.items()
+        if key.startswith("matmul")
+    ]
+    return (
+        f"Measured float32 rates: logits matmul (d_head×V) {', '.join(matmuls)}; copy "
+        f"{rates['copy_bytes_per_s'] / 1e9:.1f} GB/s (read + written), read "
+        f"{rates['read_bytes_per_s'] / 1e9:.1f} GB/s."
+    )
+
+
 def markdown(report: dict[str, Any]) -> str:
-    """The results as Markdown: the machine, the side-by-side table, what the columns mean."""
+    """The results as Markdown: the machine, its rates, the side-by-side table, the columns."""
     rows = [line for row in report["results"] for line in table_rows(row)]
     lines = [
         "| " + " | ".join(HEADER) + " |",
         "|" + "|".join("---" for _ in HEADER) + "|",
         *("| " + " | ".join(row) + " |" for row in rows),
     ]
-    described = ", ".join(f"{key} {value}" for key, value in report["machine"].items())
     return "\n".join(
         [
-            f"Machine: {described}.",
+            machine_line(report["machine"]),
+            "",
+            rates_line(report["rates"]),
             "",
             *lines,
             "",
-            f"Times: median of {report['repeats']} runs after a warm-up. References: as many "
-            "runs as fit in --reference-max-seconds (at least 1) after a warm-up; for the "
-            "operation scores the warm-up is one head of layer 1, and the reference is skipped "
-            "(est. = that head's time × heads) when the estimate exceeds the limit. Engine "
-            "operation time includes tokenizing the relations, as the reference does. Peak "
-            "extra memory: beyond the loaded model, for one call (CPU: sampled RSS in a fresh "
-            "process; CUDA: max_memory_allocated); the reference's for one head. Throughput: "
-            "analytic matmul FLOPs of the engine's operation scores / median time; peak "
-            "FLOP/s from the card's datasheet (dense; float32 without TF32).",
+            f"Times: median of {report['repeats']} runs after a warm-up. Floor "
+            "(bench/limits.py): every logit formed once at the measured matmul rate for its "
+            "d_head, plus written and read once at the measured copy bandwidth; engine ÷ "
+            "floor is how far the engine is from it. Loops (tests/reference.py), one head and "
+            "one relation at a time: left to right `((X W_Vᵀ) W_Oᵀ) W_Uᵀ` as the published "
+            "loop does, OV first `X (W_Vᵀ W_Oᵀ) W_Uᵀ`; patterns: one prompt and one head at a "
+            "time. Each loop first runs one head (one prompt for patterns) as its warm-up and "
+            "estimate; it is skipped (est. = that time × heads, or × prompts) when the "
+            "estimate exceeds --reference-max-seconds, else run as many times as fit (at "
+            "least 1). Engine operation time includes tokenizing the relations, as the loops "
+            "do. Scores are computed in float32 whatever the stored dtype. Peak extra memory: "
+            "beyond the loaded model, for one call (CPU: sampled RSS in a fresh process; "
+            "CUDA: max_memory_allocated); a loop's for one head (left to right) or one "
+            "prompt. Throughput: analytic matmul FLOPs of the engine's operation scores / "
+            "median time; peak: the card's dense float32 datasheet figure (no TF32).",
             "",
         ]
     )
 
 
+def machine_line(machine: dict[str, Any]) -> str:
+    """What the figures were measured on, as one line."""
+    return "Machine: " + ", ".join(f"{key} {value}" for key, value in machine.items()) + "."
+
+
 def write_report(report: dict[str, Any], out: Path) -> list[Path]:
-    out.mkdir(parents=True, exist_ok=True)
     device = report["machine"]["device"].split(":")[0]
-    # Date and time: a second run the same day (say, another dtype) keeps the first.
-    stem = out / f"{device}-{datetime.now(UTC):%Y-%m-%dT%H%M}"
-    text = markdown(report)
-    paths = [stem.with_suffix(".json"), stem.with_suffix(".md"), out / f"latest-{device}.md"]
+    return write_results(report, markdown(report), out, device)
+
+
+def write_results(report: dict[str, Any], text: str, out: Path, kind: str) -> list[Path]:
+    """Write `<out>/<kind>-<date>T<time>.json` (everything) and `.md` (`text`), and
+    `<out>/latest-<kind>.md` (a second run the same day, say another dtype, keeps the first);
+    print `text`."""
+    out.mkdir(parents=True, exist_ok=True)
+    stem = out / f"{kind}-{datetime.now(UTC):%Y-%m-%dT%H%M}"
+    paths = [stem.with_suffix(".json"), stem.with_suffix(".md"), out / f"latest-{kind}.md"]
     paths[0].write_text(json.dumps(report, indent=2) + "\n")
     paths[1].write_text(text)
     paths[2].write_text(text)
+    print(text)
     return paths

@@ -4,16 +4,20 @@
         [--vocab-rows N] [--dtypes float32,bfloat16] [--repeats N]
         [--reference-max-seconds S] [--build checkpoint|memory] [--out bench/results]
 
-For each model shape and dtype, on the same seeded random Pythia-shaped model and inputs:
+First the machine's float32 matmul rate at each shape's logits matmul and its memory bandwidth
+(`bench/limits.py`). Then, for each model shape and dtype, on the same seeded random
+Pythia-shaped model and inputs:
 
 - operation scores of every head for every relation valid for the tokenizer: the engine
-  (`lib.relations.tokenize_relations` + `lib.operations.operation_scores`) against the
-  per-head, per-relation loop of `tests/reference.py` (which tokenizes per relation and forms
-  `X W_V(h)^T W_O(h)^T W_U^T` per head), checked identical in float32 (max |difference| in
-  reduced precision). The reference is skipped when one head's time, times the number of
-  heads, exceeds `--reference-max-seconds`; the estimate is reported instead.
+  (`lib.relations.tokenize_relations` + `lib.operations.operation_scores`) against its floor
+  (`bench.limits.logits_floor`) and against the per-head, per-relation loop of
+  `tests/reference.py` in both loop orders (`LOOP_ORDERS`: left to right, and the OV matrix
+  first), each checked identical in float32 (max |difference| in reduced precision). A loop is
+  skipped when one head's time, times the number of heads, exceeds `--reference-max-seconds`;
+  the estimate is reported instead.
 - attention-pattern scores: `lib.patterns.pattern_scores` (one batched pass) against the
-  per-prompt, per-head loop of `tests/reference.py`, on the same random tokens.
+  per-prompt, per-head loop of `tests/reference.py`, on the same random tokens (estimated from
+  one prompt, skipped the same way).
 
 `bench/measure.py` says how time, memory and FLOP/s are measured. Results go to
 `<out>/<device>-<date>.json` and `.md`, and `<out>/latest-<device>.md`; the table is printed.
@@ -22,6 +26,7 @@ Exit code 1 when a float32 comparison disagrees.
 
 from __future__ import annotations
 
+import gc
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
@@ -29,9 +34,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
-from bench.measure import machine, operation_flops, peak_flops, time_call
-from bench.report import markdown, write_report
+from bench.limits import logits_floor, measure_rates
+from bench.measure import Timing, machine, operation_flops, peak_flops, time_call
+from bench.report import write_report
 from bench.tasks import (
     ModelSpec,
     all_heads,
@@ -39,9 +46,9 @@ from bench.tasks import (
     engine_patterns,
     load,
     peak_extra,
+    probe_head,
     reference_operations,
     reference_patterns,
-    task,
 )
 from lib.catalog import pythia_size
 from lib.errors import CliParser, InputError, run_cli
@@ -49,6 +56,7 @@ from lib.loader import DTYPES, LoadedModel, resolve_device
 from lib.patterns import DEFAULT_PATTERN_SETTINGS
 from lib.relations import relation_names, tokenize_relations
 from lib.synthetic import DEFAULT_TOKENIZER_SIZE, parse_shape
+from tests.reference import LOOP_ORDERS
 
 BENCH_DIR = Path(__file__).resolve().parent
 DEVICE_DEFAULTS = {
@@ -73,47 +81,73 @@ def compare(engine: np.ndarray, reference: np.ndarray) -> dict[str, Any]:
     }
 
 
+def bench_loop(
+    loop: Callable[[], np.ndarray],
+    probe: Callable[[], Any],
+    scale: int,
+    engine: tuple[Timing, np.ndarray],
+    device: torch.device,
+    repeats: int,
+    max_seconds: float,
+) -> dict[str, Any]:
+    """A reference loop next to the engine. `probe` (one head, or one prompt: also the loop's
+    warm-up) times `scale` estimates the loop; it runs when the estimate fits `max_seconds`,
+    as many times as fit (at least once), and its result is compared with the engine's."""
+    probe_time, _ = time_call(probe, device, 1, warm_up=False)
+    estimate = probe_time.median * scale
+    result: dict[str, Any] = {"estimate_s": estimate, "time": None, "speedup": None}
+    if estimate <= max_seconds:
+        runs = budgeted_runs(estimate, repeats, max_seconds)
+        timing, scores = time_call(loop, device, runs, warm_up=False)
+        engine_time, engine_scores = engine
+        result |= {
+            "time": asdict(timing),
+            "speedup": timing.median / engine_time.median,
+            **compare(engine_scores, scores),
+        }
+    return result
+
+
 def bench_operations(
-    spec: ModelSpec, loaded: LoadedModel, repeats: int, reference_max_seconds: float
+    spec: ModelSpec,
+    loaded: LoadedModel,
+    rates: dict[str, float],
+    repeats: int,
+    reference_max_seconds: float,
 ) -> dict[str, Any]:
     relations, skipped = tokenize_relations(loaded.tokenizer, relation_names())
     names = tuple(r.name for r in relations)
     heads, device, config = all_heads(loaded), loaded.device, loaded.model.config
     engine_time, engine = time_call(lambda: engine_operations(loaded, names), device, repeats)
-    # One head's reference is the reference's warm-up and its time estimate.
-    probe = task(loaded, "reference_operations", names)
-    probe_time, _ = time_call(probe, device, 1, warm_up=False)
-    estimate = probe_time.median * len(heads)
-    result: dict[str, Any] = {
+    # As the loops return them: [promotion, suppression] x heads x relations.
+    ours = np.stack([engine.promotion, engine.suppression]).reshape(2, len(heads), len(names))
+    loops = {
+        order: bench_loop(
+            lambda order=order: reference_operations(loaded, names, heads, order),
+            lambda order=order: reference_operations(loaded, names, probe_head(loaded), order),
+            len(heads),
+            (engine_time, ours),
+            device,
+            repeats,
+            reference_max_seconds,
+        )
+        for order in LOOP_ORDERS
+    }
+    n_sources = len({token for relation in relations for token in relation.src})
+    n_layers, n_heads = config.num_hidden_layers, config.num_attention_heads
+    d_model, vocab = config.hidden_size, config.vocab_size
+    floor = logits_floor(n_layers, n_heads, d_model // n_heads, n_sources, vocab, rates)
+    flops = operation_flops(n_layers, n_heads, d_model, vocab, n_sources, config.intermediate_size)
+    peak = peak_flops(device)
+    return {
         "relations": len(names),
         "skipped_relations": [asdict(s) for s in skipped],
         "heads": len(heads),
+        "sources": n_sources,
         "engine": asdict(engine_time),
-        "reference_estimate_s": estimate,
-        "reference": None,
-    }
-    if estimate <= reference_max_seconds:
-        runs = budgeted_runs(estimate, repeats, reference_max_seconds)
-        reference_time, reference = time_call(
-            lambda: reference_operations(loaded, names, heads), device, runs, warm_up=False
-        )
-        ours = np.stack([engine.promotion, engine.suppression]).reshape(reference.shape)
-        result |= {
-            "reference": asdict(reference_time),
-            "speedup": reference_time.median / engine_time.median,
-            **compare(ours, reference),
-        }
-    n_sources = len({token for relation in relations for token in relation.src})
-    flops = operation_flops(
-        config.num_hidden_layers,
-        config.num_attention_heads,
-        config.hidden_size,
-        config.vocab_size,
-        n_sources,
-        config.intermediate_size,
-    )
-    peak = peak_flops(device, loaded.dtype)
-    result |= {
+        "floor": {**asdict(floor), "seconds": floor.seconds},
+        "engine_over_floor": engine_time.median / floor.seconds,
+        "loops": loops,
         "flops": flops,
         "flops_per_s": flops / engine_time.median,
         "peak_flops": peak,
@@ -122,45 +156,57 @@ def bench_operations(
         "engine_peak_extra_bytes_one_relation": peak_extra(
             spec, loaded, "engine_operations", names[:1]
         ),
-        "reference_peak_extra_bytes_one_head": peak_extra(
-            spec, loaded, "reference_operations", names
-        ),
+        "loop_peak_extra_bytes_one_head": peak_extra(spec, loaded, "reference_operations", names),
     }
-    return result
 
 
 def bench_patterns(
     spec: ModelSpec, loaded: LoadedModel, repeats: int, reference_max_seconds: float
 ) -> dict[str, Any]:
-    device = loaded.device
-    engine_time, engine = time_call(lambda: engine_patterns(loaded), device, repeats)
-    # The loop's warm-up call is its time estimate: it always runs, at least once more.
-    warm_up, _ = time_call(lambda: reference_patterns(loaded), device, 1, warm_up=False)
-    runs = budgeted_runs(warm_up.median, repeats, reference_max_seconds)
-    reference_time, reference = time_call(
-        lambda: reference_patterns(loaded), device, runs, warm_up=False
+    device, settings = loaded.device, DEFAULT_PATTERN_SETTINGS
+    engine = time_call(lambda: engine_patterns(loaded), device, repeats)
+    loop = bench_loop(
+        lambda: reference_patterns(loaded, settings.batch),
+        lambda: reference_patterns(loaded, 1),
+        settings.batch,
+        engine,
+        device,
+        repeats,
+        reference_max_seconds,
     )
     return {
-        "settings": asdict(DEFAULT_PATTERN_SETTINGS),
-        "engine": asdict(engine_time),
-        "reference": asdict(reference_time),
-        "speedup": reference_time.median / engine_time.median,
-        **compare(engine, reference),
+        "settings": asdict(settings),
+        "engine": asdict(engine[0]),
+        "loop": loop,
         "engine_peak_extra_bytes": peak_extra(spec, loaded, "engine_patterns", ()),
-        "reference_peak_extra_bytes": peak_extra(spec, loaded, "reference_patterns", ()),
+        "loop_peak_extra_bytes_one_prompt": peak_extra(spec, loaded, "reference_patterns", ()),
     }
 
 
 def bench_model(
-    spec: ModelSpec, repeats: int, reference_max_seconds: float, log: Callable[[str], None]
+    spec: ModelSpec,
+    rates: dict[str, float],
+    repeats: int,
+    reference_max_seconds: float,
+    log: Callable[[str], None],
 ) -> dict[str, Any]:
     log(f"{spec.name} {spec.dtype}: loading")
     loaded = load(spec)
     log(f"{spec.name} {spec.dtype}: operation scores")
-    operations = bench_operations(spec, loaded, repeats, reference_max_seconds)
+    operations = bench_operations(spec, loaded, rates, repeats, reference_max_seconds)
     log(f"{spec.name} {spec.dtype}: pattern scores")
     patterns = bench_patterns(spec, loaded, repeats, reference_max_seconds)
+    device = loaded.device
+    del loaded
+    release(device)
     return {**asdict(spec), "operations": operations, "patterns": patterns}
+
+
+def release(device: torch.device) -> None:
+    """Free the last model before the next one is built (a 12b float32 model is ~48 GB)."""
+    gc.collect()
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
 
 
 def model_specs(
@@ -195,7 +241,7 @@ def model_specs(
     ]
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def build_parser() -> CliParser:
     parser = CliParser(prog="python -m bench.run", description=__doc__.split("\n")[0])
     parser.add_argument("--device", default="cpu", choices=list(DEVICE_DEFAULTS))
     parser.add_argument("--sizes", help="Pythia sizes, e.g. 14m,70m (default: per device)")
@@ -206,7 +252,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--reference-max-seconds", type=float, default=300.0)
     parser.add_argument("--build", choices=BUILDS, help="default: checkpoint on CPU, else memory")
     parser.add_argument("--out", type=Path, default=BENCH_DIR / "results")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     if args.repeats < 1:
         raise InputError("--repeats must be at least 1")
     sizes, dtypes, build = DEVICE_DEFAULTS[args.device]
@@ -223,19 +273,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     def log(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
-    results = [bench_model(s, args.repeats, args.reference_max_seconds, log) for s in specs]
-    report = {"machine": machine(device), "repeats": args.repeats, "results": results}
+    shapes = {(s.shape[2] // s.shape[1], s.vocab_rows) for s in specs}
+    log(f"measuring the machine's rates: matmul {sorted(shapes)}, copy, read")
+    rates = measure_rates(device, shapes)
+    results = [bench_model(s, rates, args.repeats, args.reference_max_seconds, log) for s in specs]
+    report = {
+        "machine": machine(device),
+        "rates": rates,
+        "repeats": args.repeats,
+        "results": results,
+    }
     paths = write_report(report, args.out)
-    print(markdown(report))
     log(f"wrote {', '.join(map(str, paths))}")
     # Patterns are batched vs one prompt at a time: rounding differs, so only the operation
     # scores (counts of comparisons) must be identical.
     disagree = [
-        r["name"]
+        f"{r['name']} ({order})"
         for r in results
-        if r["dtype"] == "float32"
-        and r["operations"]["reference"] is not None
-        and not r["operations"]["identical"]
+        for order, loop in r["operations"]["loops"].items()
+        if r["dtype"] == "float32" and loop["time"] is not None and not loop["identical"]
     ]
     if disagree:
         log(f"engine and reference disagree in float32: {', '.join(disagree)}")

@@ -16,6 +16,7 @@ import numpy as np
 import transformers
 
 from bench.measure import cuda_peak_extra, in_fresh_process, sampled_peak_rss
+from lib.catalog import pythia_size
 from lib.loader import DTYPES, LoadedModel, load_model, resolve_device
 from lib.operations import OperationScores, operation_scores
 from lib.patterns import (
@@ -46,16 +47,30 @@ class ModelSpec:
     build: str
 
 
+def checkpoint(spec: ModelSpec) -> Path:
+    """The checkpoint folder of `spec` under `bench/checkpoints/`, written on first use."""
+    folder = CHECKPOINTS / f"{spec.name}-v{spec.vocab_rows}-{spec.dtype}-seed{SEED}"
+    if not (folder / "tokenizer.json").is_file():  # the tokenizer is written last
+        dtype = DTYPES[spec.dtype]
+        build_checkpoint(folder, spec.shape, vocab_rows=spec.vocab_rows, seed=SEED, dtype=dtype)
+    return folder
+
+
+def size_checkpoint(size: str) -> Path:
+    """The float32 checkpoint folder of a catalog size (e.g. "14m"), written on first use."""
+    pythia = pythia_size(size)
+    shape = (pythia.n_layers, pythia.n_heads, pythia.d_model)
+    return checkpoint(
+        ModelSpec(pythia.name, shape, pythia.vocab_rows, "float32", "cpu", "checkpoint")
+    )
+
+
 def load(spec: ModelSpec) -> LoadedModel:
     """The model of `spec`: through `lib.loader.load_model` from a cached checkpoint folder
     (written once under `bench/checkpoints/`), or drawn directly on the device in memory."""
     transformers.utils.logging.disable_progress_bar()  # one line per step in the bench's log
     if spec.build == "checkpoint":
-        folder = CHECKPOINTS / f"{spec.name}-v{spec.vocab_rows}-{spec.dtype}-seed{SEED}"
-        if not (folder / "tokenizer.json").is_file():  # the tokenizer is written last
-            dtype = DTYPES[spec.dtype]
-            build_checkpoint(folder, spec.shape, vocab_rows=spec.vocab_rows, seed=SEED, dtype=dtype)
-        return load_model(str(folder), device=spec.device, dtype=spec.dtype)
+        return load_model(str(checkpoint(spec)), device=spec.device, dtype=spec.dtype)
     device, dtype = resolve_device(spec.device), DTYPES[spec.dtype]
     with device:
         model = random_model(pythia_config(*spec.shape, vocab_rows=spec.vocab_rows), SEED, dtype)
@@ -81,11 +96,13 @@ def engine_operations(loaded: LoadedModel, names: tuple[str, ...]) -> OperationS
     return operation_scores(loaded.model, relations)
 
 
-def reference_operations(loaded: LoadedModel, names: tuple[str, ...], heads: Heads) -> np.ndarray:
+def reference_operations(
+    loaded: LoadedModel, names: tuple[str, ...], heads: Heads, order: str
+) -> np.ndarray:
     """`[promotion, suppression]`, each `(len(heads), len(names))`, one head and relation at
-    a time."""
+    a time, `proj` multiplied in `order` (`tests.reference.LOOP_ORDERS`)."""
     scores = [
-        [reference_scores(loaded.model, loaded.tokenizer, name, *head) for name in names]
+        [reference_scores(loaded.model, loaded.tokenizer, name, *head, order) for name in names]
         for head in heads
     ]
     return np.array(scores).transpose(2, 0, 1)
@@ -96,21 +113,24 @@ def engine_patterns(loaded: LoadedModel) -> np.ndarray:
     return pattern_scores(loaded.model, token_ids, DEFAULT_PATTERN_SETTINGS)
 
 
-def reference_patterns(loaded: LoadedModel) -> np.ndarray:
+def reference_patterns(loaded: LoadedModel, prompts: int) -> np.ndarray:
+    """The per-prompt loop on the engine's first `prompts` random sequences."""
     settings = DEFAULT_PATTERN_SETTINGS
     token_ids = ordinary_token_ids(loaded.tokenizer)
-    tokens = repeated_random_tokens(token_ids, settings).to(loaded.device)
+    tokens = repeated_random_tokens(token_ids, settings)[:prompts].to(loaded.device)
     return reference_pattern_scores(loaded.model, tokens, settings.length).numpy()
 
 
 def task(loaded: LoadedModel, name: str, names: tuple[str, ...]) -> Callable[[], Any]:
-    """The measured call `name`; the reference's memory is one head's (it does not grow with
-    the number of heads, only its time does)."""
+    """The measured call `name`. A loop's memory is one head's (left to right) or one
+    prompt's: it does not grow with the number of heads or prompts, only its time does."""
     tasks: dict[str, Callable[[], Any]] = {
         "engine_operations": lambda: engine_operations(loaded, names),
-        "reference_operations": lambda: reference_operations(loaded, names, probe_head(loaded)),
+        "reference_operations": lambda: reference_operations(
+            loaded, names, probe_head(loaded), "left_to_right"
+        ),
         "engine_patterns": lambda: engine_patterns(loaded),
-        "reference_patterns": lambda: reference_patterns(loaded),
+        "reference_patterns": lambda: reference_patterns(loaded, 1),
     }
     return tasks[name]
 

@@ -4,8 +4,8 @@ Switched on by the setting `HEAD_ATLAS_PUBLIC` (`1`, `true`, `yes` or `on`), rea
 environment or from Streamlit secrets (`.streamlit/secrets.toml`, top-level keys); a secret
 wins over the environment. In public mode:
 
-* only catalog models are offered, up to `HEAD_ATLAS_PUBLIC_MAX_SIZE` (default `410m`: what a
-  CPU-only host with a few GB of RAM scores in reasonable time);
+* only catalog models are offered, up to `HEAD_ATLAS_PUBLIC_MAX_SIZE` (default `160m`: what
+  fits Streamlit Community Cloud's memory with room to spare, see `DEFAULT_MAX_SIZE`);
 * local checkpoint folders are refused (a visitor must not read the host's disk);
 * uploaded tables may have at most `HEAD_ATLAS_PUBLIC_MAX_ROWS` rows (default 100,000; the
   upload size itself is capped by `server.maxUploadSize` in `.streamlit/config.toml`);
@@ -29,7 +29,12 @@ ENABLED_KEY = "HEAD_ATLAS_PUBLIC"
 MAX_SIZE_KEY = "HEAD_ATLAS_PUBLIC_MAX_SIZE"
 MAX_ROWS_KEY = "HEAD_ATLAS_PUBLIC_MAX_ROWS"
 MAX_RELATION_PAIRS_KEY = "HEAD_ATLAS_PUBLIC_MAX_RELATION_PAIRS"
-DEFAULT_MAX_SIZE = "410m"
+# Measured (bench/results/footprint-cpu-2026-11-27T1801.md, `python -m bench.footprint`): the
+# app's peak RSS classifying through the page on CPU is 897 MiB for 70m and 1,277 MiB for 160m,
+# ~606 MiB + 4.13 MiB per million parameters; 410m would peak near 2,280 MiB (2.4 GB), 90% of
+# Community Cloud's published 2.7 GB maximum before the page cache of the downloaded weights,
+# 1b near 4.8 GB. 160m peaks at half of it (README, "Deploy").
+DEFAULT_MAX_SIZE = "160m"
 DEFAULT_MAX_ROWS = 100_000
 DEFAULT_MAX_RELATION_PAIRS = 5_000
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})

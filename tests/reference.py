@@ -29,10 +29,18 @@ def single_token_pairs(tokenizer, name: str) -> list[tuple[int, int]]:
     return kept
 
 
-def head_projection(model, layer: int, head: int, tokens: list[int]) -> torch.Tensor:
+LOOP_ORDERS = ("left_to_right", "vo_first")
+"""How a per-head loop multiplies `X W_V(h)^T W_O(h)^T W_U^T`: `left_to_right`, as written in
+docs/methods.md §1 and as the published per-head loop does (`((X W_V^T) W_O^T) W_U^T`); `vo_first`,
+the head's d_model x d_model OV matrix first (`X (W_V^T W_O^T) W_U^T`), the other plain loop
+(issue 14). Both bring the rows back to d_model width before they meet the unembedding."""
+
+
+def head_projection(
+    model, layer: int, head: int, tokens: list[int], order: str = "left_to_right"
+) -> torch.Tensor:
     """proj = X W_V(h)^T W_O(h)^T W_U^T for one head, raw weights sliced by hand, multiplied
-    left to right as written in docs/methods.md §1 (and as the published per-head loop does): the
-    head's output goes back to d_model width before it meets the unembedding."""
+    in `order` (`LOOP_ORDERS`)."""
     state = model.state_dict()
     n_heads = model.config.num_attention_heads
     d_head = model.config.hidden_size // n_heads
@@ -48,16 +56,23 @@ def head_projection(model, layer: int, head: int, tokens: list[int]) -> torch.Te
         :, head * d_head : (head + 1) * d_head
     ]
     w_u = model.get_output_embeddings().weight
-    return x @ w_v.T @ w_o.T @ w_u.T
+    if order == "left_to_right":
+        return x @ w_v.T @ w_o.T @ w_u.T
+    if order == "vo_first":
+        return x @ (w_v.T @ w_o.T) @ w_u.T
+    raise ValueError(f"unknown loop order {order!r}; use one of {LOOP_ORDERS}")
 
 
-def reference_scores(model, tokenizer, name: str, layer: int, head: int) -> tuple[float, float]:
+def reference_scores(
+    model, tokenizer, name: str, layer: int, head: int, order: str = "left_to_right"
+) -> tuple[float, float]:
     """(score, suppression score): a pair counts when fewer than k entries of its row are
-    strictly greater (resp. strictly smaller) than its target's."""
+    strictly greater (resp. strictly smaller) than its target's; `proj` multiplied in
+    `order` (`LOOP_ORDERS`)."""
     pairs = single_token_pairs(tokenizer, name)
     k = 1 if name in COPYING else 10
     with torch.no_grad():
-        proj = head_projection(model, layer, head, [src for src, _ in pairs])
+        proj = head_projection(model, layer, head, [src for src, _ in pairs], order)
     promoted = suppressed = 0
     for row, (_, dst) in zip(proj, pairs, strict=True):
         promoted += int((row > row[dst]).sum()) < k

@@ -4,11 +4,15 @@ drawn in memory on the device, every measurement, the report), here on the CPU."
 from __future__ import annotations
 
 import json
+import subprocess
+from pathlib import Path
 
 import pytest
 
-from bench.run import main
+from bench.run import build_parser, main, model_specs
 from lib.errors import InputError
+
+REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
@@ -19,35 +23,47 @@ def report(tmp_path_factory):
     return out
 
 
-def test_the_report_compares_engine_and_reference_side_by_side(report):
+def test_the_report_compares_engine_floor_and_both_loops_side_by_side(report):
     (json_path,) = report.glob("cpu-*.json")
     result = json.loads(json_path.read_text())
     assert result["machine"]["device"] == "cpu" and result["repeats"] == 1
+    rates = result["rates"]
+    assert rates["matmul_flops_per_s 16x8192"] > 0 and rates["copy_bytes_per_s"] > 0
     (row,) = result["results"]
     ops, patterns = row["operations"], row["patterns"]
     assert row["shape"] == [2, 4, 64] and row["dtype"] == "float32"
     assert ops["heads"] == 8 and ops["relations"] == 20 and not ops["skipped_relations"]
-    assert ops["identical"] and ops["speedup"] > 0
+    assert set(ops["loops"]) == {"left_to_right", "vo_first"}
+    for loop in ops["loops"].values():
+        assert loop["identical"] and loop["speedup"] > 0
+    floor = ops["floor"]
+    # 2 layers x 4 heads x every distinct source x 8192 vocabulary rows, inner dimension 16.
+    assert floor["n_logits"] == 2 * 4 * ops["sources"] * 8192 and floor["d_head"] == 16
+    assert floor["seconds"] == floor["compute_s"] + floor["memory_s"] > 0
+    assert ops["engine_over_floor"] == ops["engine"]["median"] / floor["seconds"]
     assert ops["engine_peak_extra_bytes"] > 0 and ops["engine_peak_extra_bytes_one_relation"] > 0
     assert ops["flops_per_s"] > 0 and ops["fraction_of_peak"] is None  # no known peak on CPU
-    assert patterns["max_abs_diff"] < 1e-6 and patterns["settings"]["batch"] > 0
+    assert patterns["loop"]["max_abs_diff"] < 1e-6 and patterns["settings"]["batch"] > 0
 
 
 def test_the_markdown_table_has_one_line_per_score_kind(report):
     text = (report / "latest-cpu.md").read_text()
     assert text == next(report.glob("cpu-*.md")).read_text()
+    assert "Measured float32 rates: logits matmul (d_head×V) 16x8192 " in text
     table = [line for line in text.splitlines() if line.startswith("|")]
     assert len(table) == 2 + 2  # header, rule, operations, patterns
-    assert "identical" in table[2] and "1 relation" in table[2]
+    assert "left to right: identical; OV first: identical" in table[2]
+    assert "1 relation" in table[2]
     assert "patterns: 8 prompts × 64 tokens" in table[3]
 
 
-def test_a_reference_over_budget_is_estimated_not_run(tmp_path):
+def test_a_loop_over_budget_is_estimated_not_run(tmp_path):
     argv = ["--shape", "1,2,16", "--repeats", "1", "--build", "memory"]
     assert main([*argv, "--reference-max-seconds", "0", "--out", str(tmp_path)]) == 0
     (json_path,) = tmp_path.glob("cpu-*.json")
-    ops = json.loads(json_path.read_text())["results"][0]["operations"]
-    assert ops["reference"] is None and ops["reference_estimate_s"] > 0
+    row = json.loads(json_path.read_text())["results"][0]
+    for loop in [*row["operations"]["loops"].values(), row["patterns"]["loop"]]:
+        assert loop["time"] is None and loop["estimate_s"] > 0
     assert "skipped (est." in (tmp_path / "latest-cpu.md").read_text()
 
 
@@ -56,3 +72,21 @@ def test_bad_arguments_are_one_line_errors():
         main(["--sizes", "14m", "--shape", "2,4,64"])
     with pytest.raises(InputError, match="unknown Pythia size"):
         main(["--sizes", "3m"])
+
+
+def test_the_gpu_check_runs_the_gpu_tests_then_the_cuda_bench_of_the_large_shapes():
+    printed = subprocess.run(
+        ["bash", str(REPO / "bench" / "gpu_check.sh"), "--print-commands"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    tests, bench = printed
+    assert tests.startswith("python -m pytest -m gpu")
+    assert bench.startswith("python -m bench.run ")
+    args = build_parser().parse_args(bench.split()[3:])  # the options bench.run parses
+    specs = model_specs(args.device, args.sizes, args.shape, None, args.dtypes, "memory")
+    assert args.device == "cuda" and args.repeats >= 1
+    assert [(s.name, s.dtype) for s in specs] == [
+        (size, dtype) for size in ("1.4b", "6.9b", "12b") for dtype in ("bfloat16", "float32")
+    ]

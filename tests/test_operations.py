@@ -20,7 +20,7 @@ from lib.operations import (
 )
 from lib.relations import MIN_PAIRS, TokenizedRelation, relation_names, tokenize_relations
 from lib.synthetic import train_tokenizer
-from tests.reference import reference_scores, single_token_pairs
+from tests.reference import LOOP_ORDERS, reference_scores, single_token_pairs
 
 
 @pytest.fixture(scope="module")
@@ -35,15 +35,16 @@ def engine_scores(planted_model, relations):
     return operation_scores(planted_model.model, relations)
 
 
+@pytest.mark.parametrize("order", LOOP_ORDERS)
 def test_engine_equals_reference_for_every_head_and_relation(
-    planted_model, relations, engine_scores
+    planted_model, relations, engine_scores, order
 ):
     config = planted_model.model.config
     for layer in range(config.num_hidden_layers):
         for head in range(config.num_attention_heads):
             for r, relation in enumerate(relations):
                 expected = reference_scores(
-                    planted_model.model, planted_model.tokenizer, relation.name, layer, head
+                    planted_model.model, planted_model.tokenizer, relation.name, layer, head, order
                 )
                 got = (
                     engine_scores.promotion[layer, head, r],

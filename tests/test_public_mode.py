@@ -23,18 +23,18 @@ def test_switched_on_by_any_true_word(word: str) -> None:
 
 def test_default_public_limits() -> None:
     mode = public_mode_from({"HEAD_ATLAS_PUBLIC": "1"})
-    assert mode.allowed_sizes == ("14m", "31m", "70m", "160m", "410m")
+    assert mode.allowed_sizes == ("14m", "31m", "70m", "160m")
     assert mode.max_upload_rows == 100_000
 
 
 def test_refuses_local_folders_and_large_or_foreign_models() -> None:
     mode = public_mode_from({"HEAD_ATLAS_PUBLIC": "1"})
-    mode.check_source("EleutherAI/pythia-410m-deduped", is_folder=False)
+    mode.check_source("EleutherAI/pythia-160m-deduped", is_folder=False)
     with pytest.raises(InputError, match="does not load local folders"):
         mode.check_source("/tmp/checkpoint", is_folder=True)
-    with pytest.raises(InputError, match=r"up to 410m .*pythia-1\.4b"):
-        mode.check_source("EleutherAI/pythia-1.4b", is_folder=False)
-    with pytest.raises(InputError, match="up to 410m"):
+    with pytest.raises(InputError, match=r"up to 160m .*pythia-410m"):
+        mode.check_source("EleutherAI/pythia-410m", is_folder=False)
+    with pytest.raises(InputError, match="up to 160m"):
         mode.check_source("gpt2", is_folder=False)
 
 
