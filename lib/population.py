@@ -19,11 +19,14 @@ docs/methods.md §5:
 from __future__ import annotations
 
 import json
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
+from lib import binning
 from lib import head_table as ht
 from lib.classify import UNCLASSIFIED, Thresholds, label_heads, settings_path
 from lib.errors import InputError
@@ -103,6 +106,31 @@ def select(table: pd.DataFrame, name: str, thresholds: Thresholds) -> pd.DataFra
     if chosen.name == "classified":
         return table[table["label"] != UNCLASSIFIED]
     return table
+
+
+def population_counts(
+    runs: Sequence[tuple[str, pd.DataFrame]], name: str, thresholds: Thresholds
+) -> binning.Counts:
+    """The layer-chart counts of the population `name` of each run (a panel name and its
+    labelled per-head table), on shared bins and categories: `binning.DEFAULT_LAYER_BIN_COUNT`
+    equal bins over the deepest run's layers (all its layers, also those without a head of the
+    population), and the default score edges on the population's score column. A run with no
+    head in the population has no panel; `InputError` when no run has one."""
+    chosen = population(name)
+    frames = []
+    for panel, table in runs:
+        rows = select(table, name, thresholds)
+        columns = {ht.MODEL: panel, ht.LAYER: rows[ht.LAYER], ht.HEAD: rows[ht.HEAD]}
+        frames.append(pd.DataFrame(columns | {chosen.score_column: rows[chosen.score_column]}))
+    frame = pd.concat(frames, ignore_index=True)
+    if frame.empty:
+        raise InputError(f"no head is in the population {chosen.title.lower()}: nothing to chart")
+    heads = ht.table_from_frame(frame, chosen.title)
+    n_layers = max(int(table[ht.LAYER].max()) + 1 for _, table in runs)
+    width = math.ceil(n_layers / binning.DEFAULT_LAYER_BIN_COUNT)
+    layers = binning.LayerBinning(edges=binning.bins_of_width(width, n_layers).edges)
+    categories = binning.build_categories(heads, score_column=chosen.score_column)
+    return binning.count_heads(heads, categories, layers)
 
 
 def sidecar_thresholds(csv_path: Path) -> tuple[Thresholds, str]:

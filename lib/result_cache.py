@@ -27,7 +27,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 import transformers
@@ -197,3 +197,43 @@ class ResultCache:
                 f"it stays available until the server restarts; set {CACHE_DIR_KEY} to a "
                 "writable folder with free space"
             ) from error
+
+
+@dataclass(frozen=True)
+class StoredResult:
+    """A result stored in a cache folder: its table's path and its settings (sidecar JSON)."""
+
+    csv_path: Path
+    settings: dict[str, Any]
+
+    @property
+    def description(self) -> str:
+        """For a reader choosing among results: model, revision, dtype, device, what was
+        scored, and the key digest that tells apart otherwise equal descriptions."""
+        s = self.settings
+        scored = f"{len(s.get('relations', []))} relations"
+        scored += " + patterns" if s.get("patterns") else ""
+        return (
+            f"{s.get('model')} @ {s.get('revision')} · {s.get('dtype')} on {s.get('device')} · "
+            f"{scored} · {self.csv_path.stem[:8]}"
+        )
+
+    def read(self) -> Classification:
+        """The stored result (thresholds as recorded; `relabel` for others)."""
+        table = pd.read_csv(self.csv_path, dtype={"model": str, "revision": str, "label": str})
+        skipped = tuple(SkippedRelation(**s) for s in self.settings.get("skipped_relations", []))
+        return Classification(table, self.settings, skipped)
+
+
+def stored_results(directory: Path) -> list[StoredResult]:
+    """The results stored in `directory`, newest first: every `<digest>.csv` whose sidecar
+    reads as JSON (read-only: nothing is validated, moved or deleted here)."""
+    found = []
+    for csv_path in Path(directory).glob("*.csv"):
+        try:
+            settings = json.loads(settings_path(csv_path).read_text())
+            modified = csv_path.stat().st_mtime
+        except (OSError, ValueError):
+            continue  # being written, or not ours: left to the cache itself
+        found.append((modified, StoredResult(csv_path, settings)))
+    return [result for _, result in sorted(found, key=lambda pair: -pair[0])]
