@@ -57,5 +57,10 @@ def head_heatmap(table: pd.DataFrame, column: str, title: str = "") -> alt.Chart
                 alt.Tooltip("percent:Q", title=f"{column} (%)", format=".1f"),
             ],
         )
-        .properties(width=cell * n_heads, height=cell * n_layers)
+        .properties(
+            width=cell * n_heads,
+            height=cell * n_layers,
+            # Axes and legend are added around the cells; "fit" would shrink the cells instead.
+            autosize=alt.AutoSizeParams(type="pad"),
+        )
     )

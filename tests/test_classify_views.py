@@ -65,3 +65,4 @@ def test_the_heatmap_is_sized_by_its_layers_and_heads(
     spec = head_heatmap(table, "score").to_dict()
     assert (spec["width"], spec["height"]) == (width, height)
     assert spec["width"] / n_heads == spec["height"] / n_layers >= MIN_CELL
+    assert spec["autosize"] == {"type": "pad"}  # axes and legend around the cells
