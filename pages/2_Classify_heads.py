@@ -67,10 +67,9 @@ CATALOG, FOLDER = "Pythia catalog", "Local folder"
 FOLDER_INPUT = "Local checkpoint folder"
 DEFAULT_SIZE = "70m"
 GIB = 2**30
-PILLS_PER_FINDING = 12
-"""Heads offered per finding in the summary, best first; the full table lists every one."""
-KEEP = "session"
-"""`persist_state` of every input: its value survives a visit to another page."""
+# A page's bare strings are drawn by Streamlit's magic: these notes are comments.
+PILLS_PER_FINDING = 12  # heads offered per finding in the summary; the table lists every one
+KEEP = "session"  # `persist_state` of every input: its value survives a visit to another page
 
 
 @st.cache_resource
@@ -287,8 +286,10 @@ def label_summary(table: pd.DataFrame, helps: dict[str, str]) -> None:
         label_counts(table),
         hide_index=True,
         column_config={
-            "label": st.column_config.TextColumn("label", help=helps["label"]),
-            "heads": st.column_config.NumberColumn("heads", help="Heads with this label."),
+            "label": st.column_config.TextColumn("label", help=helps["label"], width="medium"),
+            "heads": st.column_config.NumberColumn(
+                "heads", help="Heads with this label.", width="small"
+            ),
         },
     )
 
@@ -317,7 +318,10 @@ def passing_summary(table: pd.DataFrame, helps: dict[str, str], thresholds: Thre
     if passing.empty:
         st.info("No head reaches the threshold of any finding.")
         return
-    st.caption("Best first; click a head to inspect it. Hover ⓘ for the score's definition.")
+    st.caption(
+        "Best first; click a head to inspect it. The ? beside a finding says what its score "
+        "is and its threshold."
+    )
     for number, (finding, rows) in enumerate(passing.groupby("finding", sort=False)):
         name, heads = st.columns([2, 5], vertical_alignment="center")
         # A relation's name is data: shown literally.
