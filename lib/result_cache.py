@@ -38,7 +38,7 @@ from lib.errors import InputError
 from lib.patterns import PatternSettings
 from lib.progress import Progress, ignore
 from lib.relations import SkippedRelation
-from lib.result_files import read_pair, remove_pair, remove_stale_staging
+from lib.result_files import read_pair, remove_pair, remove_stale_staging, settings_path
 
 CACHE_DIR_KEY = "HEAD_ATLAS_CACHE_DIR"
 DEFAULT_CACHE_DIR = Path("~/.cache/pythia-head-atlas")
@@ -219,15 +219,16 @@ class StoredResult:
         )
 
     def read(self) -> Classification:
-        """The stored result (thresholds as recorded; `relabel` for others)."""
-        table = pd.read_csv(self.csv_path, dtype={"model": str, "revision": str, "label": str})
-        skipped = tuple(SkippedRelation(**s) for s in self.settings.get("skipped_relations", []))
-        return Classification(table, self.settings, skipped)
+        """The stored result, checked by `lib.result_files.read_pair` (`InputError` naming what
+        is wrong when it fails); thresholds as recorded, `relabel` for others."""
+        table, settings = read_pair(self.csv_path)
+        skipped = tuple(SkippedRelation(**s) for s in settings.get("skipped_relations", []))
+        return Classification(table, settings, skipped)
 
 
 def stored_results(directory: Path) -> list[StoredResult]:
     """The results stored in `directory`, newest first: every `<digest>.csv` whose sidecar
-    reads as JSON (read-only: nothing is validated, moved or deleted here)."""
+    reads as JSON. Read-only and light (sidecars only): `StoredResult.read` checks an entry."""
     found = []
     for csv_path in Path(directory).glob("*.csv"):
         try:
@@ -235,5 +236,6 @@ def stored_results(directory: Path) -> list[StoredResult]:
             modified = csv_path.stat().st_mtime
         except (OSError, ValueError):
             continue  # being written, or not ours: left to the cache itself
-        found.append((modified, StoredResult(csv_path, settings)))
+        if isinstance(settings, dict):
+            found.append((modified, StoredResult(csv_path, settings)))
     return [result for _, result in sorted(found, key=lambda pair: -pair[0])]
