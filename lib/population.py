@@ -28,8 +28,9 @@ import pandas as pd
 
 from lib import binning
 from lib import head_table as ht
-from lib.classify import UNCLASSIFIED, Thresholds, label_heads, settings_path
+from lib.classify import UNCLASSIFIED, Thresholds, label_heads
 from lib.errors import InputError
+from lib.result_files import settings_path
 
 OPERATION_LABEL = "operation"
 OPERATION_SCORE = "operation_score"
@@ -135,7 +136,7 @@ def population_counts(
 
 def sidecar_thresholds(csv_path: Path) -> tuple[Thresholds, str]:
     """The thresholds a table at `csv_path` was labelled with, from its settings sidecar
-    (`lib.classify.settings_path`), else the defaults; and a note saying which."""
+    (`lib.result_files.settings_path`), else the defaults; and a note saying which."""
     sidecar = settings_path(Path(csv_path))
     try:
         recorded = json.loads(sidecar.read_text())["thresholds"]
