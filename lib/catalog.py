@@ -19,13 +19,15 @@ HUB_ORG = "EleutherAI"
 
 @dataclass(frozen=True)
 class PythiaSize:
-    """One Pythia model shape; `vocab_rows` counts embedding rows (padded past the tokenizer)."""
+    """One Pythia model shape; `vocab_rows` counts embedding rows (padded past the tokenizer);
+    `has_deduped`: a `-deduped` twin trained on the deduplicated Pile exists on the hub."""
 
     name: str
     n_layers: int
     n_heads: int
     d_model: int
     vocab_rows: int = 50304
+    has_deduped: bool = True
 
     @property
     def d_head(self) -> int:
@@ -50,8 +52,9 @@ def n_params(n_layers: int, d_model: int, vocab_rows: int, d_mlp: int) -> int:
 SIZES: dict[str, PythiaSize] = {
     size.name: size
     for size in (
-        PythiaSize("14m", 6, 4, 128),
-        PythiaSize("31m", 6, 8, 256),
+        # 14m and 31m were added to the suite later, trained on the standard Pile only.
+        PythiaSize("14m", 6, 4, 128, has_deduped=False),
+        PythiaSize("31m", 6, 8, 256, has_deduped=False),
         PythiaSize("70m", 6, 8, 512),
         PythiaSize("160m", 12, 12, 768),
         PythiaSize("410m", 24, 16, 1024),
@@ -77,8 +80,13 @@ def pythia_size(size: str) -> PythiaSize:
 
 
 def hub_id(size: str, deduped: bool = False) -> str:
-    """`EleutherAI/pythia-<size>[-deduped]`; raises `InputError` for a size not in `SIZES`."""
-    return f"{HUB_ORG}/pythia-{pythia_size(size).name}{'-deduped' if deduped else ''}"
+    """`EleutherAI/pythia-<size>[-deduped]`; raises `InputError` for a size not in `SIZES` and
+    for a deduped run of a size that has none (`PythiaSize.has_deduped`)."""
+    entry = pythia_size(size)
+    if deduped and not entry.has_deduped:
+        with_twin = ", ".join(name for name, other in SIZES.items() if other.has_deduped)
+        raise InputError(f"pythia-{size} has no deduped run; deduped runs exist for {with_twin}")
+    return f"{HUB_ORG}/pythia-{entry.name}{'-deduped' if deduped else ''}"
 
 
 def size_of(model_id: str) -> PythiaSize | None:

@@ -19,7 +19,7 @@ from pathlib import Path
 import altair as alt
 import pandas as pd
 
-from lib import binning, export
+from lib import binning, export, population
 from lib import head_table as ht
 from lib.colors import label_colors, parse_colors
 from lib.errors import CliParser, InputError, run_cli
@@ -110,13 +110,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as error:
         raise InputError(f"cannot read {path}: {error.strerror}") from None
     table = ht.read_table(data, path.name)
+    score_column, population_note = args.score_column, None
+    if args.population:
+        table, column, population_note = population.head_table_population(
+            table, args.population, path
+        )
+        score_column = score_column or column
     layers = binning.LayerBinning(
         width=args.layer_width,
         edges=binning.parse_layer_edges(args.layer_edges) if args.layer_edges else None,
     )
     categories = binning.build_categories(
         table,
-        score_column=args.score_column,
+        score_column=score_column,
         category_column=args.category_column,
         score_edges=binning.parse_score_edges(args.score_edges) if args.score_edges else None,
         names=binning.parse_names(args.names) if args.names else None,
@@ -129,7 +135,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         out.write_bytes(payload)
     except OSError as error:
         raise InputError(f"cannot write {out}: {error.strerror}") from None
-    for note in (*counts.notes, binning.describe_outside(counts)):
+    for note in (population_note, *counts.notes, binning.describe_outside(counts)):
         if note:
             print(f"note: {note}", file=sys.stderr)
     return 0
@@ -153,6 +159,12 @@ def _parser() -> CliParser:
     )
     column.add_argument(
         "--category-column", metavar="NAME", help="text column: one category per value"
+    )
+    parser.add_argument(
+        "--population",
+        choices=list(population.POPULATIONS),
+        help="for a lib.classify table: operation heads (the published figure's), classified "
+        "or all heads (docs/methods.md §5); default: every row of the file",
     )
     parser.add_argument(
         "--score-edges", metavar="a,b,...", help="score edges in percent (default: 0,25,50,75,100)"

@@ -303,6 +303,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     for record in result.settings["relation_files"]:
         print(relation_file_summary(record), file=sys.stderr)
     print(f"wrote {args.out} and {sidecar}", file=sys.stderr)
+    print(
+        f"chart the published figure's population: python -m lib.chart {args.out} "
+        "--population operation --out chart.svg (lib.population, docs/methods.md §5)",
+        file=sys.stderr,
+    )
     return 0
 
 

@@ -3,6 +3,10 @@
 Rows are layers (0 at the top, as depth grows down the page), columns are heads; a cell's
 colour is the head's score in percent on a fixed 0-100 % scale, so two heatmaps compare. The
 tooltip gives layer, head, label and the score to one decimal.
+
+Cells are square, `cell_size` pixels a side: as large as fits `MAX_WIDTH` for the model's heads,
+but never under `MIN_CELL` (a 40-head model stays readable, the page scrolls) nor over
+`MAX_CELL` (a 3-layer, 4-head model is a small block, not a strip across the page).
 """
 
 from __future__ import annotations
@@ -10,8 +14,17 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
-CELL = 18
-"""Pixels per cell side."""
+MIN_CELL = 22
+"""Smallest cell side in pixels: room for the axis labels and a pointer."""
+MAX_CELL = 48
+"""Largest cell side in pixels."""
+MAX_WIDTH = 880
+"""Width in pixels the cells of a row fill, when `MIN_CELL` and `MAX_CELL` allow."""
+
+
+def cell_size(n_heads: int) -> int:
+    """The cell side in pixels for a model with `n_heads` heads per layer."""
+    return max(MIN_CELL, min(MAX_CELL, MAX_WIDTH // max(n_heads, 1)))
 
 
 def head_heatmap(table: pd.DataFrame, column: str, title: str = "") -> alt.Chart:
@@ -24,7 +37,8 @@ def head_heatmap(table: pd.DataFrame, column: str, title: str = "") -> alt.Chart
             "percent": 100 * table[column].astype(float),
         }
     )
-    n_layers, n_heads = frame["layer"].max() + 1, frame["head"].max() + 1
+    n_layers, n_heads = int(frame["layer"].max()) + 1, int(frame["head"].max()) + 1
+    cell = cell_size(n_heads)
     return (
         alt.Chart(frame, title=title or column)
         .mark_rect()
@@ -43,5 +57,10 @@ def head_heatmap(table: pd.DataFrame, column: str, title: str = "") -> alt.Chart
                 alt.Tooltip("percent:Q", title=f"{column} (%)", format=".1f"),
             ],
         )
-        .properties(width=int(CELL * n_heads), height=int(CELL * n_layers))
+        .properties(
+            width=cell * n_heads,
+            height=cell * n_layers,
+            # Axes and legend are added around the cells; "fit" would shrink the cells instead.
+            autosize=alt.AutoSizeParams(type="pad"),
+        )
     )

@@ -27,7 +27,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 import transformers
@@ -38,7 +38,7 @@ from lib.errors import InputError
 from lib.patterns import PatternSettings
 from lib.progress import Progress, ignore
 from lib.relations import SkippedRelation
-from lib.result_files import read_pair, remove_pair, remove_stale_staging
+from lib.result_files import read_pair, remove_pair, remove_stale_staging, settings_path
 
 CACHE_DIR_KEY = "HEAD_ATLAS_CACHE_DIR"
 DEFAULT_CACHE_DIR = Path("~/.cache/pythia-head-atlas")
@@ -197,3 +197,45 @@ class ResultCache:
                 f"it stays available until the server restarts; set {CACHE_DIR_KEY} to a "
                 "writable folder with free space"
             ) from error
+
+
+@dataclass(frozen=True)
+class StoredResult:
+    """A result stored in a cache folder: its table's path and its settings (sidecar JSON)."""
+
+    csv_path: Path
+    settings: dict[str, Any]
+
+    @property
+    def description(self) -> str:
+        """For a reader choosing among results: model, revision, dtype, device, what was
+        scored, and the key digest that tells apart otherwise equal descriptions."""
+        s = self.settings
+        scored = f"{len(s.get('relations', []))} relations"
+        scored += " + patterns" if s.get("patterns") else ""
+        return (
+            f"{s.get('model')} @ {s.get('revision')} · {s.get('dtype')} on {s.get('device')} · "
+            f"{scored} · {self.csv_path.stem[:8]}"
+        )
+
+    def read(self) -> Classification:
+        """The stored result, checked by `lib.result_files.read_pair` (`InputError` naming what
+        is wrong when it fails); thresholds as recorded, `relabel` for others."""
+        table, settings = read_pair(self.csv_path)
+        skipped = tuple(SkippedRelation(**s) for s in settings.get("skipped_relations", []))
+        return Classification(table, settings, skipped)
+
+
+def stored_results(directory: Path) -> list[StoredResult]:
+    """The results stored in `directory`, newest first: every `<digest>.csv` whose sidecar
+    reads as JSON. Read-only and light (sidecars only): `StoredResult.read` checks an entry."""
+    found = []
+    for csv_path in Path(directory).glob("*.csv"):
+        try:
+            settings = json.loads(settings_path(csv_path).read_text())
+            modified = csv_path.stat().st_mtime
+        except (OSError, ValueError):
+            continue  # being written, or not ours: left to the cache itself
+        if isinstance(settings, dict):
+            found.append((modified, StoredResult(csv_path, settings)))
+    return [result for _, result in sorted(found, key=lambda pair: -pair[0])]

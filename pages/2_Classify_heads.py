@@ -3,29 +3,30 @@
 The model is lent by one server-wide `ResidentModel` (one model resident, released before
 another loads); results come from the server-wide `ResultCache` (memory, then disk under
 `$HEAD_ATLAS_CACHE_DIR`), so a rerun, a reload or a restart shows the table at once.
+
+After a run the page answers questions first: heads per label, the run's layer chart, and per
+finding the heads at or above its threshold, each a click away from the head inspector; then
+the whole per-head table, the heatmap and the downloads. Each part is one function below.
+
 Session state (`classify_*` keys): the last result shown (`RESULT`) and the model it came
-from (`MODEL`, for the head inspector); the table's selection (`TABLE`), the row last picked
-in it (`PICKED`) and the inspected head (`HEAD`); the thresholds' inputs. Thresholds relabel
-the cached scores on every run of the script: changing one never recomputes.
+from (`MODEL`, for the head inspector); the table's selection (`TABLE`) and the inspected head
+(`HEAD`, set by a click on a table row or on a head in the summary). Every input keeps its
+value for the session (`persist_state="session"`), so a visit to another page (e.g. Open in
+chart) and back finds the sidebar naming the checkpoint whose results are shown. Thresholds
+relabel the cached scores on every run of the script: changing one never recomputes.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import fields
+from functools import partial
 
 import pandas as pd
 import streamlit as st
 
 from lib import catalog, operations, patterns
 from lib import head_table as ht
-from lib.classify import (
-    Classification,
-    ClassifySettings,
-    Thresholds,
-    classified_heads,
-    findings,
-)
+from lib.classify import Classification, ClassifySettings, Thresholds, findings
 from lib.errors import InputError
 from lib.export import safe_stem
 from lib.handoff import HANDOFF_KEY, ChartHandoff
@@ -43,25 +44,32 @@ from lib.loader import (
 )
 from lib.operations import salient_operations
 from lib.patterns import DEFAULT_PATTERN_SETTINGS
+from lib.population import POPULATIONS, population_counts, select
 from lib.public_mode import PublicMode
 from lib.relations import MIN_PAIRS, relation_names
 from lib.resident import ModelKey, ResidentModel
 from lib.result_cache import CACHE_DIR_KEY, Lookup, ResultCache, cache_dir, relabel
 from lib.runs import RunRequest, classify_cached, memory_needed, model_key
 from lib.score_help import column_help
+from lib.summary import label_counts, passing_heads, reading_order, run_name
+from ui.charts import population_choice, show_counts
 from ui.deployment import public_mode
 from ui.navigation import LAYER_CHART, sidebar_links
 from ui.relation_files import relation_file_controls
+from ui.thresholds import threshold_controls
 
 RESULT = "classify_result"
 MODEL = "classify_model"
-PICKED = "classify_picked"
 TABLE = "classify_table"
 HEAD = "classify_head"
+POPULATION = "classify_population"
 CATALOG, FOLDER = "Pythia catalog", "Local folder"
 FOLDER_INPUT = "Local checkpoint folder"
 DEFAULT_SIZE = "70m"
 GIB = 2**30
+# A page's bare strings are drawn by Streamlit's magic: these notes are comments.
+PILLS_PER_FINDING = 12  # heads offered per finding in the summary; the table lists every one
+KEEP = "session"  # `persist_state` of every input: its value survives a visit to another page
 
 
 @st.cache_resource
@@ -86,24 +94,43 @@ def salient(key: ModelKey, layer: int, head: int) -> pd.DataFrame:
 def source_controls(mode: PublicMode) -> tuple[str, str]:
     """The checkpoint: (hub id, revision) from the catalog, or a local folder."""
     kinds = [CATALOG] if mode.enabled else [CATALOG, FOLDER]
-    kind = st.sidebar.radio("Checkpoint", kinds, horizontal=True)
+    kind = st.sidebar.radio(
+        "Checkpoint", kinds, horizontal=True, key="classify_checkpoint", persist_state=KEEP
+    )
     if kind == FOLDER:
         folder = st.sidebar.text_input(
             FOLDER_INPUT,
             help="A save_pretrained folder: config.json, *.safetensors, tokenizer files.",
+            key="classify_folder",
+            persist_state=KEEP,
         )
         return folder.strip(), "main"
     sizes = mode.allowed_sizes
     size = st.sidebar.selectbox(
-        "Model size", sizes, index=sizes.index(DEFAULT_SIZE) if DEFAULT_SIZE in sizes else 0
+        "Model size",
+        sizes,
+        index=sizes.index(DEFAULT_SIZE) if DEFAULT_SIZE in sizes else 0,
+        key="classify_size",
+        persist_state=KEEP,
     )
-    deduped = st.sidebar.toggle("Deduped", help="Trained on the deduplicated Pile.")
+    deduped = False
+    if catalog.pythia_size(size).has_deduped:
+        deduped = st.sidebar.toggle(
+            "Deduped",
+            help="Trained on the deduplicated Pile.",
+            key="classify_deduped",
+            persist_state=KEEP,
+        )
+    else:
+        st.sidebar.caption(f"pythia-{size} has no deduped run.")
     revision = st.sidebar.selectbox(
         "Training checkpoint",
         catalog.REVISIONS,
         index=catalog.REVISIONS.index("main"),
         help="Git revisions of the hub repository: stepN is the model after N training steps; "
         "main is the final one (step143000).",
+        key="classify_revision",
+        persist_state=KEEP,
     )
     return catalog.hub_id(size, deduped), revision
 
@@ -116,6 +143,8 @@ def device_controls() -> tuple[str, str]:
         "Device",
         choices,
         format_func=lambda name: f"auto ({device.type})" if name == "auto" else name,
+        key="classify_device",
+        persist_state=KEEP,
     )
     target = resolve_device(chosen)
     auto_dtype = dtype_name(resolve_dtype("auto", target))
@@ -124,6 +153,8 @@ def device_controls() -> tuple[str, str]:
         list(DTYPES),
         format_func=lambda name: f"auto ({auto_dtype})" if name == "auto" else name,
         help="auto: bfloat16 on a GPU that supports it, else float16 on a GPU, float32 on CPU.",
+        key="classify_dtype",
+        persist_state=KEEP,
     )
     return chosen, dtype
 
@@ -166,10 +197,16 @@ def settings_controls(source: str, revision: str, mode: PublicMode) -> ClassifyS
             default=names,
             help=f"Relation datasets scored; one with fewer than {MIN_PAIRS} single-token pairs "
             "for the model's tokenizer is skipped.",
+            key="classify_relations",
+            persist_state=KEEP,
         )
         relation_files = relation_file_controls(source, revision, mode)
         scored = st.toggle(
-            "Attention-pattern scores", value=True, help="One forward pass over random tokens."
+            "Attention-pattern scores",
+            value=True,
+            help="One forward pass over random tokens.",
+            key="classify_patterns",
+            persist_state=KEEP,
         )
     return ClassifySettings(
         relations=tuple(relations),
@@ -177,29 +214,6 @@ def settings_controls(source: str, revision: str, mode: PublicMode) -> ClassifyS
         thresholds=threshold_controls(),
         patterns=DEFAULT_PATTERN_SETTINGS if scored else None,
     )
-
-
-def threshold_controls() -> Thresholds:
-    """Thresholds in percent; they relabel cached scores, never recompute them."""
-    defaults = Thresholds()
-    with st.sidebar.expander("Thresholds"):
-        st.caption(
-            "Changing a threshold relabels the cached scores at once; nothing is recomputed. "
-            + " ".join((Thresholds.__doc__ or "").split())
-        )
-        values = {
-            field.name: st.number_input(
-                f"{field.name} (%)",
-                min_value=0.0,
-                max_value=100.0,
-                value=100 * getattr(defaults, field.name),
-                step=5.0,
-                key=f"classify_threshold_{field.name}",
-            )
-            / 100
-            for field in fields(Thresholds)
-        }
-    return Thresholds(**values)
 
 
 def run(request: RunRequest, mode: PublicMode) -> None:
@@ -223,7 +237,6 @@ def run(request: RunRequest, mode: PublicMode) -> None:
     finally:
         bar.empty()
     st.session_state[RESULT] = lookup
-    st.session_state[PICKED] = None
     st.session_state.pop(HEAD, None)  # the previous table's head may not exist in this one
 
 
@@ -243,32 +256,130 @@ def as_percent(table: pd.DataFrame, helps: dict[str, str]) -> pd.DataFrame:
     return table.assign(**{name: 100 * table[name] for name in scores})
 
 
+def inspect_head(head: tuple[int, int]) -> None:
+    """Point the head inspector at `head` (before its selectbox is drawn)."""
+    st.session_state[HEAD] = head
+
+
+def skipped_note(result: Classification) -> None:
+    """The relations skipped for too few single-token pairs: one folded note, not a box each."""
+    if not result.skipped:
+        return
+    with st.expander(
+        f"{len(result.skipped)} relations skipped: fewer than {MIN_PAIRS} single-token pairs "
+        "for this model's tokenizer"
+    ):
+        st.dataframe(
+            pd.DataFrame(
+                {
+                    "relation": [skipped.name for skipped in result.skipped],
+                    "single-token pairs": [skipped.n_pairs for skipped in result.skipped],
+                }
+            ),
+            hide_index=True,
+        )
+
+
+def label_summary(table: pd.DataFrame, helps: dict[str, str]) -> None:
+    """Heads per label."""
+    st.dataframe(
+        label_counts(table),
+        hide_index=True,
+        column_config={
+            "label": st.column_config.TextColumn("label", help=helps["label"], width="medium"),
+            "heads": st.column_config.NumberColumn(
+                "heads", help="Heads with this label.", width="small"
+            ),
+        },
+    )
+
+
+def run_chart(table: pd.DataFrame, thresholds: Thresholds) -> None:
+    """The run's own layer chart of the chosen population, and Open in chart for it."""
+    chosen = population_choice(thresholds, POPULATION)
+    try:
+        counts = population_counts([(run_name(table), table)], chosen, thresholds)
+    except InputError as error:
+        st.info(str(error))
+        return
+    show_counts(counts)
+    if st.button("Open in chart", type="primary", help="Edit bins, names, colours; export."):
+        st.session_state[HANDOFF_KEY] = ChartHandoff(
+            select(table, chosen, thresholds),
+            f"{run_name(table)} · {POPULATIONS[chosen].title.lower()}",
+            POPULATIONS[chosen].score_column,
+        )
+        st.switch_page(LAYER_CHART)
+
+
+def passing_summary(table: pd.DataFrame, helps: dict[str, str], thresholds: Thresholds) -> None:
+    """Per finding, the heads at or above its threshold, best first; a click inspects one."""
+    passing = passing_heads(table, thresholds)
+    if passing.empty:
+        st.info("No head reaches the threshold of any finding.")
+        return
+    st.caption(
+        "Best first; click a head to inspect it. The ? beside a finding says what its score "
+        "is and its threshold."
+    )
+    for number, (finding, rows) in enumerate(passing.groupby("finding", sort=False)):
+        name, heads = st.columns([2, 5], vertical_alignment="center")
+        # A relation's name is data: shown literally.
+        name.text(f"{finding} ({len(rows)})", help=helps[rows["column"].iloc[0]])
+        offered = {
+            (int(r.layer), int(r.head)): f"L{r.layer} H{r.head} · {100 * r.score:.1f}%"
+            for r in rows.head(PILLS_PER_FINDING).itertuples()
+        }
+        key = f"classify_pass_{number}"
+        heads.pills(
+            finding,
+            list(offered),
+            format_func=offered.get,
+            key=key,
+            on_change=_pill_clicked,
+            args=(key,),
+            label_visibility="collapsed",
+        )
+        if len(rows) > PILLS_PER_FINDING:
+            heads.caption(f"and {len(rows) - PILLS_PER_FINDING} more in the table below")
+
+
+def _pill_clicked(key: str) -> None:
+    """A head's pill was clicked: inspect it, and let the pill act as a button."""
+    if st.session_state[key] is not None:
+        inspect_head(st.session_state[key])
+    st.session_state[key] = None
+
+
 def results_table(table: pd.DataFrame, helps: dict[str, str]) -> None:
     """The per-head table, filtered by label; a clicked row picks the inspected head."""
     labels = sorted(table["label"].unique())
     shown_labels = st.multiselect("Show labels", labels, default=labels)
     shown = table[table["label"].isin(shown_labels)].reset_index(drop=True)
-    event = st.dataframe(
-        as_percent(shown, helps),
+    key = f"{TABLE}_{hash(tuple(shown[['layer', 'head', 'label']].itertuples(index=False)))}"
+    st.dataframe(
+        as_percent(reading_order(shown), helps),
         hide_index=True,
         column_config=percent_columns(helps),
-        on_select="rerun",
+        on_select=partial(_row_clicked, key, shown),
         selection_mode="single-row",
         # A new table (another result, label filter or threshold) must not inherit the row
         # numbers selected in the previous one: they would name other heads.
-        key=f"{TABLE}_{hash(tuple(shown[['layer', 'head', 'label']].itertuples(index=False)))}",
+        key=key,
     )
-    rows = [row for row in event.selection.rows if row < len(shown)]
-    picked = (int(shown.at[rows[0], "layer"]), int(shown.at[rows[0], "head"])) if rows else None
-    if picked is not None and picked != st.session_state.get(PICKED):
-        st.session_state[PICKED] = picked
-        st.session_state[HEAD] = picked  # the inspector follows the clicked row
+
+
+def _row_clicked(key: str, shown: pd.DataFrame) -> None:
+    """A row of the table was clicked: the inspector follows it."""
+    rows = [row for row in st.session_state[key].selection.rows if row < len(shown)]
+    if rows:
+        inspect_head((int(shown.at[rows[0], "layer"]), int(shown.at[rows[0], "head"])))
 
 
 def heatmap(table: pd.DataFrame, helps: dict[str, str]) -> None:
     scores = [name for name in helps if name != "label"]
     column = st.selectbox("Heatmap of", scores, index=scores.index("score"))
-    st.altair_chart(head_heatmap(table, column), theme=None)
+    st.altair_chart(head_heatmap(table, column), theme=None, width="content")
     st.caption(helps[column])
 
 
@@ -281,7 +392,7 @@ def inspector(table: pd.DataFrame, thresholds: Thresholds) -> None:
         "Head", heads, format_func=lambda h: f"layer {h[0]}, head {h[1]}", key=HEAD
     )
     row = table[(table["layer"] == layer) & (table["head"] == head)].iloc[0]
-    st.markdown(f"**{row['label']}** (score {100 * row['score']:.1f}%)")
+    st.text(f"{row['label']} (score {100 * row['score']:.1f}%)")  # a label is data: literal
     st.dataframe(
         pd.DataFrame(
             [
@@ -296,8 +407,12 @@ def inspector(table: pd.DataFrame, thresholds: Thresholds) -> None:
         ),
         hide_index=True,
         column_config={
-            "score": st.column_config.NumberColumn(format="%.1f%%"),
-            "threshold": st.column_config.NumberColumn(format="%.0f%%"),
+            "score": st.column_config.NumberColumn(
+                format="%.1f%%", help="The finding's score; its definition is in the table's ⓘ."
+            ),
+            "threshold": st.column_config.NumberColumn(
+                format="%.0f%%", help="A finding labels the head at or above this."
+            ),
         },
     )
     if st.toggle("Show salient operations", help="Loads the model when it is not resident."):
@@ -309,36 +424,24 @@ def inspector(table: pd.DataFrame, thresholds: Thresholds) -> None:
 
 
 def exports(result: Classification) -> None:
-    """Downloads, and the table handed to the Layer chart binned on its `score`."""
+    """The table and its settings as files (every column, the run's columns included)."""
     table = result.table
-    model, revision = table["model"].iloc[0], table["revision"].iloc[0]
-    stem = safe_stem(f"{model}-{revision}")
-    left, middle, right = st.columns(3)
+    stem = safe_stem(f"{table['model'].iloc[0]}-{table['revision'].iloc[0]}")
+    left, right = st.columns(2)
     left.download_button(
         "Download CSV", ht.to_csv_bytes(table), f"{stem}-heads.csv", "text/csv", on_click="ignore"
     )
-    middle.download_button(
+    right.download_button(
         "Download settings (JSON)",
         json.dumps(result.settings, indent=2) + "\n",
         f"{stem}-heads.settings.json",
         "application/json",
         on_click="ignore",
     )
-    only_classified = right.checkbox(
-        "Chart classified heads only",
-        value=True,
-        help=" ".join((classified_heads.__doc__ or "").split()),
-    )
-    if right.button("Open in chart", type="primary"):
-        charted = classified_heads(table) if only_classified else table
-        if charted.empty:
-            right.warning("No head passed its threshold: nothing to chart.")
-            return
-        st.session_state[HANDOFF_KEY] = ChartHandoff(charted, f"{model} @ {revision}", "score")
-        st.switch_page(LAYER_CHART)
 
 
 def results(lookup: Lookup, thresholds: Thresholds) -> None:
+    """The summary first, then the head inspector, the whole table and the downloads."""
     result = relabel(lookup.result, thresholds)
     table = result.table
     origin = {
@@ -346,21 +449,27 @@ def results(lookup: Lookup, thresholds: Thresholds) -> None:
         "memory": "served from the cache",
         "disk": "served from the cache on disk",
     }
+    st.subheader("Results")
+    st.code(run_name(table), language=None)  # a folder's path is data: shown literally, once
     st.caption(
-        f"`{table['model'].iloc[0]}` @ `{table['revision'].iloc[0]}`, {len(table)} heads, "
-        f"{result.settings['dtype']} on {result.settings['device']}: {origin[lookup.origin]}. "
-        "Scores are shown in percent."
+        f"{len(table)} heads, {result.settings['dtype']} on {result.settings['device']}: "
+        f"{origin[lookup.origin]}. Scores are shown in percent."
     )
-    for skipped in result.skipped:
-        st.info(
-            f"Relation {skipped.name} skipped: {skipped.n_pairs} single-token pairs "
-            f"(fewer than {MIN_PAIRS})."
-        )
+    skipped_note(result)
     helps = column_help(list(table.columns), result.settings, thresholds)
-    results_table(table, helps)
-    heatmap(table, helps)
+    counts, chart = st.columns([1, 2])
+    with counts:
+        st.markdown("**Heads per label**")
+        label_summary(table, helps)
+    with chart:
+        run_chart(table, thresholds)
+    st.markdown("**Heads at or above threshold**")
+    passing_summary(table, helps, thresholds)
     st.subheader("Head inspector")
     inspector(table, thresholds)
+    st.subheader("All heads")
+    results_table(table, helps)
+    heatmap(table, helps)
     exports(result)
     with st.expander("How the scores are defined"):
         st.markdown(operations.__doc__ or "")

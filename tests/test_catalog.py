@@ -48,9 +48,9 @@ def test_revisions_are_the_154_training_checkpoints_then_main():
 
 
 def test_hub_ids_round_trip():
-    for name in SIZES:
-        for deduped in (False, True):
-            assert size_of(hub_id(name, deduped)) == SIZES[name]
+    for name, size in SIZES.items():
+        for deduped in (False, True)[: 1 + size.has_deduped]:
+            assert size_of(hub_id(name, deduped)) == size
     assert hub_id("70m", deduped=True) == "EleutherAI/pythia-70m-deduped"
     assert size_of("gpt2") is None
 
@@ -67,3 +67,11 @@ def test_memory_estimate_halves_in_half_precision():
     half = memory_estimate(size.n_params, *shape, torch.bfloat16, size.n_layers)
     overhead = size.n_layers * LAYER_OVERHEAD_BYTES  # objects, the same in any dtype
     assert full > 4 * size.n_params and abs((full - overhead) - 2 * (half - overhead)) <= 1
+
+
+def test_only_sizes_with_a_deduped_run_get_a_deduped_hub_id():
+    assert [name for name, size in SIZES.items() if not size.has_deduped] == ["14m", "31m"]
+    assert hub_id("70m", deduped=True) == "EleutherAI/pythia-70m-deduped"
+    assert hub_id("14m") == "EleutherAI/pythia-14m"
+    with pytest.raises(InputError, match=r"^pythia-14m has no deduped run; deduped runs exist"):
+        hub_id("14m", deduped=True)

@@ -113,6 +113,7 @@ def test_command_line_end_to_end(planted_checkpoint, planted_classification, tmp
     }
     assert settings["dtype"] == "float32" and settings["skipped_relations"] == []
     assert [r["name"] for r in settings["relations"]] == list(relation_names())
+    assert f"python -m lib.chart {out} --population operation" in done.stderr
 
 
 def test_relation_subset_without_patterns(planted_checkpoint, tmp_path):

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
 from lib.classify import Classification, Thresholds, findings
-from lib.heatmap import head_heatmap
+from lib.heatmap import MIN_CELL, head_heatmap
 from lib.patterns import PATTERNS
 from lib.score_help import column_help, pattern_definition
 
@@ -45,3 +46,23 @@ def test_every_finding_column_has_help_with_its_threshold(
     assert helps["score_country_to_capital_wikidata"].endswith("Labels the head at ≥ 20%.")
     assert "top 1 tokens" in helps["score_general_copying_english_500"]  # k = 1 for copying
     assert helps["first_token"].endswith("Labels the head at ≥ 90%.")
+
+
+@pytest.mark.parametrize(
+    ("n_layers", "n_heads", "width", "height"),
+    [(3, 4, 192, 144), (6, 4, 192, 288), (6, 8, 384, 288), (32, 32, 864, 864), (36, 40, 880, 792)],
+    ids=["planted 3x4", "14m", "70m", "6.9b", "12b"],
+)
+def test_the_heatmap_is_sized_by_its_layers_and_heads(
+    n_layers: int, n_heads: int, width: int, height: int
+) -> None:
+    """Square cells of 22 to 48 px: a 3- or 6-layer model is a readable block, not a strip
+    across the page; the largest models keep cells a pointer can hit."""
+    table = pd.DataFrame(
+        [(layer, head, 0.5) for layer in range(n_layers) for head in range(n_heads)],
+        columns=["layer", "head", "score"],
+    )
+    spec = head_heatmap(table, "score").to_dict()
+    assert (spec["width"], spec["height"]) == (width, height)
+    assert spec["width"] / n_heads == spec["height"] / n_layers >= MIN_CELL
+    assert spec["autosize"] == {"type": "pad"}  # axes and legend around the cells

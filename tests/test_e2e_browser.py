@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser_support import download
+from lib.heatmap import MAX_CELL
+from tests.browser_support import download, wait_until_idle
 from tests.conftest import Planted
 
 pytestmark = pytest.mark.e2e
@@ -60,4 +61,29 @@ def test_classify_a_local_checkpoint_and_open_it_in_the_chart(
     expect(page.get_by_role("heading", name="Layer chart")).to_be_visible()
     expect(page.locator(".vega-embed").first).to_be_visible()
     counts = pd.read_csv(io.BytesIO(download(page, "CSV (counts table)", tmp_path)))
-    assert counts["n_heads"].sum() == len(planted_checkpoint.heads)
+    # The default population: the operation heads, without the pattern-only previous-token head.
+    assert counts["n_heads"].sum() == len(planted_checkpoint.heads) - 1
+
+    # Back to Classify heads: the sidebar still names the folder, the results are still there.
+    page.get_by_test_id("stSidebar").get_by_role("link", name="Classify heads").click()
+    expect(page.get_by_role("heading", name="Classify heads")).to_be_visible()
+    expect(page.get_by_role("radio", name="Local folder")).to_be_checked()
+    field = page.get_by_role("textbox", name="Local checkpoint folder")
+    expect(field).to_have_value(str(planted_checkpoint.path))
+    expect(page.get_by_role("button", name="Open in chart")).to_be_visible()
+
+
+def test_a_small_models_heatmap_is_a_readable_block(
+    server_url: str, page: Page, planted_checkpoint: Planted
+) -> None:
+    """3 layers x 4 heads: square cells of 48 px, not a 940 x 54 px strip."""
+    prepare_local_folder(page, server_url, planted_checkpoint.path)
+    page.get_by_role("button", name="Run", exact=True).click()
+    expect(page.get_by_text("Heatmap of")).to_be_visible(timeout=180_000)
+    wait_until_idle(page)
+    heatmap = page.locator(".vega-embed").last
+    chart = heatmap.bounding_box()
+    cell = heatmap.locator("g.mark-rect path").first.bounding_box()
+    assert chart is not None and cell is not None
+    assert (round(cell["width"]), round(cell["height"])) == (MAX_CELL, MAX_CELL)
+    assert chart["width"] < 600  # cells, axes and legend: far from the page's width

@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 from tests import test_classify_page
 from tests.conftest import MAPPING_NAME, PlantedMapping
-from tests.test_classify_page import button, choose_folder, head_labels, open_page
+from tests.test_classify_page import button, choose_folder, head_labels, open_page, table_with
 from ui.relation_files import literal
 
 engine_calls = test_classify_page.engine_calls  # the page tests' fixture: a fresh cache folder
@@ -43,7 +43,7 @@ def test_an_uploaded_relation_is_previewed_then_finds_the_planted_head(
     button(app, "Run").click().run()
     assert not app.exception and not app.error
     assert head_labels(app)[mapping_checkpoint.head] == MAPPING_NAME
-    table = app.dataframe[0].value
+    table = table_with(app, "layer", "head", "label", "score")
     assert f"score_{MAPPING_NAME}" in table.columns  # in percent on the page
     row = table[(table["layer"] == 0) & (table["head"] == 2)].iloc[0]
     assert row[f"score_{MAPPING_NAME}"] == 100.0
@@ -51,8 +51,8 @@ def test_an_uploaded_relation_is_previewed_then_finds_the_planted_head(
     assert f"suppression_{MAPPING_NAME}" in heatmap.options
     (head,) = [box for box in app.selectbox if box.label == "Head"]
     head.set_value(mapping_checkpoint.head).run()
-    assert f"**{MAPPING_NAME}**" in app.markdown[0].value
-    findings = app.dataframe[1].value.set_index("finding")
+    assert any(t.value.startswith(f"{MAPPING_NAME} (score ") for t in app.text)
+    findings = table_with(app, "finding", "score", "threshold").set_index("finding")
     assert findings.loc[MAPPING_NAME, "passes"]
     assert not findings.loc[f"suppression: {MAPPING_NAME}", "passes"]
 

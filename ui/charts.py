@@ -1,0 +1,36 @@
+"""A run's layer chart on a page: the population choice, the chart, what its numbers mean.
+
+Shared by the Classify heads page (one run) and the Compare runs page (two runs, shared bins).
+The population radio keeps its choice for the session (`persist_state="session"`).
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from lib import binning
+from lib.chart import layer_chart
+from lib.classify import Thresholds
+from lib.population import DEFAULT_POPULATION, POPULATIONS, describe
+
+
+def population_choice(thresholds: Thresholds, key: str) -> str:
+    """The population to chart, each choice described in one line beneath it."""
+    names = list(POPULATIONS)
+    return st.radio(
+        "Chart population",
+        names,
+        index=names.index(DEFAULT_POPULATION),
+        format_func=lambda name: POPULATIONS[name].title,
+        captions=[describe(name, thresholds) for name in names],
+        key=key,
+        persist_state="session",
+        help="Which heads the layer chart counts (docs/methods.md §5).",
+    )
+
+
+def show_counts(counts: binning.Counts, title: str = "") -> None:
+    """The stacked layer chart of `counts`, its definitions beneath it."""
+    st.altair_chart(layer_chart(counts, title), theme=None, width="content")
+    st.caption(f"{binning.PERCENT_DEFINITION} {binning.LAYER_BIN_DEFINITION}")
+    st.caption("Categories, bottom to top: " + "; ".join(counts.categories.ranges()) + ".")
