@@ -47,12 +47,12 @@ def to_png(chart: alt.TopLevelMixin) -> bytes:
 
 
 FORMATS: dict[str, tuple[str, str]] = {
-    ".csv": ("text/csv", "counts table"),
-    ".json": ("application/json", "Vega-Lite spec"),
-    ".svg": ("image/svg+xml", "SVG image"),
-    ".png": ("image/png", "PNG image"),
+    ".csv": ("text/csv", "Counts table (CSV)"),
+    ".json": ("application/json", "Vega-Lite spec (JSON)"),
+    ".svg": ("image/svg+xml", "Vector image (SVG)"),
+    ".png": ("image/png", "Image (PNG)"),
 }
-"""File suffix -> (MIME type, what the file holds)."""
+"""File suffix -> (MIME type, a button's caption: what the file holds, then its format once)."""
 
 
 def safe_stem(text: str) -> str:
