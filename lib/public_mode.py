@@ -8,9 +8,12 @@ wins over the environment. In public mode:
   CPU-only host with a few GB of RAM scores in reasonable time);
 * local checkpoint folders are refused (a visitor must not read the host's disk);
 * uploaded tables may have at most `HEAD_ATLAS_PUBLIC_MAX_ROWS` rows (default 100,000; the
-  upload size itself is capped by `server.maxUploadSize` in `.streamlit/config.toml`);
+  upload size itself is capped by `server.maxUploadSize` in `.streamlit/config.toml`), at most
+  `head_table.MAX_COLUMNS` columns, and take at most `UPLOAD_SECONDS` to read;
 * a relation file may have at most `HEAD_ATLAS_PUBLIC_MAX_RELATION_PAIRS` rows (default 5,000:
-  a relation needs hundreds of pairs, and tokenizing is the page's work before Run).
+  a relation needs hundreds of pairs, and tokenizing is the page's work before Run);
+* an unexpected error shows visitors a generic message with a short reference, never a
+  traceback (the traceback goes to the server's log).
 
 Everything else works as locally.
 """
@@ -22,7 +25,7 @@ from dataclasses import dataclass
 
 from lib import catalog
 from lib.errors import InputError
-from lib.head_table import MAX_ROWS
+from lib.head_table import MAX_ROWS, ReadLimits
 from lib.relation_files import CustomRelation
 
 ENABLED_KEY = "HEAD_ATLAS_PUBLIC"
@@ -32,6 +35,9 @@ MAX_RELATION_PAIRS_KEY = "HEAD_ATLAS_PUBLIC_MAX_RELATION_PAIRS"
 DEFAULT_MAX_SIZE = "410m"
 DEFAULT_MAX_ROWS = 100_000
 DEFAULT_MAX_RELATION_PAIRS = 5_000
+UPLOAD_SECONDS = 10.0
+"""Time budget of reading one upload in public mode: a valid 100,000-row table takes about
+a second on one core, so one visitor's file cannot hold a core for long."""
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 
 
@@ -43,6 +49,13 @@ class PublicMode:
     max_size: str = DEFAULT_MAX_SIZE
     max_upload_rows: int = MAX_ROWS
     max_relation_pairs: int | None = None  # None: any relation file lib.relation_files reads
+
+    @property
+    def upload_limits(self) -> ReadLimits:
+        """What reading one uploaded table may cost here (no time budget locally)."""
+        return ReadLimits(
+            max_rows=self.max_upload_rows, max_seconds=UPLOAD_SECONDS if self.enabled else None
+        )
 
     @property
     def allowed_sizes(self) -> tuple[str, ...]:

@@ -3,6 +3,7 @@ obvious reference count to check `lib.binning` against."""
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -72,3 +73,8 @@ def reference_counts(
         if layer_bin is not None and category is not None:
             counts[layer_bin, category] += 1
     return counts
+
+
+def plain(markdown: str) -> str:
+    """What a Markdown element shows of backslash-escaped text (`ui.literal`)."""
+    return re.sub(r"\\(.)", r"\1", markdown)
