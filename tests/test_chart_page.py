@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pandas as pd
 from streamlit.testing.v1 import AppTest
@@ -118,4 +119,116 @@ def test_a_handed_over_table_is_shown_with_its_source_and_the_figure_is_one_clic
     assert list(shown["category"][:2]) == ["induction", "unclassified"]  # the handoff's column
     assert HANDOFF_KEY not in page.session_state
     page.button[0].click().run()
+    assert list(counts_shown(page)["n_heads"]) == FIGURE_N_HEADS
+
+
+HOSTILE_LABELS = [
+    "[click me](https://example.com)",
+    "**bold**",
+    "$x^2$",
+    ":red[alarm]",
+    "<b>html</b>",
+    '=HYPERLINK("http://example.com","x")',
+]
+HOSTILE_NAME = "![img](http://127.0.0.1:9/x.png) *a*.csv"
+
+
+def test_text_from_a_file_is_shown_literally_in_every_markdown_element() -> None:
+    frame = pd.DataFrame(
+        {"layer": range(6), "label": HOSTILE_LABELS, "model": ["[m](https://example.com)"] * 6}
+    )
+    page = upload(open_page(), HOSTILE_NAME, csv_bytes(frame))
+    markdown = [element.value for element in (*page.caption, *page.info, *page.error)]
+    for value in [v for v in markdown if "share of its bar" not in v]:  # ours, no file text
+        # Every Markdown/KaTeX/directive/HTML character is escaped: none acts on the text.
+        assert not re.search(r"(?<!\\)[\[\]*$<`]|(?<!\\):red", value), value
+    shown = " ".join(plain(value) for value in markdown)
+    assert f"Showing {HOSTILE_NAME}." in shown
+    for label in HOSTILE_LABELS:
+        assert repr(label) in shown  # in "Categories, bottom to top: label = '...'"
+
+
+def test_a_bad_upload_names_a_hostile_file_literally() -> None:
+    page = upload(open_page(), HOSTILE_NAME, b"layer,score\n-1,0.5\n")
+    (error,) = page.error
+    assert plain(error.value).startswith(HOSTILE_NAME + ", row 2, column 'layer'")
+    assert "\\[img\\]" in error.value and "\\*a\\*" in error.value
+
+
+def test_chart_edits_survive_a_visit_to_another_page() -> None:
+    frame = per_head_frame(8, 2, seed=4)
+    page = upload(open_page(), "mine.csv", csv_bytes(frame))
+    page.radio[0].set_value("width").run()
+    page.number_input[0].set_value(3).run()
+    text_input(page, "Title").input("My title").run()
+    text_input(page, "Category 1").input("low").run()
+    page.color_picker[1].pick("#123456").run()
+    text_input(page, "Score edges (%)").input("0, 25, 50, 100").run()
+    page.switch_page("streamlit_app.py").run()
+    page.switch_page(PAGE).run()
+    assert not page.exception
+    assert page.radio[0].value == "width" and page.number_input[0].value == 3
+    assert text_input(page, "Title").value == "My title"
+    assert text_input(page, "Score edges (%)").value == "0, 25, 50, 100"
+    spec = chart_spec(page)
+    assert spec["title"] == "My title"
+    scale = spec["layer"][0]["encoding"]["color"]["scale"]
+    # The renamed first range keeps its name; colours follow the position in the stack.
+    assert scale["domain"] == ["low", "25-50%", "50-100%"]
+    assert scale["range"] == ["#006400", "#123456", "#ff0000"]
+    assert list(counts_shown(page)["layer_bin"].unique()) == ["[0, 3)", "[3, 6)", "[6, 8)"]
+
+
+def test_an_impossible_setting_keeps_the_last_chart_and_says_why_beside_the_control() -> None:
+    page = upload(open_page(), "mine.csv", csv_bytes(per_head_frame(8, 2, seed=4)))
+    page.radio[0].set_value("edges").run()
+    text_input(page, "Layer edges").input("0, 4, 8").run()
+    before = counts_shown(page)
+    text_input(page, "Layer edges").input("0, 4, x").run()
+    assert not page.main.error
+    assert [plain(e.value) for e in page.sidebar.error] == ["layer edges: 'x' is not a number"]
+    pd.testing.assert_frame_equal(counts_shown(page), before)  # chart, table, downloads stay
+    assert chart_spec(page) and len(page.get("download_button")) == 4
+    text_input(page, "Score edges (%)").input("0, 50, 40").run()
+    assert [plain(e.value) for e in page.sidebar.error] == [
+        "layer edges: 'x' is not a number",
+        "score edges must increase",
+    ]
+    pd.testing.assert_frame_equal(counts_shown(page), before)
+
+
+def test_a_prebinned_table_is_offered_only_the_widths_that_merge_its_bins() -> None:
+    page = open_page()
+    page.radio[0].set_value("width").run()
+    (width,) = page.selectbox
+    assert width.options == ["8", "16", "24", "32"]
+    width.set_value(16).run()
+    assert list(counts_shown(page)["layer_bin"].unique()) == ["[0, 16)", "[16, 32)"]
+    assert not page.error
+
+
+def test_repeated_heads_are_shown_with_their_fixes() -> None:
+    rows = "layer,head,score\n0,0,0.1\n0,0,0.2\n1,0,0.3\n1,0,0.4\n1,0,0.5\n2,0,0.9\n"
+    page = upload(open_page(), "rep.csv", rows.encode())
+    (error,) = page.error
+    assert "3 rows repeat the (layer, head) of an earlier row (3 of model 'rep')" in plain(
+        error.value
+    )
+    examples = page.dataframe[0].value
+    assert list(examples.index) == [2, 3, 4, 5, 6] and list(examples["score"])[:2] == [0.1, 0.2]
+    assert list(counts_shown(page)["n_heads"]) == FIGURE_N_HEADS  # the figure stays meanwhile
+    (keep_first,) = [b for b in page.button if b.label == "Keep the first row of each head"]
+    keep_first.click().run()
+    assert not page.error
+    assert counts_shown(page)["n_heads"].sum() == 3
+    assert any("3 rows repeating a head" in plain(info.value) for info in page.info)
+
+
+def test_a_stray_text_cell_is_refused_as_the_command_line_refuses_it() -> None:
+    page = upload(open_page(), "stray.csv", b"layer,head,score\n0,0,0.5\n0,1,abc\n1,0,0.7\n")
+    (error,) = page.error
+    assert plain(error.value) == (
+        "stray.csv, row 3, column 'score': 'abc' is not a number (a score column holds numbers "
+        "only)"
+    )
     assert list(counts_shown(page)["n_heads"]) == FIGURE_N_HEADS
