@@ -20,6 +20,7 @@ Definitions
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import math
 from collections.abc import Sequence
 from itertools import pairwise
@@ -375,6 +376,15 @@ class Counts:
     outside_layers: pd.DataFrame
     outside_scores: pd.DataFrame
     notes: tuple[str, ...]
+
+
+def counts_digest(counts: Counts) -> str:
+    """A short content hash of what the chart draws of `counts` (its table and categories):
+    equal counts give equal digests, so a drawing can be cached under it."""
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(pd.util.hash_pandas_object(counts.table, index=True).to_numpy().tobytes())
+    digest.update(repr(counts.categories).encode())
+    return digest.hexdigest()
 
 
 def count_heads(
