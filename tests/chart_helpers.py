@@ -16,6 +16,17 @@ FIGURE_CSV = REPO / "data/examples/pythia-6.9b-figure.csv"
 
 # The published figure, bin by bin, categories bottom to top (dark green ... dark red).
 FIGURE_COUNTS = ((11, 17, 2, 5), (15, 8, 1, 13), (17, 3, 5, 0), (18, 13, 2, 8))
+# Text a file may carry that Markdown, KaTeX, Streamlit directives, HTML or a spreadsheet
+# would act on; the pages must show it as typed.
+HOSTILE_LABELS = (
+    "[click me](https://example.com)",
+    "**bold**",
+    "$x^2$",
+    ":red[alarm]",
+    "<b>html</b>",
+    '=HYPERLINK("https://example.com","x")',
+)
+HOSTILE_NAME = "![img](http://127.0.0.1:9/x.png) [link](https://example.com) *a*.csv"
 FIGURE_PERCENTS = (
     (31.4, 48.6, 5.7, 14.3),
     (40.5, 21.6, 2.7, 35.1),

@@ -15,7 +15,14 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.browser_support import download, wait_until_idle
-from tests.chart_helpers import FIGURE_COUNTS, csv_bytes, per_head_frame, reference_counts
+from tests.chart_helpers import (
+    FIGURE_COUNTS,
+    HOSTILE_LABELS,
+    HOSTILE_NAME,
+    csv_bytes,
+    per_head_frame,
+    reference_counts,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -72,17 +79,6 @@ def test_an_upload_a_bad_upload_and_a_bin_edge_change(
     assert got == reference_counts(frame["layer"], frame["score"], (0, 12, 24), score_edges)
     svg = download(page, "Vector image (SVG)", tmp_path / "c").decode()
     assert ">uploaded</text>" in svg and ">[12, 24)</text>" in svg
-
-
-HOSTILE_LABELS = [
-    "[click me](https://example.com)",
-    "**bold**",
-    "$x^2$",
-    ":red[alarm]",
-    "<b>html</b>",
-    '=HYPERLINK("https://example.com","x")',
-]
-HOSTILE_NAME = "![img](http://127.0.0.1:9/x.png) [link](https://example.com).csv"
 
 
 def test_text_from_a_file_is_shown_literally(server_url: str, page: Page) -> None:

@@ -10,7 +10,15 @@ from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1.element_tree import TextInput
 
 from lib.handoff import HANDOFF_KEY, ChartHandoff
-from tests.chart_helpers import FIGURE_COUNTS, REPO, csv_bytes, per_head_frame, plain
+from tests.chart_helpers import (
+    FIGURE_COUNTS,
+    HOSTILE_LABELS,
+    HOSTILE_NAME,
+    REPO,
+    csv_bytes,
+    per_head_frame,
+    plain,
+)
 
 HOME = str(REPO / "streamlit_app.py")
 PAGE = "pages/1_Layer_chart.py"
@@ -120,17 +128,6 @@ def test_a_handed_over_table_is_shown_with_its_source_and_the_figure_is_one_clic
     assert HANDOFF_KEY not in page.session_state
     page.button[0].click().run()
     assert list(counts_shown(page)["n_heads"]) == FIGURE_N_HEADS
-
-
-HOSTILE_LABELS = [
-    "[click me](https://example.com)",
-    "**bold**",
-    "$x^2$",
-    ":red[alarm]",
-    "<b>html</b>",
-    '=HYPERLINK("http://example.com","x")',
-]
-HOSTILE_NAME = "![img](http://127.0.0.1:9/x.png) *a*.csv"
 
 
 def test_text_from_a_file_is_shown_literally_in_every_markdown_element() -> None:
