@@ -22,11 +22,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from lib import catalog
 from lib.errors import InputError
 from lib.head_table import MAX_ROWS, ReadLimits
-from lib.relation_files import CustomRelation
+
+if TYPE_CHECKING:  # lib.relation_files imports the tokenizer and model code: not on the chart path
+    from lib.relation_files import CustomRelation
 
 ENABLED_KEY = "HEAD_ATLAS_PUBLIC"
 MAX_SIZE_KEY = "HEAD_ATLAS_PUBLIC_MAX_SIZE"
