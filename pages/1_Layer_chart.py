@@ -247,6 +247,15 @@ def category_controls(table: Table) -> binning.Categories:
     return binning.restyle(categories, names, colors)
 
 
+def counts_by_default_bins(table: Table, categories: binning.Categories) -> bool:
+    """Whether `table` counts in `categories` with the default layer bins."""
+    try:
+        binning.count_heads(table, categories)
+    except InputError:
+        return False
+    return True
+
+
 def counted(table: Table) -> binning.Counts | None:
     """The counts of the settings in the sidebar, each setting's error shown right below it;
     None when they cannot be counted."""
@@ -267,10 +276,10 @@ def counted(table: Table) -> binning.Counts | None:
         try:
             counts = binning.count_heads(table, categories, layers)
         except InputError as error:
-            layer_problem = str(error)
-            if layers == binning.LayerBinning():  # the data itself, not the layer bins
-                st.error(literal(layer_problem))
-                layer_problem = None
+            if layers != binning.LayerBinning() and counts_by_default_bins(table, categories):
+                layer_problem = str(error)  # the layer bins, not the data
+            else:
+                st.error(literal(str(error)))
     if layer_problem:
         layer_spot.error(literal(layer_problem))
     if category_problem:

@@ -229,3 +229,19 @@ def test_a_stray_text_cell_is_refused_as_the_command_line_refuses_it() -> None:
         "only)"
     )
     assert list(counts_shown(page)["n_heads"]) == FIGURE_N_HEADS
+
+
+def test_a_bad_score_column_is_said_above_the_chart_not_beside_the_layer_bins() -> None:
+    frame = per_head_frame(8, 1, seed=2).assign(other=[0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, -1.0])
+    page = upload(open_page(), "two.csv", csv_bytes(frame))
+    page.radio[0].set_value("width").run()
+    page.number_input[0].set_value(2).run()
+    before = counts_shown(page)
+    (column,) = [box for box in page.selectbox if box.label == "Categorise heads by"]
+    column.set_value("other").run()
+    assert [plain(e.value) for e in page.main.error] == [
+        "two.csv, row 9, column 'other': '-1' is negative: scores are fractions in [0, 1] or "
+        "percents in [0, 100]"
+    ]
+    assert not page.sidebar.error
+    pd.testing.assert_frame_equal(counts_shown(page), before)  # the last good chart stays
