@@ -11,7 +11,9 @@ title). Before the repeats, one session per page warms the server up (its first 
 page imports that page's modules: the cold start a deployment's first visitor pays, reported
 apart). Reported per repeat: the sessions' times (median and slowest), errors (a session that
 times out or shows a Streamlit exception), the server's resident memory (RSS, its process
-tree) after the repeat; and the machine's load average before it. Loopback only; at most
+tree) after the repeat and the CPU time it spent on the repeat (user + system: the server's own
+work, which the browsers' share of a loaded machine does not inflate as it does wall time);
+and the machine's load average before it. Loopback only; at most
 `MAX_SESSIONS` sessions and `--timeout` seconds per session.
 
 Note that the browsers run on the same machine as the server: on a 2-core machine their own
@@ -88,24 +90,34 @@ async def one_repeat(url: str, n_sessions: int, n_classify: int, timeout_s: floa
             await browser.close()
 
 
-def server_rss(port: int) -> int:
-    """Bytes resident in the process listening on `port` and its children."""
+def server_tree(port: int) -> list[psutil.Process]:
+    """The process listening on `port` and its children."""
     for connection in psutil.net_connections(kind="tcp"):
         if connection.laddr and connection.laddr.port == port and connection.pid:
             process = psutil.Process(connection.pid)
-            tree = [process, *process.children(recursive=True)]
-            return sum(member.memory_info().rss for member in tree)
-    return 0
+            return [process, *process.children(recursive=True)]
+    return []
 
 
-def report(repeats: list[tuple[tuple[float, float, float], list[Session], int]]) -> str:
+def server_usage(port: int) -> tuple[float, int]:
+    """(CPU seconds, user + system, and resident bytes) of the server's process tree."""
+    tree = server_tree(port)
+    cpu = sum(member.cpu_times().user + member.cpu_times().system for member in tree)
+    return cpu, sum(member.memory_info().rss for member in tree)
+
+
+Repeat = tuple[tuple[float, float, float], list[Session], float, int]
+"""Load average before, the sessions, server CPU seconds spent, server RSS after."""
+
+
+def report(repeats: list[Repeat]) -> str:
     lines = [
         "| repeat | load average before | sessions ready | median (s) | slowest (s) | "
-        "chart median (s) | classify median (s) | errors | server RSS (MiB) |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "chart median (s) | classify median (s) | errors | server CPU (s) | server RSS (MiB) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     slowest = []
-    for i, (load, sessions, rss) in enumerate(repeats, start=1):
+    for i, (load, sessions, cpu, rss) in enumerate(repeats, start=1):
         times = [s.seconds for s in sessions if s.seconds is not None]
         by_kind = {
             kind: [s.seconds for s in sessions if s.page == kind and s.seconds is not None]
@@ -116,7 +128,7 @@ def report(repeats: list[tuple[tuple[float, float, float], list[Session], int]])
         lines.append(
             f"| {i} | {', '.join(f'{x:.1f}' for x in load)} | {len(times)}/{len(sessions)} | "
             f"{_median(times)} | {_max(times)} | {_median(by_kind['chart'])} | "
-            f"{_median(by_kind['classify'])} | {'; '.join(errors) or 'none'} | "
+            f"{_median(by_kind['classify'])} | {'; '.join(errors) or 'none'} | {cpu:.1f} | "
             f"{rss / 2**20:.0f} |"
         )
     lines.append("")
@@ -148,9 +160,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             port = int(url.rsplit(":", 1)[1])
             warm_up = asyncio.run(one_repeat(url, len(PAGES), 1, args.timeout))
             for i in range(args.repeats):
-                load = os.getloadavg()
+                load, (cpu_before, _) = os.getloadavg(), server_usage(port)
                 sessions = asyncio.run(one_repeat(url, args.sessions, args.classify, args.timeout))
-                repeats.append((load, sessions, server_rss(port)))
+                cpu_after, rss = server_usage(port)
+                repeats.append((load, sessions, cpu_after - cpu_before, rss))
                 print(f"repeat {i + 1}/{args.repeats} done", file=sys.stderr)
     print(
         f"{args.sessions} concurrent sessions ({args.sessions - args.classify} Layer chart, "
