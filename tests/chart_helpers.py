@@ -3,7 +3,7 @@ obvious reference count to check `lib.binning` against."""
 
 from __future__ import annotations
 
-import re
+import html
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -87,5 +87,6 @@ def reference_counts(
 
 
 def plain(markdown: str) -> str:
-    """What a Markdown element shows of backslash-escaped text (`ui.literal`)."""
-    return re.sub(r"\\(.)", r"\1", markdown)
+    """What a Markdown element shows of text written by `ui.literal` (character references,
+    invisible word joiners)."""
+    return html.unescape(markdown).replace("\u2060", "")

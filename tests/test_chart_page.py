@@ -137,8 +137,8 @@ def test_text_from_a_file_is_shown_literally_in_every_markdown_element() -> None
     page = upload(open_page(), HOSTILE_NAME, csv_bytes(frame))
     markdown = [element.value for element in (*page.caption, *page.info, *page.error)]
     for value in [v for v in markdown if "share of its bar" not in v]:  # ours, no file text
-        # Every Markdown/KaTeX/directive/HTML character is escaped: none acts on the text.
-        assert not re.search(r"(?<!\\)[\[\]*$<`]|(?<!\\):red", value), value
+        # No Markdown/KaTeX/directive/HTML/URL character is left for Markdown to act on.
+        assert not re.search(r"[\[\]*$<`]|:red|://", value), value
     shown = " ".join(plain(value) for value in markdown)
     assert f"Showing {HOSTILE_NAME}." in shown
     for label in HOSTILE_LABELS:
@@ -149,7 +149,7 @@ def test_a_bad_upload_names_a_hostile_file_literally() -> None:
     page = upload(open_page(), HOSTILE_NAME, b"layer,score\n-1,0.5\n")
     (error,) = page.error
     assert plain(error.value).startswith(HOSTILE_NAME + ", row 2, column 'layer'")
-    assert "\\[img\\]" in error.value and "\\*a\\*" in error.value
+    assert "&#91;img&#93;" in error.value and "&#42;a&#42;" in error.value
 
 
 def test_chart_edits_survive_a_visit_to_another_page() -> None:
