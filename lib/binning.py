@@ -3,11 +3,13 @@
 Definitions
 -----------
 * A layer bin `[a, b)` holds the heads with a <= layer < b. Bins come from increasing integer
-  edges, or from a width w (edges 0, w, 2w, ... up to the first edge >= the model's layer count).
+  edges (at most `MAX_LAYER_EDGE`), or from a width w (edges 0, w, 2w, ... below the model's
+  layer count n_layers, then n_layers itself: the last bin may be narrower, never past the model).
   Default: four equal bins per model, width ceil(n_layers / 4) with n_layers = deepest layer + 1
   (width 8 for 32 layers); for a pre-binned file, the file's own bins. Heads outside the edges are
   counted in `Counts.outside_layers`, never silently dropped. Pre-binned counts can be merged into
-  coarser bins (a file bin inside one new bin), not split.
+  coarser bins (a file bin inside one new bin), not split: `merge_widths` and `merge_edges` list
+  the widths and edges that merge a file's bins.
 * Score categories: edges in percent (default 0, 25, 50, 75, 100), category i holds the scores
   in [edge_i, edge_i+1), the last one also its upper edge. Or one category per value of a text
   column (or of a pre-binned file's `category`). Category order is the stacking order, bottom up.
@@ -18,6 +20,7 @@ Definitions
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import math
 from collections.abc import Sequence
 from itertools import pairwise
@@ -26,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from lib import head_table as ht
-from lib.colors import FIGURE_COLORS, is_hex, palette, to_hex
+from lib.colors import is_hex, palette, score_palette, to_hex
 from lib.errors import InputError
 
 DEFAULT_SCORE_EDGES: tuple[float, ...] = (0, 25, 50, 75, 100)
@@ -35,6 +38,8 @@ DEFAULT_SCORE_EDGES: tuple[float, ...] = (0, 25, 50, 75, 100)
 DEFAULT_LAYER_BIN_COUNT = 4
 MAX_LAYER_BINS = 1_000
 """Most layer bins drawn: far beyond any model's depth, and it bounds the counts table."""
+MAX_LAYER_EDGE = ht.MAX_INDEX + 1
+"""Largest layer edge or bin width: one past the largest layer a table may hold."""
 MAX_CATEGORIES = 60
 """Most categories drawn: the engine's labels (20 relations, their suppressions, 4 attention
 patterns, unclassified) fit; a column of ids does not, and gets a message instead."""
@@ -63,6 +68,8 @@ class LayerBins:
             raise InputError("layer edges need at least two values, e.g. 0,16,32")
         if any(not isinstance(edge, int) or edge < 0 for edge in self.edges):
             raise InputError(f"layer edges must be whole numbers >= 0, got {self.edges}")
+        if max(self.edges) > MAX_LAYER_EDGE:
+            raise InputError(f"layer edges must be at most {MAX_LAYER_EDGE:,}")
         if any(b <= a for a, b in pairwise(self.edges)):
             raise InputError(f"layer edges must increase, got {', '.join(map(str, self.edges))}")
         if len(self.edges) - 1 > MAX_LAYER_BINS:
@@ -84,8 +91,11 @@ class LayerBinning:
     def __post_init__(self) -> None:
         if self.width is not None and self.edges is not None:
             raise InputError("give layer bins as a width or as edges, not both")
-        if self.width is not None and self.width < 1:
-            raise InputError(f"layer bin width must be at least 1, got {self.width}")
+        if self.width is not None and not 1 <= self.width <= MAX_LAYER_EDGE:
+            raise InputError(
+                f"layer bin width must be a whole number in [1, {MAX_LAYER_EDGE:,}], "
+                f"got {self.width}"
+            )
 
     def bins_for(self, cells: pd.DataFrame, prebinned: bool) -> LayerBins:
         """The bins for one model's cells (`layer_start`, `layer_end` columns)."""
@@ -101,13 +111,47 @@ class LayerBinning:
 
 
 def bins_of_width(width: int, n_layers: int) -> LayerBins:
-    """Edges 0, width, 2 width, ..., up to the first edge >= n_layers."""
+    """Edges 0, width, 2 width, ... below `n_layers`, then `n_layers` (the last bin may be
+    narrower than `width`)."""
     n_bins = max(1, math.ceil(n_layers / width))
     if n_bins > MAX_LAYER_BINS:
         raise InputError(
             f"width {width} over {n_layers} layers makes more than {MAX_LAYER_BINS:,} bins"
         )
-    return LayerBins(tuple(width * i for i in range(n_bins + 1)))
+    return LayerBins((*(width * i for i in range(n_bins)), max(n_layers, 1)))
+
+
+def _file_bins(table: ht.BinnedTable) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Each model's distinct bins of a pre-binned table, as (starts, ends)."""
+    bins = table.frame.drop_duplicates([ht.MODEL, ht.LAYER_START, ht.LAYER_END])
+    return [
+        (rows[ht.LAYER_START].to_numpy(), rows[ht.LAYER_END].to_numpy())
+        for _, rows in bins.groupby(ht.MODEL, sort=False)
+    ]
+
+
+def merge_widths(table: ht.BinnedTable) -> tuple[int, ...]:
+    """The bin widths that merge every model's file bins without splitting one: w such that no
+    multiple of w lies strictly inside a file bin (the last edge is each model's own end)."""
+    models = _file_bins(table)
+    deepest = max(int(ends.max()) for _, ends in models)
+    return tuple(
+        width
+        for width in range(1, deepest + 1)
+        if all(((starts // width) == ((ends - 1) // width)).all() for starts, ends in models)
+    )
+
+
+def merge_edges(table: ht.BinnedTable) -> tuple[int, ...]:
+    """The file's bin edges that split no model's file bin: any two or more of them, in
+    order, merge the file's bins (heads outside the chosen edges are listed)."""
+    models = _file_bins(table)
+    edges = sorted({int(edge) for starts, ends in models for edge in (*starts, *ends)})
+    return tuple(
+        edge
+        for edge in edges
+        if not any(((starts < edge) & (edge < ends)).any() for starts, ends in models)
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -208,11 +252,10 @@ def score_categories(
     column: str = ht.SCORE, edges_percent: Sequence[float] = DEFAULT_SCORE_EDGES
 ) -> ScoreCategories:
     """Categories of `column` cut at `edges_percent`, with the default names and colours:
-    names `a-b%`, the figure's four colours for four categories, `palette` otherwise."""
+    names `a-b%`, colours by position from `score_palette` (the figure's four first)."""
     edges = tuple(float(edge) for edge in edges_percent)
-    n = len(edges) - 1
     names = tuple(f"{a:g}-{b:g}%" for a, b in pairwise(edges))
-    colors = FIGURE_COLORS if n == len(FIGURE_COLORS) else palette(max(n, 0))
+    colors = score_palette(max(len(edges) - 1, 0))
     # Percent edges become fractions by one division, as percent scores do, so that a score
     # equal to an edge compares equal to it.
     return ScoreCategories(column, tuple(edge / 100 for edge in edges), names, colors)
@@ -325,13 +368,23 @@ def _parse_numbers(text: str, what: str) -> tuple[float, ...]:
 class Counts:
     """The counts table (columns `COUNT_COLUMNS`, every model x bin x category, zeros included,
     in model, bin, category order), the heads outside the layer bins (`model`, `layer_start`,
-    `layer_end`, `n_heads`) and outside the score edges (the per-head rows), and reading notes."""
+    `layer_end`, `n_heads`) and outside the score edges (the per-head rows), and reading notes
+    (the table's, then the categories')."""
 
     table: pd.DataFrame
     categories: Categories
     outside_layers: pd.DataFrame
     outside_scores: pd.DataFrame
     notes: tuple[str, ...]
+
+
+def counts_digest(counts: Counts) -> str:
+    """A short content hash of what the chart draws of `counts` (its table and categories):
+    equal counts give equal digests, so a drawing can be cached under it."""
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(pd.util.hash_pandas_object(counts.table, index=True).to_numpy().tobytes())
+    digest.update(repr(counts.categories).encode())
+    return digest.hexdigest()
 
 
 def count_heads(
@@ -348,7 +401,7 @@ def count_heads(
         # A model's bins follow all its heads, also those outside the score edges.
         bins = layers.bins_for(model_cells, prebinned)
         in_categories = model_cells[model_cells["code"] >= 0]
-        counted, left_out = _tally(in_categories, bins, len(categories.names), table.source)
+        counted, left_out = _tally(in_categories, bins, len(categories.names), table)
         pieces.append(counted.assign(model=model))
         outside.append(left_out)
     counts = pd.concat(pieces, ignore_index=True)
@@ -362,7 +415,7 @@ def count_heads(
         categories,
         pd.concat(outside, ignore_index=True),
         table.frame[codes < 0],
-        notes,
+        (*table.notes, *notes),
     )
 
 
@@ -390,9 +443,10 @@ def default_layer_bins(table: ht.HeadTable | ht.BinnedTable) -> LayerBins:
 
 
 def _tally(
-    cells: pd.DataFrame, bins: LayerBins, n_categories: int, source: str
+    cells: pd.DataFrame, bins: LayerBins, n_categories: int, table: ht.HeadTable | ht.BinnedTable
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Heads per (bin, category code) for one model, zeros included, and the cells outside."""
+    """Heads per (bin, category code) for one model, zeros included, and the cells outside.
+    Only a pre-binned table's cells can be split by the bins (a head is one layer wide)."""
     edges = np.asarray(bins.edges)
     starts, ends = cells[ht.LAYER_START].to_numpy(), cells[ht.LAYER_END].to_numpy()
     index = np.searchsorted(edges, starts, side="right") - 1
@@ -401,10 +455,12 @@ def _tally(
     split = inside & ((index < 0) | (ends > edges[np.clip(index + 1, 0, len(edges) - 1)]))
     if split.any():
         row = cells.index[split][0]
+        assert isinstance(table, ht.BinnedTable)
         raise InputError(
-            f"{source}, row {row}: its bin [{starts[split][0]}, {ends[split][0]}) would be split "
-            f"by the layer edges {', '.join(map(str, bins.edges))}; pre-binned counts can only "
-            "be merged into coarser bins"
+            f"{table.source}, row {row}: its bin [{starts[split][0]}, {ends[split][0]}) would be "
+            f"split by the layer edges {', '.join(map(str, bins.edges))}; pre-binned counts can "
+            f"only be merged into coarser bins: widths {_listed(merge_widths(table))} or "
+            f"edges among {_listed(merge_edges(table))}"
         )
     n_bins = len(bins.labels)
     flat = index[inside] * n_categories + cells["code"].to_numpy()[inside]
@@ -440,6 +496,10 @@ def describe_outside(counts: Counts) -> str | None:
             f"[{100 * categories.edges[0]:g}%, {100 * categories.edges[-1]:g}%] (rows {rows})"
         )
     return "; ".join(parts) or None
+
+
+def _listed(numbers: Sequence[int]) -> str:
+    return ", ".join(map(str, numbers))
 
 
 def _list(items: Sequence[str], separator: str) -> str:

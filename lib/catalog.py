@@ -9,10 +9,12 @@ the shapes (`n_params`) and match the published totals (tested).
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-import torch
+from typing import TYPE_CHECKING
 
 from lib.errors import InputError
+
+if TYPE_CHECKING:  # torch is imported where a dtype is measured: the chart path needs none
+    import torch
 
 HUB_ORG = "EleutherAI"
 
@@ -98,6 +100,8 @@ def size_of(model_id: str) -> PythiaSize | None:
 
 
 def bytes_per_element(dtype: torch.dtype) -> int:
+    import torch
+
     return torch.empty((), dtype=dtype).element_size()
 
 

@@ -27,8 +27,15 @@ from lib.errors import CliParser, InputError, run_cli
 Y_TITLE = "# heads"
 X_TITLE = "Layer"
 BAR_STEP = 64
-"""Pixels per layer bin along the x axis."""
+"""Pixels per layer bin along the x axis, at least."""
 PANEL_HEIGHT = 320
+PANEL_MIN_WIDTH = 480
+"""A panel is at least this wide, so that the chart is landscape on screen and in every export
+alike (four bins of `BAR_STEP` alone would make a portrait panel)."""
+LABEL_FONT_SIZE = 11
+MIN_LABEL_HEIGHT = 13
+"""A segment thinner than this many pixels carries no label (the label would spill over its
+neighbours); its share is still in the tooltip and the counts table."""
 
 
 def default_title(counts: binning.Counts) -> str:
@@ -40,8 +47,9 @@ def default_title(counts: binning.Counts) -> str:
 def layer_chart(counts: binning.Counts, title: str | None = None) -> alt.TopLevelMixin:
     """The stacked bar chart of `counts`. `title` None means `default_title(counts)`.
 
-    Bars stack bottom to top in category order; each non-empty segment carries its `percent`
-    to one decimal, in black or white, whichever contrasts more with its colour.
+    Bars stack bottom to top in category order; each non-empty segment at least
+    `MIN_LABEL_HEIGHT` pixels high carries its `percent` to one decimal, in black or white,
+    whichever contrasts more with its colour. The `# heads` axis has whole-number ticks.
     """
     title = default_title(counts) if title is None else title
     frame = counts.table.assign(
@@ -60,9 +68,18 @@ def layer_chart(counts: binning.Counts, title: str | None = None) -> alt.TopLeve
 
 def _panel(frame: pd.DataFrame, categories: binning.Categories, title: str) -> alt.LayerChart:
     """One model's bars and labels. Both layers share one stack transform (bottom to top in
-    category order), so each label sits at the middle of its own segment."""
+    category order), so each label sits at the middle of its own segment.
+
+    Only non-empty segments are data (an empty one draws nothing), inline as values so that no
+    row limit applies; the bins are still all on the x axis. The y axis runs from 0 to the
+    tallest bar exactly, which gives each segment's height in pixels for `MIN_LABEL_HEIGHT`.
+    """
+    bins = list(frame["layer_bin"].unique())
+    tallest = max(int(frame.groupby("layer_bin", sort=False)["n_heads"].sum().max()), 1)
+    drawn = frame[frame["n_heads"] > 0]
+    drawn = drawn.assign(labelled=drawn["n_heads"] * PANEL_HEIGHT / tallest >= MIN_LABEL_HEIGHT)
     base = (
-        alt.Chart(frame)
+        alt.Chart(alt.Data(values=drawn.to_dict("records")))
         .transform_stack(
             stack="n_heads",
             groupby=["layer_bin"],
@@ -70,13 +87,18 @@ def _panel(frame: pd.DataFrame, categories: binning.Categories, title: str) -> a
             as_=["stack_start", "stack_end"],
         )
         .encode(
-            x=alt.X("layer_bin:N", sort=list(frame["layer_bin"].unique()), title=X_TITLE).axis(
+            x=alt.X("layer_bin:N", sort=bins, scale=alt.Scale(domain=bins), title=X_TITLE).axis(
                 labelAngle=0
             )
         )
     )
     bars = base.mark_bar().encode(
-        y=alt.Y("stack_start:Q", title=Y_TITLE),
+        y=alt.Y(
+            "stack_start:Q",
+            title=Y_TITLE,
+            scale=alt.Scale(domain=[0, tallest], nice=False),
+            axis=alt.Axis(tickMinStep=1, format="d"),
+        ),
         y2="stack_end:Q",
         color=alt.Color(
             "category:N",
@@ -87,9 +109,9 @@ def _panel(frame: pd.DataFrame, categories: binning.Categories, title: str) -> a
         tooltip=["model:N", "layer_bin:N", "category:N", "n_heads:Q", "label:N"],
     )
     labels = (
-        base.transform_filter(alt.datum.n_heads > 0)
+        base.transform_filter(alt.datum.labelled)
         .transform_calculate(stack_middle="(datum.stack_start + datum.stack_end) / 2")
-        .mark_text(baseline="middle", fontSize=11)
+        .mark_text(baseline="middle", fontSize=LABEL_FONT_SIZE)
         .encode(
             y="stack_middle:Q",
             text="label:N",
@@ -97,7 +119,7 @@ def _panel(frame: pd.DataFrame, categories: binning.Categories, title: str) -> a
         )
     )
     return alt.layer(bars, labels, title=title or alt.Undefined).properties(
-        width=alt.Step(BAR_STEP), height=PANEL_HEIGHT
+        width=max(BAR_STEP * len(bins), PANEL_MIN_WIDTH), height=PANEL_HEIGHT
     )
 
 
@@ -106,10 +128,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     path = Path(args.input)
     try:
-        data = path.read_bytes()
+        with path.open("rb") as stream:
+            table = ht.read_file(stream, path.name, repeated=args.repeated_heads)
     except OSError as error:
         raise InputError(f"cannot read {path}: {error.strerror}") from None
-    table = ht.read_table(data, path.name)
     score_column, population_note = args.score_column, None
     if args.population:
         table, column, population_note = population.head_table_population(
@@ -172,6 +194,13 @@ def _parser() -> CliParser:
     parser.add_argument("--names", metavar="n1,n2,...", help="category names, bottom to top")
     parser.add_argument("--colors", metavar="c1,c2,...", help="category colours (hex or CSS names)")
     parser.add_argument("--title", help="chart title (default: the model name)")
+    parser.add_argument(
+        "--repeated-heads",
+        choices=("refuse", *ht.REPEATED_HEADS_CHOICES),
+        default="refuse",
+        help="rows repeating a (layer, head): refuse the file (default), keep the first row of "
+        "each head, or count every row as a head",
+    )
     return parser
 
 

@@ -52,6 +52,14 @@ def is_hex(color: str) -> bool:
     return _HEX.fullmatch(color) is not None
 
 
+def score_palette(n: int) -> tuple[str, ...]:
+    """`n` default colours for score categories, lowest scores first: category i is always
+    `FIGURE_COLORS` then `CATEGORY_PALETTE`'s i-th colour, whatever the number of categories,
+    so that changing the score edges never recolours the categories that stay."""
+    ordered = (*FIGURE_COLORS, *CATEGORY_PALETTE)
+    return tuple(ordered[i % len(ordered)] for i in range(n))
+
+
 def palette(n: int) -> tuple[str, ...]:
     """`n` default colours for unordered categories: `CATEGORY_PALETTE`, repeated when n > 10."""
     return tuple(CATEGORY_PALETTE[i % len(CATEGORY_PALETTE)] for i in range(n))

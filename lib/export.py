@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
+from typing import Any
 
 import altair as alt
 import vl_convert as vlc
@@ -22,24 +23,32 @@ PNG_SCALE = 2
 # The chart's data is inline: forbid vl-convert from fetching anything.
 _NO_FETCH: list[str] = []
 
+Chart = alt.TopLevelMixin | dict[str, Any]
+"""An Altair chart, or its Vega-Lite spec already made (`chart.to_dict()`, e.g. cached)."""
 
-def to_json(chart: alt.TopLevelMixin) -> bytes:
+
+def spec_of(chart: Chart) -> dict[str, Any]:
+    """The Vega-Lite spec of `chart` (made by Altair, which validates it, unless given)."""
+    return chart if isinstance(chart, dict) else chart.to_dict()
+
+
+def to_json(chart: Chart) -> bytes:
     """The chart's Vega-Lite spec, data inline, as indented JSON."""
-    return json.dumps(chart.to_dict(), indent=2).encode("utf-8")
+    return json.dumps(spec_of(chart), indent=2).encode("utf-8")
 
 
-def to_svg(chart: alt.TopLevelMixin) -> bytes:
+def to_svg(chart: Chart) -> bytes:
     """The chart as an SVG document."""
     svg = vlc.vegalite_to_svg(
-        chart.to_dict(), vl_version=VEGA_LITE_VERSION, allowed_base_urls=_NO_FETCH
+        spec_of(chart), vl_version=VEGA_LITE_VERSION, allowed_base_urls=_NO_FETCH
     )
     return svg.encode("utf-8")
 
 
-def to_png(chart: alt.TopLevelMixin) -> bytes:
+def to_png(chart: Chart) -> bytes:
     """The chart as a PNG image at `PNG_SCALE` times its size."""
     return vlc.vegalite_to_png(
-        chart.to_dict(),
+        spec_of(chart),
         vl_version=VEGA_LITE_VERSION,
         scale=PNG_SCALE,
         allowed_base_urls=_NO_FETCH,
@@ -47,12 +56,12 @@ def to_png(chart: alt.TopLevelMixin) -> bytes:
 
 
 FORMATS: dict[str, tuple[str, str]] = {
-    ".csv": ("text/csv", "counts table"),
-    ".json": ("application/json", "Vega-Lite spec"),
-    ".svg": ("image/svg+xml", "SVG image"),
-    ".png": ("image/png", "PNG image"),
+    ".csv": ("text/csv", "Counts table (CSV)"),
+    ".json": ("application/json", "Vega-Lite spec (JSON)"),
+    ".svg": ("image/svg+xml", "Vector image (SVG)"),
+    ".png": ("image/png", "Image (PNG)"),
 }
-"""File suffix -> (MIME type, what the file holds)."""
+"""File suffix -> (MIME type, a button's caption: what the file holds, then its format once)."""
 
 
 def safe_stem(text: str) -> str:
@@ -66,7 +75,7 @@ def file_name(source: str, suffix: str) -> str:
     return f"{safe_stem(source_stem(source))}-layer-chart{suffix}"
 
 
-def render(suffix: str, chart: alt.TopLevelMixin, counts: binning.Counts) -> bytes:
+def render(suffix: str, chart: Chart, counts: binning.Counts) -> bytes:
     """The bytes of the export that `suffix` (one of `FORMATS`) names."""
     writers: dict[str, Callable[[], bytes]] = {
         ".csv": lambda: to_csv_bytes(counts.table),

@@ -26,9 +26,10 @@ import difflib
 import io
 import math
 import re
+import time
 from dataclasses import dataclass
 from pathlib import PurePath
-from typing import Literal
+from typing import BinaryIO, Literal
 
 import numpy as np
 import pandas as pd
@@ -38,6 +39,18 @@ from lib.errors import InputError
 
 MAX_ROWS = 1_000_000
 """Most data rows a table may have (a 12B model has 1,440 heads; public mode may lower it)."""
+
+MAX_COLUMNS = 500
+"""Most columns a table may have (the engine's table has about 50); every column costs a pass
+of validation, so a wide file is refused before any of it."""
+
+MAX_BYTES = 256 * 2**20
+"""Most bytes read from one input (a million engine rows fit); an endless input such as
+`/dev/zero` is refused after this many."""
+
+READ_CHUNK_BYTES = 2**20
+READ_CHUNK_ROWS = 50_000
+"""Bytes, then rows, read at a time: the budgets are checked between chunks."""
 
 MAX_INDEX = 1_000_000
 """Largest layer, head index or head count accepted: beyond any model, and it keeps bins bounded."""
@@ -65,6 +78,16 @@ SCALE_RULE = (
 FIRST_ROW = 2  # the header is row 1
 
 ScoreScale = Literal["fraction", "percent"]
+RepeatedHeads = Literal["refuse", "first", "every-row"]
+"""What to do with per-head rows repeating a (model, layer, head): refuse the file (the
+default), keep the first row of each head, or count every row as a head (the `head` column
+dropped)."""
+REPEATED_HEADS_CHOICES: dict[str, str] = {
+    "first": "Keep the first row of each head",
+    "every-row": "Count every row as a head (drop the 'head' column)",
+}
+MAX_EXAMPLES = 5
+"""How many repeated rows a message about them shows."""
 
 
 @dataclass(frozen=True)
@@ -74,6 +97,8 @@ class HeadTable:
 
     frame: pd.DataFrame
     source: str
+    notes: tuple[str, ...] = ()
+    """How the file was read, in words (e.g. repeated heads left out)."""
 
     @property
     def numeric_columns(self) -> tuple[str, ...]:
@@ -101,6 +126,7 @@ class BinnedTable:
     source: str
     categories: tuple[str, ...]
     colors: tuple[str, ...] | None
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -112,34 +138,116 @@ class ScoreReading:
     note: str
 
 
-def read_table(data: bytes, source: str, max_rows: int = MAX_ROWS) -> HeadTable | BinnedTable:
-    """Parse and validate CSV bytes named `source` with at most `max_rows` data rows; raise
-    `InputError` on the first problem."""
-    return _validate(_parse_csv(data, source, max_rows), source, max_rows)
+class RepeatedHeadsError(InputError):
+    """Rows repeating a (model, layer, head): how many, of which models, and the first
+    `MAX_EXAMPLES` of them beside the rows they repeat (`examples`, indexed by row number), so
+    that a page can show them and offer `REPEATED_HEADS_CHOICES`."""
+
+    def __init__(self, message: str, n_repeats: int, examples: pd.DataFrame) -> None:
+        super().__init__(message)
+        self.n_repeats = n_repeats
+        self.examples = examples
+
+
+@dataclass(frozen=True)
+class ReadLimits:
+    """What reading one table may cost. Rows are the data rows kept (blank lines are not
+    rows); `max_seconds` None means no time budget (public mode sets one per upload)."""
+
+    max_rows: int = MAX_ROWS
+    max_columns: int = MAX_COLUMNS
+    max_bytes: int = MAX_BYTES
+    max_seconds: float | None = None
+
+
+class _Clock:
+    """The time budget of one read, checked between chunks of work."""
+
+    def __init__(self, source: str, max_seconds: float | None) -> None:
+        self.source = source
+        self.max_seconds = max_seconds
+        self.started = time.monotonic()
+
+    def check(self) -> None:
+        if self.max_seconds is not None and time.monotonic() - self.started > self.max_seconds:
+            raise InputError(
+                f"{self.source} took more than {self.max_seconds:g} s to read; "
+                "upload a smaller table"
+            )
+
+
+def read_file(
+    stream: BinaryIO,
+    source: str,
+    limits: ReadLimits = ReadLimits(),
+    repeated: RepeatedHeads = "refuse",
+) -> HeadTable | BinnedTable:
+    """Read and validate the CSV in `stream` named `source`: the one reader of the page's
+    uploads and of `python -m lib.chart`. At most `limits.max_bytes` are read, a chunk at a
+    time, so an endless or binary input (`/dev/zero`) is refused without reading it all;
+    `repeated` says what to do with repeated heads."""
+    clock = _Clock(source, limits.max_seconds)
+    chunks, size = [], 0
+    while size <= limits.max_bytes:
+        try:
+            chunk = stream.read(min(READ_CHUNK_BYTES, limits.max_bytes + 1 - size))
+        except OSError as error:
+            raise InputError(f"cannot read {source}: {error.strerror or error}") from None
+        if not chunk:
+            break
+        if not chunk.strip(b"\x00"):  # e.g. /dev/zero: refused before the byte budget
+            raise InputError(f"{source} contains NUL bytes: it is not a text CSV file")
+        chunks.append(chunk)
+        size += len(chunk)
+        clock.check()
+    if size > limits.max_bytes:
+        raise InputError(f"{source} is larger than {limits.max_bytes / 2**20:g} MiB")
+    return _validate(_parse_csv(b"".join(chunks), source, limits, clock), source, repeated, clock)
+
+
+def read_table(
+    data: bytes,
+    source: str,
+    limits: ReadLimits = ReadLimits(),
+    repeated: RepeatedHeads = "refuse",
+) -> HeadTable | BinnedTable:
+    """Parse and validate CSV bytes named `source`, as `read_file`."""
+    return read_file(io.BytesIO(data), source, limits, repeated)
 
 
 def table_from_frame(
-    frame: pd.DataFrame, source: str, max_rows: int = MAX_ROWS
+    frame: pd.DataFrame,
+    source: str,
+    limits: ReadLimits = ReadLimits(),
+    repeated: RepeatedHeads = "refuse",
 ) -> HeadTable | BinnedTable:
-    """Validate a table already in memory (e.g. handed over by another page), as `read_table`;
+    """Validate a table already in memory (e.g. handed over by another page), as `read_file`;
     its rows are numbered as if it were written to CSV."""
     numbered = frame.set_axis(range(FIRST_ROW, FIRST_ROW + len(frame)))
-    return _validate(numbered, source, max_rows)
+    _check_size(len(numbered), len(numbered.columns), source, limits)
+    return _validate(numbered, source, repeated, _Clock(source, limits.max_seconds))
 
 
-def _validate(frame: pd.DataFrame, source: str, max_rows: int) -> HeadTable | BinnedTable:
+def _check_size(n_rows: int, n_columns: int, source: str, limits: ReadLimits) -> None:
+    if n_columns > limits.max_columns:
+        raise InputError(f"{source} has {n_columns:,} columns, more than {limits.max_columns:,}")
+    if n_rows > limits.max_rows:
+        raise InputError(f"{source} has more than {limits.max_rows:,} data rows")
+
+
+def _validate(
+    frame: pd.DataFrame, source: str, repeated: RepeatedHeads, clock: _Clock
+) -> HeadTable | BinnedTable:
     """Check and type `frame` (indexed by row number) as one of the two forms."""
     frame = frame.rename(columns=lambda name: str(name).strip())
     _check_header(frame, source)
     if not len(frame):
         raise InputError(f"{source} has a header but no data rows")
-    if len(frame) > max_rows:
-        raise InputError(f"{source} has more than {max_rows:,} data rows")
     if any(name in frame.columns for name in PREBINNED_COLUMNS) and LAYER not in frame.columns:
         return _binned_table(frame, source)
     if LAYER not in frame.columns:
         raise InputError(_missing_columns_message(frame, source))
-    return _head_table(frame, source)
+    return _head_table(frame, source, repeated, clock)
 
 
 def score_fractions(table: HeadTable, column: str) -> ScoreReading:
@@ -182,8 +290,10 @@ def _neutralise(cell: object) -> object:
     return f"'{cell}" if isinstance(cell, str) and cell.startswith(FORMULA_PREFIXES) else cell
 
 
-def _parse_csv(data: bytes, source: str, max_rows: int) -> pd.DataFrame:
-    """CSV bytes as a frame of stripped strings with the header's names; blank lines dropped."""
+def _parse_csv(data: bytes, source: str, limits: ReadLimits, clock: _Clock) -> pd.DataFrame:
+    """CSV bytes as a frame of stripped strings with the header's names, indexed by row number;
+    blank rows (nothing but spaces and commas) dropped. The row budget counts the rows kept,
+    checked a chunk at a time, so blank lines neither use it up nor slip rows past it."""
     if not data.strip():
         raise InputError(f"{source} is empty")
     try:
@@ -196,24 +306,42 @@ def _parse_csv(data: bytes, source: str, max_rows: int) -> pd.DataFrame:
         ) from None
     if "\x00" in text:
         raise InputError(f"{source} contains NUL bytes: it is not a text CSV file")
+    _check_size(0, _header_width(text, source), source, limits)
+    kept, n_kept = [], 0
     try:
-        cells = pd.read_csv(
+        chunks = pd.read_csv(
             io.StringIO(text),
             header=None,
             dtype=str,
             keep_default_na=False,
-            skip_blank_lines=False,
-            nrows=max_rows + 2,  # the header, and one row too many to notice
+            skip_blank_lines=False,  # so that the index is the row number
+            chunksize=READ_CHUNK_ROWS,
         )
-    except pd.errors.EmptyDataError:
-        raise InputError(f"{source}: row 1 is empty; the column names must be on row 1") from None
+        for chunk in chunks:
+            rows = chunk.apply(lambda column: column.str.strip())
+            rows = rows[(rows != "").any(axis=1)]
+            kept.append(rows)
+            n_kept += len(rows)
+            _check_size(n_kept - 1, len(chunk.columns), source, limits)  # less the header
+            clock.check()
     except (pd.errors.ParserError, csv.Error) as error:
         raise InputError(f"{source} is not a valid CSV: {_parser_problem(error)}") from None
-    cells = cells.apply(lambda column: column.str.strip())
+    cells = pd.concat(kept)
     header = [str(name) for name in cells.iloc[0]]
     rows = cells.iloc[1:].set_axis(header, axis=1)
-    rows = rows.set_axis(range(FIRST_ROW, FIRST_ROW + len(rows)))
-    return rows[(rows != "").any(axis=1)]
+    return rows.set_axis(rows.index + 1)  # record i (0 = the header) is row i + 1
+
+
+def _header_width(text: str, source: str) -> int:
+    """How many columns row 1 names, read before the rest so that a too-wide file costs
+    nothing."""
+    try:
+        first = next(csv.reader(io.StringIO(text)), [])
+    except csv.Error as error:
+        raise InputError(f"{source} is not a valid CSV: {error}") from None
+    if not any(cell.strip() for cell in first):
+        raise InputError(f"{source}: row 1 is empty; the column names must be on row 1")
+    return len(first)
 
 
 def _parser_problem(error: Exception) -> str:
@@ -269,7 +397,9 @@ def _suggestion(table: HeadTable, column: str) -> str:
     return f"; its columns are {', '.join(repr(name) for name in table.frame.columns)}"
 
 
-def _head_table(frame: pd.DataFrame, source: str) -> HeadTable:
+def _head_table(
+    frame: pd.DataFrame, source: str, repeated: RepeatedHeads, clock: _Clock
+) -> HeadTable:
     frame = frame.copy()
     frame[LAYER] = _whole_numbers(frame[LAYER], source, LAYER)
     if HEAD in frame.columns:
@@ -278,13 +408,46 @@ def _head_table(frame: pd.DataFrame, source: str) -> HeadTable:
         _text(frame[MODEL], source, MODEL) if MODEL in frame.columns else _model_name(source)
     )
     for name in frame.columns.difference([LAYER, HEAD, MODEL], sort=False):
-        numbers = _numbers(frame[name])
-        if (numbers.notna() | ~_is_filled(frame[name]) | _is_nan_text(frame[name])).all():
-            frame[name] = numbers
+        frame[name] = _score_or_text(frame[name], source, name)
+        clock.check()
+    notes: tuple[str, ...] = ()
     if HEAD in frame.columns:
-        _check_unique(frame, [MODEL, LAYER, HEAD], source, "model {} layer {} head {}")
+        frame, notes = _repeated_heads(frame, source, repeated)
     ordered = [MODEL, *(name for name in frame.columns if name != MODEL)]
-    return HeadTable(frame[ordered], source)
+    return HeadTable(frame[ordered], source, notes)
+
+
+def _repeated_heads(
+    frame: pd.DataFrame, source: str, repeated: RepeatedHeads
+) -> tuple[pd.DataFrame, tuple[str, ...]]:
+    """`frame` with its repeated heads dealt with as `repeated` says, and a note saying so."""
+    key = [MODEL, LAYER, HEAD]
+    later = frame.duplicated(key, keep="first")
+    if not later.any():
+        return frame, ()
+    n_repeats = int(later.sum())
+    per_model = frame[later].groupby(MODEL, sort=False).size()
+    where = ", ".join(f"{n:,} of model {model!r}" for model, n in per_model.items())
+    if repeated == "first":
+        note = f"{n_repeats:,} rows repeating a head of an earlier row were left out ({where})."
+        return frame[~later], (note,)
+    if repeated == "every-row":
+        note = f"Every row counted as a head, the 'head' column dropped ({n_repeats:,} repeats)."
+        return frame.drop(columns=HEAD), (note,)
+    heads = frame.loc[later, key].drop_duplicates().head(MAX_EXAMPLES)
+    examples = frame[pd.MultiIndex.from_frame(frame[key]).isin(pd.MultiIndex.from_frame(heads))]
+    row = frame.index[later][0]
+    head = frame.loc[row, key]
+    first = frame.index[(frame[key] == head).all(axis=1)][0]
+    raise RepeatedHeadsError(
+        f"{source}: {n_repeats:,} {'row repeats' if n_repeats == 1 else 'rows repeat'} the "
+        f"(layer, head) of an earlier row ({where}); "
+        f"the first is row {row}, which repeats row {first} (model {head[MODEL]!r} layer "
+        f"{head[LAYER]} head {head[HEAD]}). Keep the first row of each head or count every row "
+        "as a head (command line: --repeated-heads first or every-row)",
+        n_repeats,
+        examples[[MODEL, *(name for name in examples.columns if name != MODEL)]],
+    )
 
 
 def _binned_table(frame: pd.DataFrame, source: str) -> BinnedTable:
@@ -376,6 +539,7 @@ def _category_colors(
 
 
 def _check_unique(frame: pd.DataFrame, key: list[str], source: str, what: str) -> None:
+    """No two rows share `key` (a pre-binned table's cell); `what` describes one."""
     repeated = frame.duplicated(key, keep=False)
     if repeated.any():
         rows = frame.index[repeated]
@@ -385,6 +549,29 @@ def _check_unique(frame: pd.DataFrame, key: list[str], source: str, what: str) -
             *(repr(value) if isinstance(value, str) else value for value in first)
         )
         raise InputError(f"{source}: rows {rows[0]} and {second} both describe {described}")
+
+
+def _score_or_text(values: pd.Series, source: str, column: str) -> pd.Series:
+    """A column as floats when it is a score column, else unchanged (a category column).
+
+    A score column is one whose filled cells are all numbers (`nan` counts as one). A column
+    named `score`, or whose filled cells are mostly (more than half) numbers, must be one: a
+    stray text cell in it is refused, naming its row, rather than turning the column into
+    text categories."""
+    numbers = _numbers(values)
+    filled = _is_filled(values)
+    is_number = numbers.notna() | _is_nan_text(values)
+    if (is_number | ~filled).all():
+        return numbers
+    if column == SCORE or is_number[filled].mean() > 0.5:
+        _require(
+            is_number | ~filled,
+            source,
+            column,
+            values,
+            "{cell} is not a number (a score column holds numbers only)",
+        )
+    return values
 
 
 def _numbers(values: pd.Series) -> pd.Series:

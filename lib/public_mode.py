@@ -8,9 +8,12 @@ wins over the environment. In public mode:
   fits Streamlit Community Cloud's memory with room to spare, see `DEFAULT_MAX_SIZE`);
 * local checkpoint folders are refused (a visitor must not read the host's disk);
 * uploaded tables may have at most `HEAD_ATLAS_PUBLIC_MAX_ROWS` rows (default 100,000; the
-  upload size itself is capped by `server.maxUploadSize` in `.streamlit/config.toml`);
+  upload size itself is capped by `server.maxUploadSize` in `.streamlit/config.toml`), at most
+  `head_table.MAX_COLUMNS` columns, and take at most `UPLOAD_SECONDS` to read;
 * a relation file may have at most `HEAD_ATLAS_PUBLIC_MAX_RELATION_PAIRS` rows (default 5,000:
-  a relation needs hundreds of pairs, and tokenizing is the page's work before Run).
+  a relation needs hundreds of pairs, and tokenizing is the page's work before Run);
+* an unexpected error shows visitors a generic message with a short reference, never a
+  traceback (the traceback goes to the server's log).
 
 Everything else works as locally.
 """
@@ -19,11 +22,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from lib import catalog
 from lib.errors import InputError
-from lib.head_table import MAX_ROWS
-from lib.relation_files import CustomRelation
+from lib.head_table import MAX_ROWS, ReadLimits
+
+if TYPE_CHECKING:  # lib.relation_files imports the tokenizer and model code: not on the chart path
+    from lib.relation_files import CustomRelation
 
 ENABLED_KEY = "HEAD_ATLAS_PUBLIC"
 MAX_SIZE_KEY = "HEAD_ATLAS_PUBLIC_MAX_SIZE"
@@ -37,6 +43,9 @@ MAX_RELATION_PAIRS_KEY = "HEAD_ATLAS_PUBLIC_MAX_RELATION_PAIRS"
 DEFAULT_MAX_SIZE = "160m"
 DEFAULT_MAX_ROWS = 100_000
 DEFAULT_MAX_RELATION_PAIRS = 5_000
+UPLOAD_SECONDS = 10.0
+"""Time budget of reading one upload in public mode: a valid 100,000-row table takes about
+a second on one core, so one visitor's file cannot hold a core for long."""
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 
 
@@ -48,6 +57,13 @@ class PublicMode:
     max_size: str = DEFAULT_MAX_SIZE
     max_upload_rows: int = MAX_ROWS
     max_relation_pairs: int | None = None  # None: any relation file lib.relation_files reads
+
+    @property
+    def upload_limits(self) -> ReadLimits:
+        """What reading one uploaded table may cost here (no time budget locally)."""
+        return ReadLimits(
+            max_rows=self.max_upload_rows, max_seconds=UPLOAD_SECONDS if self.enabled else None
+        )
 
     @property
     def allowed_sizes(self) -> tuple[str, ...]:

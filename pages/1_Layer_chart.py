@@ -2,14 +2,18 @@
 
 Opens on the bundled counts of the published "Pythia 6.9B" figure. Session state
 (`layer_chart_*` keys): the table on screen and the column it is first categorised by; a
-version that renews every control's key when that table changes; the last upload's id and
-error, so that a bad upload shows its message while the previous table stays on screen.
-A table another page leaves under `HANDOFF_KEY` is taken on the next run.
+version that renews every control's key when that table changes; the last upload's read (file
+id, rule for repeated heads) and error, so that a bad upload shows its message while the
+previous table stays on screen; the last counts that could be drawn, kept on screen while a
+setting is wrong. Control values outlive visits to other pages (`ui.state.kept`). A table
+another page leaves under `HANDOFF_KEY` is taken on the next run. Text from a file is shown
+literally (`ui.literal`).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import streamlit as st
 
@@ -18,16 +22,22 @@ from lib import head_table as ht
 from lib.chart import default_title, layer_chart
 from lib.errors import InputError
 from lib.handoff import HANDOFF_KEY, ChartHandoff
-from ui.deployment import public_mode
+from ui.deployment import public_mode, reported_errors
+from ui.literal import literal
 from ui.navigation import sidebar_links
+from ui.state import forget, kept
 
 FIGURE_CSV = Path(__file__).resolve().parent.parent / "data/examples/pythia-6.9b-figure.csv"
+PREFIX = "layer_chart_"
 TABLE = "layer_chart_table"
 VERSION = "layer_chart_version"
 UPLOAD = "layer_chart_upload"
-UPLOAD_ID = "layer_chart_upload_id"
+UPLOAD_READ = "layer_chart_upload_read"
 UPLOAD_ERROR = "layer_chart_upload_error"
+REPEATS = "layer_chart_repeats"
+REPEATED_RULE = "layer_chart_repeated_rule"
 COLUMN = "layer_chart_column"
+GOOD = "layer_chart_good"
 LAYER_MODES = {"default": "Default", "width": "Width", "edges": "Edges"}
 
 Table = ht.HeadTable | ht.BinnedTable
@@ -39,17 +49,26 @@ def figure_table() -> Table:
     return ht.read_table(FIGURE_CSV.read_bytes(), FIGURE_CSV.name)
 
 
+@st.cache_data(max_entries=256, show_spinner=False)
+def chart_spec(_counts: binning.Counts, title: str, digest: str) -> dict[str, Any]:
+    """The chart's Vega-Lite spec, made once per server for the same counts (`digest`, from
+    `binning.counts_digest`) and title: building and validating it costs about 0.2 s of CPU,
+    which every session opening the figure used to pay on every rerun."""
+    return layer_chart(_counts, title).to_dict()
+
+
 def show(table: Table, column: str | None = None) -> None:
     """Put `table` on screen, categorised by `column` (None: `binning.default_column`) at
     first; every control starts again from its defaults."""
     st.session_state[TABLE] = table
     st.session_state[COLUMN] = column
     st.session_state[VERSION] = st.session_state.get(VERSION, 0) + 1
+    forget(PREFIX)
 
 
 def key(name: str) -> str:
     """A control's key, new for every table shown."""
-    return f"layer_chart_{name}_{st.session_state[VERSION]}"
+    return f"{PREFIX}{name}_{st.session_state[VERSION]}"
 
 
 def take_handoff() -> None:
@@ -59,51 +78,110 @@ def take_handoff() -> None:
         try:
             show(ht.table_from_frame(handoff.table, handoff.source), handoff.score_column)
         except InputError as error:
-            st.error(str(error))
+            st.error(literal(str(error)))
 
 
-def take_upload(max_rows: int) -> None:
-    """Read a newly uploaded CSV (at most `max_rows` rows) once; when it is bad, keep the table
-    and its message."""
+def take_upload(limits: ht.ReadLimits) -> None:
+    """Read a newly uploaded CSV within `limits` once (again when the user chooses what to do
+    with its repeated heads); when it is bad, keep the table and its message."""
     uploaded = st.sidebar.file_uploader("Head CSV (per-head or pre-binned)", type="csv", key=UPLOAD)
     if uploaded is None:
-        st.session_state[UPLOAD_ERROR] = None
-    elif uploaded.file_id != st.session_state.get(UPLOAD_ID):
-        st.session_state[UPLOAD_ID] = uploaded.file_id
-        try:
-            show(ht.read_table(uploaded.getvalue(), uploaded.name, max_rows))
-            st.session_state[UPLOAD_ERROR] = None
-        except InputError as error:
-            st.session_state[UPLOAD_ERROR] = str(error)
+        st.session_state[UPLOAD_ERROR] = st.session_state[REPEATS] = None
+        return
+    rule = st.session_state.get(REPEATED_RULE, {}).get(uploaded.file_id, "refuse")
+    if (uploaded.file_id, rule) == st.session_state.get(UPLOAD_READ):
+        return
+    st.session_state[UPLOAD_READ] = (uploaded.file_id, rule)
+    st.session_state[UPLOAD_ERROR] = st.session_state[REPEATS] = None
+    uploaded.seek(0)
+    try:
+        show(ht.read_file(uploaded, uploaded.name, limits, rule))
+    except ht.RepeatedHeadsError as error:
+        st.session_state[UPLOAD_ERROR] = str(error)
+        st.session_state[REPEATS] = (uploaded.file_id, error.examples)
+    except InputError as error:
+        st.session_state[UPLOAD_ERROR] = str(error)
+
+
+def offer_repeated_heads_fix() -> None:
+    """For an upload refused for repeated heads: the first of them, and a button per fix."""
+    pending = st.session_state.get(REPEATS)
+    if pending is None:
+        return
+    file_id, examples = pending
+    st.caption("The first repeated heads, each row beside the rows it repeats:")
+    st.dataframe(examples.rename_axis("row"))
+
+    def choose(rule: str) -> None:
+        st.session_state[REPEATED_RULE] = {file_id: rule}
+
+    for column, (rule, caption) in zip(
+        st.columns(len(ht.REPEATED_HEADS_CHOICES)), ht.REPEATED_HEADS_CHOICES.items(), strict=True
+    ):
+        column.button(caption, key=f"{PREFIX}repeated_{rule}", on_click=choose, args=(rule,))
 
 
 def layer_controls(table: Table) -> binning.LayerBinning:
-    """Layer bins: the default, a width, or explicit edges."""
+    """Layer bins: the default, a width, or explicit edges. A pre-binned table is offered only
+    the widths and edges that merge its bins."""
     default_bins = binning.default_layer_bins(table)
+    prebinned = isinstance(table, ht.BinnedTable)
     default_help = (
         "the file's own bins"
-        if isinstance(table, ht.BinnedTable)
+        if prebinned
         else f"{binning.DEFAULT_LAYER_BIN_COUNT} equal bins per model"
     )
-    mode = st.sidebar.radio(
+    mode = kept(
+        st.sidebar.radio,
         "Layer bins",
-        list(LAYER_MODES),
+        key("layer_mode"),
+        "default",
+        options=list(LAYER_MODES),
         format_func=LAYER_MODES.get,
         horizontal=True,
-        key=key("layer_mode"),
         help=f"Default: {default_help}. {binning.LAYER_BIN_DEFINITION}",
     )
-    if mode == "width":
-        edges = default_bins.edges
-        width = st.sidebar.number_input(
-            "Bin width (layers)", min_value=1, value=edges[1] - edges[0], key=key("layer_width")
+    width = default_bins.edges[1] - default_bins.edges[0]
+    if mode == "width" and isinstance(table, ht.BinnedTable):
+        widths = binning.merge_widths(table)
+        chosen = kept(
+            st.sidebar.selectbox,
+            "Bin width (layers)",
+            key("layer_width"),
+            width,
+            options=widths,
+            help="The widths that merge the file's bins (a pre-binned count cannot be split).",
         )
-        return binning.LayerBinning(width=int(width))
-    if mode == "edges":
-        text = st.sidebar.text_input(
+        return binning.LayerBinning(width=int(chosen))
+    if mode == "width":
+        chosen = kept(
+            st.sidebar.number_input,
+            "Bin width (layers)",
+            key("layer_width"),
+            width,
+            min_value=1,
+            max_value=binning.MAX_LAYER_EDGE,
+            step=1,
+        )
+        return binning.LayerBinning(width=int(chosen))
+    if mode == "edges" and isinstance(table, ht.BinnedTable):
+        options = binning.merge_edges(table)
+        edges = kept(
+            st.sidebar.multiselect,
             "Layer edges",
+            key("layer_edges"),
+            [edge for edge in default_bins.edges if edge in options],
+            options=options,
+            help="Two or more of the file's edges that split none of its bins; heads outside "
+            "the first and last edge are listed.",
+        )
+        return binning.LayerBinning(edges=tuple(sorted(edges)))
+    if mode == "edges":
+        text = kept(
+            st.sidebar.text_input,
+            "Layer edges",
+            key("layer_edges"),
             ", ".join(map(str, default_bins.edges)),
-            key=key("layer_edges"),
             help="Increasing whole numbers; heads outside the first and last edge are listed.",
         )
         return binning.LayerBinning(edges=binning.parse_layer_edges(text))
@@ -111,115 +189,182 @@ def layer_controls(table: Table) -> binning.LayerBinning:
 
 
 def category_controls(table: Table) -> binning.Categories:
-    """The column heads are categorised by, its edges, and each category's name and colour."""
+    """The column heads are categorised by, its edges, and each category's name and colour.
+    A name follows its category's definition (a score range or a value), a colour its
+    category's position in the stack (score ranges) or value, across edits of the edges."""
     if isinstance(table, ht.BinnedTable):
         categories = binning.build_categories(table)
     else:
         columns = [*table.numeric_columns, *table.text_columns]
         first = st.session_state[COLUMN]
-        column = st.sidebar.selectbox(
+        column = kept(
+            st.sidebar.selectbox,
             "Categorise heads by",
-            columns,
-            index=columns.index(first if first in columns else binning.default_column(table)),
-            key=key("column"),
+            key("column"),
+            first if first in columns else binning.default_column(table),
+            options=columns,
             help="A numeric column is cut at score edges; a text column gives one category per "
             "value.",
         )
         if column in table.text_columns:
             categories = binning.build_categories(table, category_column=column)
         else:
-            edges = st.sidebar.text_input(
+            edges = kept(
+                st.sidebar.text_input,
                 "Score edges (%)",
+                key(f"score_edges_{column}"),
                 ", ".join(f"{edge:g}" for edge in binning.DEFAULT_SCORE_EDGES),
-                key=key("score_edges"),
                 help="Category i holds scores in [edge i, edge i+1), the last one also its "
                 f"upper edge. {ht.SCALE_RULE}",
             )
             categories = binning.build_categories(
                 table, score_column=column, score_edges=binning.parse_score_edges(edges)
             )
-    # Keyed by the categories' definition, so new edges or a new column bring new defaults.
-    style = key(f"style_{categories.column}_{'|'.join(categories.names)}")
+    by_position = isinstance(categories, binning.ScoreCategories)
     names, colors = [], []
     few = len(categories.names) <= 8  # a long list (e.g. every engine label) starts folded
     with st.sidebar.expander("Category names and colours, bottom to top", expanded=few):
         for i, (name, color) in enumerate(zip(categories.names, categories.colors, strict=True)):
             left, right = st.columns([3, 1], vertical_alignment="bottom")
-            names.append(left.text_input(f"Category {i + 1}", name, key=f"{style}_name_{i}"))
+            names.append(
+                kept(
+                    left.text_input,
+                    f"Category {i + 1}",
+                    key(f"name_{categories.column}_{name}"),
+                    name,
+                )
+            )
+            identity = i if by_position else name
             colors.append(
-                right.color_picker(
+                kept(
+                    right.color_picker,
                     f"Colour of category {i + 1}",
+                    key(f"color_{categories.column}_{identity}"),
                     color,
-                    key=f"{style}_color_{i}",
                     label_visibility="collapsed",
                 )
             )
     return binning.restyle(categories, names, colors)
 
 
-def downloads(table: Table, counts: binning.Counts, chart: object) -> None:
+def counts_by_default_bins(table: Table, categories: binning.Categories) -> bool:
+    """Whether `table` counts in `categories` with the default layer bins."""
+    try:
+        binning.count_heads(table, categories)
+    except InputError:
+        return False
+    return True
+
+
+def counted(table: Table) -> binning.Counts | None:
+    """The counts of the settings in the sidebar, each setting's error shown right below it;
+    None when they cannot be counted."""
+    try:
+        layers: binning.LayerBinning | None = layer_controls(table)
+        layer_problem = None
+    except InputError as error:
+        layers, layer_problem = None, str(error)
+    layer_spot = st.sidebar.empty()
+    try:
+        categories: binning.Categories | None = category_controls(table)
+        category_problem = None
+    except InputError as error:
+        categories, category_problem = None, str(error)
+    category_spot = st.sidebar.empty()
+    counts = None
+    if layers is not None and categories is not None:
+        try:
+            counts = binning.count_heads(table, categories, layers)
+        except InputError as error:
+            if layers != binning.LayerBinning() and counts_by_default_bins(table, categories):
+                layer_problem = str(error)  # the layer bins, not the data
+            else:
+                st.error(literal(str(error)))
+    if layer_problem:
+        layer_spot.error(literal(layer_problem))
+    if category_problem:
+        category_spot.error(literal(category_problem))
+    return counts
+
+
+def downloads(table: Table, counts: binning.Counts, chart: dict[str, Any]) -> None:
     """One button per export; each file is made only when its button is clicked."""
-    for column, (suffix, (mime, what)) in zip(
+    for column, (suffix, (mime, caption)) in zip(
         st.columns(len(export.FORMATS)), export.FORMATS.items(), strict=True
     ):
         column.download_button(
-            f"{suffix[1:].upper()} ({what})",
+            caption,
             data=lambda suffix=suffix: export.render(suffix, chart, counts),
             file_name=export.file_name(table.source, suffix),
             mime=mime,
             on_click="ignore",  # a download changes nothing on the page
-            key=f"layer_chart_download{suffix.replace('.', '_')}",
+            key=f"{PREFIX}download{suffix.replace('.', '_')}",
         )
+
+
+def main(limits: ht.ReadLimits) -> None:
+    st.title("Layer chart")
+    if TABLE not in st.session_state:
+        show(figure_table())
+    take_handoff()
+    take_upload(limits)
+    table: Table = st.session_state[TABLE]
+
+    if st.session_state.get(UPLOAD_ERROR):
+        st.error(literal(st.session_state[UPLOAD_ERROR]))
+        offer_repeated_heads_fix()
+    if table is figure_table():
+        st.caption(
+            f"Showing {literal(table.source)}: the counts behind the published “Pythia 6.9B” "
+            "figure of MAPS (Elhelo & Geva, arXiv 2412.11965). Upload a CSV in the sidebar to "
+            "draw your own."
+        )
+    else:
+        st.caption(f"Showing {literal(table.source)}.")
+        if st.button("Back to the published figure"):
+            show(figure_table())
+            st.rerun()
+
+    counts = counted(table)
+    good = st.session_state.get(GOOD)
+    if counts is not None:
+        st.session_state[GOOD] = (st.session_state[VERSION], counts)
+    elif good is not None and good[0] == st.session_state[VERSION]:
+        counts = good[1]
+        st.caption("The last chart that could be drawn; the setting marked in the sidebar is not.")
+    else:
+        st.stop()
+    title = kept(st.sidebar.text_input, "Title", key("title"), default_title(counts))
+    chart = chart_spec(counts, title, binning.counts_digest(counts))
+
+    for note in counts.notes:
+        st.info(literal(note))
+    outside = binning.describe_outside(counts)
+    if outside:
+        st.warning(literal(outside))
+    st.vega_lite_chart(spec=chart, theme=None, width="content")  # the exports' size
+    st.caption(
+        f"{binning.PERCENT_DEFINITION} {binning.LAYER_BIN_DEFINITION} Segments too thin to "
+        "hold their label carry none; hover for it."
+    )
+    st.caption("Categories, bottom to top: " + literal("; ".join(counts.categories.ranges())) + ".")
+    st.dataframe(
+        counts.table,
+        hide_index=True,
+        column_config={
+            "n_heads": st.column_config.NumberColumn(
+                "n_heads", help="Heads in this bin and category."
+            ),
+            "percent": st.column_config.NumberColumn(
+                "percent", help=binning.PERCENT_DEFINITION, format="%.1f"
+            ),
+        },
+    )
+    downloads(table, counts, chart)
 
 
 st.set_page_config(page_title="Layer chart · Pythia Head Atlas", layout="wide")
 sidebar_links()
-st.title("Layer chart")
-if TABLE not in st.session_state:
-    show(figure_table())
-take_handoff()
-take_upload(public_mode().max_upload_rows)
-table: Table = st.session_state[TABLE]
-
-if st.session_state.get(UPLOAD_ERROR):
-    st.error(st.session_state[UPLOAD_ERROR])
-if table is figure_table():
-    st.caption(
-        f"Showing `{table.source}`: the counts behind the published “Pythia 6.9B” figure of "
-        "MAPS (Elhelo & Geva, arXiv 2412.11965). Upload a CSV in the sidebar to draw your own."
-    )
-else:
-    st.caption(f"Showing `{table.source}`.")
-    if st.button("Back to the published figure"):
-        show(figure_table())
-        st.rerun()
-
-try:
-    layers = layer_controls(table)
-    categories = category_controls(table)
-    counts = binning.count_heads(table, categories, layers)
-except InputError as error:
-    st.error(str(error))
-    st.stop()
-title = st.sidebar.text_input("Title", default_title(counts), key=key("title"))
-chart = layer_chart(counts, title)
-
-for note in counts.notes:
-    st.info(note)
-outside = binning.describe_outside(counts)
-if outside:
-    st.warning(outside)
-st.altair_chart(chart, theme=None)
-st.caption(f"{binning.PERCENT_DEFINITION} {binning.LAYER_BIN_DEFINITION}")
-st.caption("Categories, bottom to top: " + "; ".join(counts.categories.ranges()) + ".")
-st.dataframe(
-    counts.table,
-    hide_index=True,
-    column_config={
-        "n_heads": st.column_config.NumberColumn("n_heads", help="Heads in this bin and category."),
-        "percent": st.column_config.NumberColumn(
-            "percent", help=binning.PERCENT_DEFINITION, format="%.1f"
-        ),
-    },
-)
-downloads(table, counts, chart)
+mode = public_mode()
+with reported_errors(mode):
+    main(mode.upload_limits)

@@ -3,6 +3,7 @@ obvious reference count to check `lib.binning` against."""
 
 from __future__ import annotations
 
+import html
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,6 +16,17 @@ FIGURE_CSV = REPO / "data/examples/pythia-6.9b-figure.csv"
 
 # The published figure, bin by bin, categories bottom to top (dark green ... dark red).
 FIGURE_COUNTS = ((11, 17, 2, 5), (15, 8, 1, 13), (17, 3, 5, 0), (18, 13, 2, 8))
+# Text a file may carry that Markdown, KaTeX, Streamlit directives, HTML or a spreadsheet
+# would act on; the pages must show it as typed.
+HOSTILE_LABELS = (
+    "[click me](https://example.com)",
+    "**bold**",
+    "$x^2$",
+    ":red[alarm]",
+    "<b>html</b>",
+    '=HYPERLINK("https://example.com","x")',
+)
+HOSTILE_NAME = "![img](http://127.0.0.1:9/x.png) [link](https://example.com) *a*.csv"
 FIGURE_PERCENTS = (
     (31.4, 48.6, 5.7, 14.3),
     (40.5, 21.6, 2.7, 35.1),
@@ -72,3 +84,9 @@ def reference_counts(
         if layer_bin is not None and category is not None:
             counts[layer_bin, category] += 1
     return counts
+
+
+def plain(markdown: str) -> str:
+    """What a Markdown element shows of text written by `ui.literal` (character references,
+    invisible word joiners)."""
+    return html.unescape(markdown).replace("\u2060", "")

@@ -49,7 +49,7 @@ def test_default_bins_are_four_equal_bins_over_the_models_layers(
 
 def test_bins_are_labelled_half_open_and_cover_the_last_layer() -> None:
     assert binning.bins_of_width(8, 32).labels == ("[0, 8)", "[8, 16)", "[16, 24)", "[24, 32)")
-    assert binning.bins_of_width(8, 30).edges == (0, 8, 16, 24, 32)
+    assert binning.bins_of_width(8, 30).edges == (0, 8, 16, 24, 30)  # never past the model
 
 
 @pytest.mark.parametrize(
@@ -268,3 +268,22 @@ def test_a_large_table_counts_like_a_numpy_histogram() -> None:
     )
     histogram, _ = np.histogram(frame["layer"], bins=(0, 9, 18, 27, 36))
     assert list(counts.table["n_heads"]) == list(histogram)
+
+
+def test_score_colours_follow_the_categorys_position_whatever_the_edges() -> None:
+    four = binning.score_categories("score", (0, 25, 50, 75, 100)).colors
+    three = binning.score_categories("score", (0, 10, 60, 100)).colors
+    six = binning.score_categories("score", (0, 10, 20, 30, 40, 50, 100)).colors
+    assert three == four[:3] and six[:4] == four
+    assert four == ("#006400", "#32cd32", "#ff0000", "#8b0000")  # the published figure's
+
+
+def test_a_prebinned_table_offers_the_widths_and_edges_that_merge_its_bins() -> None:
+    assert binning.merge_widths(figure()) == (8, 16, 24, 32)
+    assert binning.merge_edges(figure()) == (0, 8, 16, 24, 32)
+    for width in binning.merge_widths(figure()):  # each offered width counts every head
+        counts = binning.count_heads(
+            figure(), binning.build_categories(figure()), binning.LayerBinning(width=width)
+        )
+        assert counts.table["n_heads"].sum() == 138
+        assert counts.table["layer_end"].max() == 32  # never an edge past the model

@@ -11,7 +11,7 @@ import pytest
 
 from lib import binning, export
 from lib import head_table as ht
-from lib.chart import layer_chart
+from lib.chart import MIN_LABEL_HEIGHT, PANEL_HEIGHT, layer_chart
 from lib.colors import FIGURE_COLORS, label_colors
 from tests.chart_helpers import FIGURE_COUNTS, FIGURE_PERCENTS, figure_bytes, per_head_frame
 
@@ -41,14 +41,34 @@ def test_the_bundled_figure_gives_the_published_counts_and_percents(
     assert list(printed) == list(table["percent"])
 
 
-def test_the_svg_has_the_title_axes_and_every_non_empty_segments_label(figure_svg: str) -> None:
+def test_the_svg_has_the_title_axes_and_the_label_of_every_segment_tall_enough(
+    figure_svg: str,
+) -> None:
     texts = re.findall(r"<text[^>]*>([^<]*)</text>", figure_svg)
     assert "Pythia 6.9B" in texts
     assert {"Layer", "# heads"} <= set(texts)
     labels = [text for text in texts if text.endswith("%") and "-" not in text]
-    expected = [f"{p:.1f}%" for bar in FIGURE_PERCENTS for p in bar if p > 0]
-    assert sorted(labels) == sorted(expected)  # 15 labels: the empty segment has none
-    assert "31.4%" in labels and "68.0%" in labels and "0.0%" not in labels
+    tallest = max(sum(bar) for bar in FIGURE_COUNTS)  # 41 heads: the y axis's top
+    expected = [
+        f"{p:.1f}%"
+        for counts, percents in zip(FIGURE_COUNTS, FIGURE_PERCENTS, strict=True)
+        for n, p in zip(counts, percents, strict=True)
+        if n * PANEL_HEIGHT / tallest >= MIN_LABEL_HEIGHT
+    ]
+    # 14 labels: the empty segment has none, nor [8, 16)'s one-head segment (8 px, 2.7%).
+    assert sorted(labels) == sorted(expected) and len(labels) == 14
+    assert "31.4%" in labels and "68.0%" in labels and "2.7%" not in labels
+
+
+def test_the_heads_axis_has_whole_number_ticks_and_the_chart_is_landscape(
+    figure_svg: str,
+) -> None:
+    ticks = re.findall(r"<text[^>]*>([0-9.]+)</text>", figure_svg)
+    assert ticks and all(tick.isdigit() for tick in ticks)
+    width, height = (
+        float(v) for v in re.search(r'width="([\d.]+)" height="([\d.]+)"', figure_svg).groups()
+    )
+    assert width > 1.4 * height
 
 
 def test_the_spec_stacks_categories_bottom_to_top_in_the_figures_colours(
@@ -65,7 +85,7 @@ def test_the_spec_stacks_categories_bottom_to_top_in_the_figures_colours(
     (stack,) = [step for step in bars["transform"] if "stack" in step]
     assert [step for step in labels["transform"] if "stack" in step] == [stack]
     assert stack["sort"] == [{"field": "stack_order"}]  # ascending: first category at the bottom
-    rows = spec["datasets"][spec["data"]["name"]]
+    rows = spec["data"]["values"]  # inline: no row limit
     assert [row["stack_order"] for row in rows[:4]] == [0, 1, 2, 3]
     assert labels["encoding"]["text"]["field"] == "label"
 
@@ -98,7 +118,7 @@ def test_several_models_are_drawn_side_by_side_each_with_its_own_percents() -> N
     assert "title" not in spec  # each panel carries its model's name instead
     assert [panel["title"] for panel in spec["hconcat"]] == ["Pythia 1", "P2"]
     for panel, model in zip(spec["hconcat"], ["Pythia 1", "P2"], strict=True):
-        rows = spec["datasets"][panel["data"]["name"]]
+        rows = panel["data"]["values"]
         assert {row["model"] for row in rows} == {model}
     svg = export.to_svg(layer_chart(counts, "Two")).decode()
     assert ">Two<" in svg and ">Pythia 1<" in svg and ">P2<" in svg

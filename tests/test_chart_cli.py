@@ -92,8 +92,8 @@ def test_every_option_reaches_the_chart(tmp_path: Path, capsys: pytest.CaptureFi
         "domain": ["low", "high"],
         "range": ["#000080", "#ffa500"],
     }
-    rows = spec["datasets"][spec["data"]["name"]]
-    assert [row["layer_bin"] for row in rows] == ["[0, 2)", "[0, 2)", "[2, 8)", "[2, 8)"]
+    assert spec["layer"][0]["encoding"]["x"]["scale"]["domain"] == ["[0, 2)", "[2, 8)"]
+    rows = spec["data"]["values"]
     assert sum(row["n_heads"] for row in rows) == 32
     assert "read as percents" in capsys.readouterr().err
 
@@ -120,7 +120,12 @@ def test_a_text_column_makes_the_categories(tmp_path: Path) -> None:
         (["--out", "x.csv", "--colors", "red,green"], "4 categories need 4 names and 4 colours"),
         (["--out", "x.csv", "--colors", "red,green,blue,greenish"], "'greenish' is not a colour"),
         (["--out", "x.csv", "--layer-edges", "0,16,8"], "layer edges must increase"),
-        (["--out", "x.csv", "--layer-width", "0"], "width must be at least 1"),
+        (["--out", "x.csv", "--layer-width", "0"], "width must be a whole number in [1, "),
+        (["--out", "x.csv", "--layer-width", "10" * 10], "width must be a whole number in [1, "),
+        (["--out", "x.csv", "--layer-width", "1e20"], "invalid int value: '1e20'"),
+        (["--out", "x.csv", "--layer-edges", "0,1e300"], "layer edges must be at most 1,000,001"),
+        (["--out", "x.csv", "--layer-width", "6"], "widths 8, 16, 24, 32 or edges among 0, 8,"),
+        (["--out", "x.png", "--layer-edges", "0," + "9" * 400], "is not a finite number"),
         (["--out", "missing/dir/x.csv"], "cannot write missing/dir/x.csv"),
     ],
 )

@@ -60,7 +60,7 @@ def test_classify_a_local_checkpoint_and_open_it_in_the_chart(
     page.get_by_role("button", name="Open in chart").click()
     expect(page.get_by_role("heading", name="Layer chart")).to_be_visible()
     expect(page.locator(".vega-embed").first).to_be_visible()
-    counts = pd.read_csv(io.BytesIO(download(page, "CSV (counts table)", tmp_path)))
+    counts = pd.read_csv(io.BytesIO(download(page, "Counts table (CSV)", tmp_path)))
     # The default population: the operation heads, without the pattern-only previous-token head.
     assert counts["n_heads"].sum() == len(planted_checkpoint.heads) - 1
 

@@ -54,7 +54,7 @@ def test_many_sessions_at_once(
     expected = [n for bar in FIGURE_COUNTS for n in bar]
     for number, page in enumerate(charts):
         expect(page.locator(".vega-embed").first).to_be_visible()
-        saved = download(page, "CSV (counts table)", tmp_path / f"chart{number}")
+        saved = download(page, "Counts table (CSV)", tmp_path / f"chart{number}")
         counts = pd.read_csv(io.BytesIO(saved))
         assert counts["n_heads"].tolist() == expected
         assert_no_exception(page)

@@ -106,7 +106,7 @@ MALFORMED = [
     (b"layer,score\n99999999,0.5\n", "is above 1,000,000"),
     (
         b"layer,head,score\n0,1,0.5\n0,2,0.5\n0,1,0.7\n",
-        "rows 2 and 4 both describe model 'x' layer 0 head 1",
+        "row 4, which repeats row 2 (model 'x' layer 0 head 1)",
     ),
     (b"model,layer,score\n,1,0.5\n", "row 2, column 'model': the cell is empty"),
     (b"layer_start,layer_end,n_heads\n0,8,3\n", "looks pre-binned but has no column 'category'"),
@@ -150,11 +150,12 @@ def test_choosing_a_text_or_missing_column_as_scores_is_explained() -> None:
 
 
 def test_too_many_rows_is_refused() -> None:
-    assert isinstance(ht.read_table(b"layer\n0\n1\n2\n", "x.csv", max_rows=3), ht.HeadTable)
+    three = ht.ReadLimits(max_rows=3)
+    assert isinstance(ht.read_table(b"layer\n0\n1\n2\n", "x.csv", three), ht.HeadTable)
     with pytest.raises(InputError, match=re.escape("x.csv has more than 3 data rows")):
-        ht.read_table(b"layer\n0\n1\n2\n3\n", "x.csv", max_rows=3)
+        ht.read_table(b"layer\n0\n1\n2\n3\n", "x.csv", three)
     with pytest.raises(InputError, match="more than 3 data rows"):
-        ht.table_from_frame(pd.DataFrame({"layer": range(4)}), "x", max_rows=3)
+        ht.table_from_frame(pd.DataFrame({"layer": range(4)}), "x", three)
     assert ht.MAX_ROWS == 1_000_000
 
 

@@ -6,7 +6,7 @@ import pytest
 
 from lib.errors import InputError
 from lib.head_table import MAX_ROWS
-from lib.public_mode import PublicMode, public_mode_from
+from lib.public_mode import UPLOAD_SECONDS, PublicMode, public_mode_from
 
 
 def test_off_unless_switched_on() -> None:
@@ -55,3 +55,10 @@ def test_limits_are_settable_and_validated() -> None:
         public_mode_from({"HEAD_ATLAS_PUBLIC": "1", "HEAD_ATLAS_PUBLIC_MAX_SIZE": "huge"})
     with pytest.raises(InputError, match="must be a whole number"):
         public_mode_from({"HEAD_ATLAS_PUBLIC": "1", "HEAD_ATLAS_PUBLIC_MAX_ROWS": "-3"})
+
+
+def test_public_mode_reads_uploads_within_a_time_budget() -> None:
+    assert PublicMode().upload_limits.max_seconds is None  # locally: no time budget
+    public = public_mode_from({"HEAD_ATLAS_PUBLIC": "1", "HEAD_ATLAS_PUBLIC_MAX_ROWS": "50"})
+    assert public.upload_limits.max_seconds == UPLOAD_SECONDS
+    assert public.upload_limits.max_rows == 50

@@ -8,6 +8,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from lib.public_mode import ENABLED_KEY, MAX_ROWS_KEY, MAX_SIZE_KEY
+from tests.chart_helpers import plain
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -40,4 +41,28 @@ def test_classify_offers_small_catalog_models_and_no_folder(public: None) -> Non
 def test_chart_uploads_are_capped_at_the_public_row_limit(public: None) -> None:
     app = open_page("pages/1_Layer_chart.py")
     app.file_uploader[0].upload("big.csv", b"layer,score\n0,0.1\n1,0.2\n2,0.3\n", "text/csv").run()
-    assert [error.value for error in app.error] == ["big.csv has more than 2 data rows"]
+    assert [plain(error.value) for error in app.error] == ["big.csv has more than 2 data rows"]
+
+
+def test_public_mode_hides_error_details_and_gives_a_reference(
+    public: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    from streamlit import config
+
+    open_page("pages/1_Layer_chart.py")
+    assert config.get_option("client.showErrorDetails") == "none"
+
+    def page_that_fails() -> None:
+        from ui.deployment import public_mode, reported_errors
+
+        with reported_errors(public_mode()):
+            raise RuntimeError("/srv/secret/path leaked")
+
+    app = AppTest.from_function(page_that_fails).run()
+    assert not app.exception
+    (error,) = app.error
+    assert error.value.startswith("Something went wrong on our side (reference ")
+    assert "/srv" not in error.value and "RuntimeError" not in error.value
+    reference = error.value.split("reference ")[1][:8]
+    assert any(reference in record.getMessage() for record in caplog.records)
+    config.set_option("client.showErrorDetails", "full")  # the process-wide default again

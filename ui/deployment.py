@@ -1,8 +1,13 @@
-"""The deployment's settings as a page sees them: environment merged with Streamlit secrets."""
+"""The deployment's settings as a page sees them: environment merged with Streamlit secrets;
+and what an unexpected error shows in public mode."""
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
+import secrets as tokens
+from collections.abc import Iterator
 
 import streamlit as st
 
@@ -22,7 +27,34 @@ def public_mode() -> PublicMode:
     """This deployment's `PublicMode` (a secret wins over the environment); a bad setting
     stops the page with its message, since nothing can safely run without it."""
     try:
-        return public_mode_from({**os.environ, **secrets()})
+        mode = public_mode_from({**os.environ, **secrets()})
     except InputError as error:
         st.error(str(error))
         st.stop()
+    if mode.enabled:
+        # Server-wide and scriptable in Streamlit 1.67: an error that escapes `reported_errors`
+        # shows Streamlit's own redacted message, never a traceback or a server path.
+        st.set_option("client.showErrorDetails", "none")
+    return mode
+
+
+LOG = logging.getLogger("pythia_head_atlas")
+
+
+@contextlib.contextmanager
+def reported_errors(mode: PublicMode) -> Iterator[None]:
+    """Run a page's body; in public mode an unexpected exception becomes a generic message with
+    a short reference, its traceback logged on the server under that reference. Locally it
+    propagates, so that a developer sees it. Streamlit's st.stop / st.rerun are BaseExceptions
+    and pass through."""
+    try:
+        yield
+    except Exception:
+        if not mode.enabled:
+            raise
+        reference = tokens.token_hex(4)
+        LOG.exception("unexpected error, reference %s", reference)
+        st.error(
+            f"Something went wrong on our side (reference {reference}); the details are in the "
+            "server's log. Try again, or report the reference to the app's maintainer."
+        )
