@@ -105,9 +105,7 @@ def reference_pattern_scores(model, tokens: torch.Tensor, length: int) -> torch.
     return scores / len(tokens)
 
 
-def reference_dynamic_scores(
-    model, tokenizer, name: str, template: str
-) -> dict[str, torch.Tensor]:
+def reference_dynamic_scores(model, tokenizer, name: str, template: str) -> dict[str, torch.Tensor]:
     """(layers, heads) dynamic scores of relation `name` on one template, one prompt and one
     head at a time (docs/methods.md §8): the prompt is the template's text with the source word
     in place of <X>, tokenized whole as the published code does, the source position is where
@@ -125,6 +123,13 @@ def reference_dynamic_scores(
     variants = ("dynamic_score", "dynamic_suppression")
     variants += tuple(name + "_in_context" for name in variants)
     scores = {name: torch.zeros(n_layers, n_heads, dtype=torch.float64) for name in variants}
+    normalised = {}  # layer -> its attention's input, from the prompt run last
+    hooks = [
+        layer.input_layernorm.register_forward_hook(
+            lambda module, args, out, i=i: normalised.__setitem__(i, out[0])
+        )
+        for i, layer in enumerate(model.gpt_neox.layers)
+    ]
     kept = 0
     for src_word, dst_word in words:
         src = tokenizer.encode(" " + src_word, add_special_tokens=False)
@@ -134,17 +139,8 @@ def reference_dynamic_scores(
         kept += 1
         ids = tokenizer.encode(template.replace("<X>", src_word), add_special_tokens=False)
         position = ids.index(src[0])
-        normalised = {}
-        hooks = [
-            layer.input_layernorm.register_forward_hook(
-                lambda module, args, out, i=i: normalised.__setitem__(i, out[0])
-            )
-            for i, layer in enumerate(model.gpt_neox.layers)
-        ]
         with torch.no_grad():
             attentions = model(torch.tensor([ids]), output_attentions=True).attentions
-        for hook in hooks:
-            hook.remove()
         for layer in range(n_layers):
             qkv_w = state[f"gpt_neox.layers.{layer}.attention.query_key_value.weight"]
             qkv_b = state[f"gpt_neox.layers.{layer}.attention.query_key_value.bias"]
@@ -163,4 +159,6 @@ def reference_dynamic_scores(
                     suppressed = int((logits < target).sum()) < k
                     scores["dynamic_score" + suffix][layer, head] += promoted
                     scores["dynamic_suppression" + suffix][layer, head] += suppressed
+    for hook in hooks:
+        hook.remove()
     return {key: value / kept for key, value in scores.items()}
