@@ -49,6 +49,7 @@ from lib.resident import ModelKey, ResidentModel
 from lib.result_cache import CACHE_DIR_KEY, Lookup, ResultCache, cache_dir, relabel
 from lib.runs import RunRequest, classify_cached, memory_needed, model_key
 from lib.score_help import column_help
+from ui import in_context
 from ui.deployment import public_mode
 from ui.navigation import LAYER_CHART, sidebar_links
 from ui.relation_files import relation_file_controls
@@ -361,7 +362,11 @@ def results(lookup: Lookup, thresholds: Thresholds) -> None:
     heatmap(table, helps)
     st.subheader("Head inspector")
     inspector(table, thresholds)
+    checked = in_context.run_key(st.session_state[MODEL], result.settings)
+    in_context.check_head(resident_model(), checked, *st.session_state[HEAD])
     exports(result)
+    st.subheader("Static vs dynamic")
+    in_context.static_vs_dynamic(resident_model(), checked)
     with st.expander("How the scores are defined"):
         st.markdown(operations.__doc__ or "")
         st.markdown(patterns.__doc__ or "")
