@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from bench.dynamic import main as dynamic_main
 from bench.run import main
 from lib.errors import InputError
 
@@ -56,3 +57,14 @@ def test_bad_arguments_are_one_line_errors():
         main(["--sizes", "14m", "--shape", "2,4,64"])
     with pytest.raises(InputError, match="unknown Pythia size"):
         main(["--sizes", "3m"])
+
+
+def test_the_dynamic_bench_times_all_heads_and_relations(tmp_path):
+    assert dynamic_main(["--shape", "1,2,16", "--out", str(tmp_path)]) == 0
+    (json_path,) = tmp_path.glob("dynamic-cpu-*.json")
+    (row,) = json.loads(json_path.read_text())["results"]
+    assert row["heads"] == 2 and row["relations"] == 20 and row["templates"] == 4
+    assert row["prompts"] == 4 * row["distinct_sources"] > 0
+    assert row["dynamic_s"] > 0 and row["static_s"] > 0
+    (md_path,) = tmp_path.glob("dynamic-cpu-*.md")
+    assert "| 1x2x16 (1×2, d 16, V 8192) | 20 |" in md_path.read_text()
