@@ -388,7 +388,7 @@ def in_context(
         "device": str(loaded.device),
         "dtype": dtype_name(loaded.dtype),
         "compute_dtype": "float32",
-        "scoring_code": scoring_code_digest(),
+        "static_scoring_code": scoring_code_digest(),
         "torch": torch.__version__,
         "transformers": transformers.__version__,
         "templates": list(templates),

@@ -3,7 +3,9 @@ planted heads, batching and padding, the agreement summary and the command line.
 
 from __future__ import annotations
 
+import copy
 import json
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -21,6 +23,7 @@ from lib.dynamic import (
     summary_path,
 )
 from lib.errors import InputError, run_cli
+from lib.loader import load_model
 from lib.relations import tokenize_relations
 from tests.reference import reference_dynamic_scores
 
@@ -165,3 +168,14 @@ def test_bad_input_is_one_line_and_exit_code_2(
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and error.startswith("error: ") and message in error
     assert not out.exists()
+
+
+def test_a_bfloat16_model_is_scored_in_float32_and_left_as_it_is(planted_checkpoint):
+    stored = load_model(str(planted_checkpoint.path), device="cpu", dtype="bfloat16")
+    upcast = replace(stored, model=copy.deepcopy(stored.model).float(), dtype=torch.float32)
+    relations, _ = tokenize_relations(stored.tokenizer, RELATIONS[:1])
+    template = (DEFAULT_TEMPLATES[1],)
+    scores = dynamic_scores(stored, relations, template)
+    # The same numbers as the float32 copy of the rounded weights: every step ran in float32.
+    assert np.array_equal(scores.fractions, dynamic_scores(upcast, relations, template).fractions)
+    assert {p.dtype for p in stored.model.parameters()} == {torch.bfloat16}
