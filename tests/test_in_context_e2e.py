@@ -6,7 +6,6 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser_support import wait_until_idle
 from tests.conftest import Planted
 from tests.test_e2e_browser import prepare_local_folder
 
@@ -17,8 +16,6 @@ def test_static_vs_dynamic_view_draws_the_scatter(
     server_url: str, page: Page, planted_checkpoint: Planted
 ) -> None:
     prepare_local_folder(page, server_url, planted_checkpoint.path)
-    page.get_by_text("Attention-pattern scores").click()  # off: not needed here
-    wait_until_idle(page)
     page.get_by_role("button", name="Run", exact=True).click()
     compute = page.get_by_role("button", name="Compute dynamic scores")
     expect(compute).to_be_visible(timeout=300_000)
