@@ -18,6 +18,7 @@ import streamlit as st
 from lib.dynamic import DEFAULT_TEMPLATES, VARIANT_DEFINITIONS, VARIANTS, InContext, in_context
 from lib.dynamic import check_templates as parse_templates
 from lib.errors import InputError
+from lib.relations import relation_names
 from lib.resident import ModelKey, ResidentModel
 from lib.static_vs_dynamic import (
     DEFAULT_MARGIN,
@@ -56,9 +57,11 @@ def templates_control() -> tuple[str, ...]:
 
 
 def run_key(model: ModelKey, settings: dict[str, Any]) -> Key:
-    """What a result depends on: the model, the relations scored in the classification shown
-    (its `settings` record) and the templates from `templates_control`."""
-    relations = tuple(relation["name"] for relation in settings["relations"])
+    """What a result depends on: the model, the bundled relations scored in the classification
+    shown (its `settings` record; your own relation files are not checked in context) and the
+    templates from `templates_control`."""
+    bundled = set(relation_names())
+    relations = tuple(r["name"] for r in settings["relations"] if r["name"] in bundled)
     return model, relations, templates_control()
 
 
@@ -72,6 +75,9 @@ def result_or_button(
     models: ResidentModel, key: Key, label: str, widget_key: str
 ) -> InContext | None:
     """The cached result for `key`, else a button that computes it under a progress bar."""
+    if not key[1]:
+        st.caption("No bundled relation in this result: nothing to check in context.")
+        return None
     found = cached(key)
     if found is not None:
         return found
