@@ -24,10 +24,10 @@ from typing import Any
 from bench.measure import machine, time_call
 from bench.run import BENCH_DIR, model_specs
 from bench.tasks import ModelSpec, load
-from lib.dynamic import DEFAULT_TEMPLATES, dynamic_scores
+from lib.dynamic import DEFAULT_TEMPLATES, SourcePairs, dynamic_scores
 from lib.errors import CliParser, InputError, run_cli
 from lib.loader import resolve_device
-from lib.operations import PairIndex, operation_scores
+from lib.operations import operation_scores
 from lib.relations import relation_names, tokenize_relations
 
 HEADER = (
@@ -42,7 +42,7 @@ def bench_model(spec: ModelSpec, repeats: int) -> dict[str, Any]:
     loaded = load(spec)
     relations, skipped = tokenize_relations(loaded.tokenizer, relation_names())
     device = loaded.device
-    n_sources = len(PairIndex.build(relations, device).sources)
+    n_sources = len(SourcePairs.build(relations, device).sources)
     dynamic, _ = time_call(lambda: dynamic_scores(loaded, relations), device, repeats, False)
     static, _ = time_call(lambda: operation_scores(loaded.model, relations), device, repeats)
     config = loaded.model.config

@@ -24,7 +24,6 @@ the stored dtype; results do not depend on how prompts are batched.
 
 from __future__ import annotations
 
-import copy
 import json
 import sys
 from collections.abc import Iterator, Sequence
@@ -46,11 +45,12 @@ from lib.loader import DEVICES, DTYPES, LoadedModel, dtype_name, load_model
 from lib.operations import (
     CPU_CHUNK_BYTES,
     DEFAULT_BYTE_BUDGET,
-    PairIndex,
+    count_beyond,
     head_ov_weights,
     head_source_chunks,
     output_unembedding,
 )
+from lib.precision import float32_matmul, float32_modules, to_float32
 from lib.progress import Progress, ignore, subrange
 from lib.provenance import scoring_code_digest
 from lib.relations import (
@@ -161,14 +161,6 @@ class DynamicScores:
         return self.fractions.mean(axis=-1)
 
 
-def float32_layer(layer: nn.Module) -> nn.Module:
-    """`layer` itself when it is already float32, else a float32 copy (one layer at a time,
-    and the shared model is never modified: other callers may be using it)."""
-    if all(p.dtype == torch.float32 for p in layer.parameters()):
-        return layer
-    return copy.deepcopy(layer).float()
-
-
 def head_vectors(
     model: nn.Module, input_ids: torch.Tensor, source: torch.Tensor, last: torch.Tensor
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
@@ -176,14 +168,15 @@ def head_vectors(
     vector at the `source` position and its attention output at the `last` position of each
     of the B prompts in `input_ids` (right-padded: `last[b]` is prompt b's last real token).
 
-    The layers run one at a time in float32 on the model's own modules. Right padding needs
+    The layers run one at a time in float32 on the model's own modules (`lib.precision`: a
+    16-bit layer's parameters are upcast while it runs, then put back). Right padding needs
     no attention mask beyond the causal one and no shifted positions: a real token only sees
     earlier positions, which are all real.
     """
     gpt = model.gpt_neox
     n_prompts, length = input_ids.shape
     n_heads = model.config.num_attention_heads
-    hidden = gpt.embed_in(input_ids).float()
+    hidden = to_float32(gpt.embed_in(input_ids))
     positions = torch.arange(length, device=input_ids.device).expand(n_prompts, length)
     cos, sin = gpt.rotary_emb(hidden, positions)
     future = torch.ones(length, length, dtype=torch.bool, device=input_ids.device).triu(1)
@@ -202,14 +195,14 @@ def head_vectors(
         captured["context"] = per_head[prompts, last]
 
     for layer in gpt.layers:
-        layer32 = float32_layer(layer)
-        attention = layer32.attention
+        attention = layer.attention
         handles = [
             attention.query_key_value.register_forward_hook(values),
             attention.dense.register_forward_pre_hook(outputs),
         ]
         try:
-            hidden = layer32(hidden, attention_mask=mask, position_embeddings=(cos, sin))
+            with float32_modules(layer):
+                hidden = layer(hidden, attention_mask=mask, position_embeddings=(cos, sin))
         finally:
             for handle in handles:
                 handle.remove()
@@ -217,11 +210,12 @@ def head_vectors(
 
 
 @dataclass(frozen=True)
-class ChunkPairs:
-    """The pairs whose source is one of a chunk's sources: `source[p]` its source's row in the
-    chunk, `target[p]`, `relation[p]` and `k[p]`, sorted by source; the pairs of chunk
-    sources `a:b` are `offsets[a]:offsets[b]`."""
+class SourcePairs:
+    """All relations' pairs sorted by source: `sources` the distinct source tokens (sorted);
+    per pair, `source[p]` its row in `sources`, `target[p]`, `relation[p]` and `k[p]`; the
+    pairs of sources `a:b` are `offsets[a]:offsets[b]`."""
 
+    sources: torch.Tensor
     source: torch.Tensor
     target: torch.Tensor
     relation: torch.Tensor
@@ -229,53 +223,73 @@ class ChunkPairs:
     offsets: tuple[int, ...]
 
     @classmethod
-    def of(cls, index: PairIndex, relation: torch.Tensor, k: torch.Tensor, sources: slice):
-        base = index.offsets[sources.start]
-        pairs = index.order[base : index.offsets[sources.stop]]
-        offsets = tuple(o - base for o in index.offsets[sources.start : sources.stop + 1])
+    def build(cls, relations: tuple[TokenizedRelation, ...], device: torch.device):
+        src = torch.tensor([t for r in relations for t in r.src])
+        sources, row = torch.unique(src, sorted=True, return_inverse=True)
+        order = torch.argsort(row, stable=True)
+        relation = torch.repeat_interleave(
+            torch.arange(len(relations)), torch.tensor([len(r.src) for r in relations])
+        )
+        target = torch.tensor([t for r in relations for t in r.dst])
+        k = torch.tensor([r.k for r in relations])[relation]
+        counts = torch.bincount(row, minlength=len(sources))
+        offsets = (0, *torch.cumsum(counts, 0).tolist())
+        on = {"device": device}
         return cls(
-            index.pair_row[pairs] - sources.start,
-            index.pair_dst[pairs],
-            relation[pairs],
-            k[pairs],
+            sources.to(**on),
+            row[order].to(**on),
+            target[order].to(**on),
+            relation[order].to(**on),
+            k[order].to(**on),
             offsets,
+        )
+
+    def of(self, sources: slice) -> SourcePairs:
+        """The pairs of `sources` (a slice of `self.sources`), rows counted from its start."""
+        pairs = slice(self.offsets[sources.start], self.offsets[sources.stop])
+        return SourcePairs(
+            self.sources[sources],
+            self.source[pairs] - sources.start,
+            self.target[pairs],
+            self.relation[pairs],
+            self.k[pairs],
+            tuple(o - pairs.start for o in self.offsets[sources.start : sources.stop + 1]),
         )
 
 
 def count_hits(
     z: torch.Tensor,
     ou: torch.Tensor,
-    pairs: ChunkPairs,
+    pairs: SourcePairs,
     n_templates: int,
     n_relations: int,
     byte_budget: int,
 ) -> torch.Tensor:
     """`(2, H, R, T)` counts of (pair, template) prompts that count for the score and for the
-    suppression score, for head vectors `z` `(H, S * T, dh)` of S sources (row `s * T + t` is
-    source s in template t) and `ou = W_O(h)^T W_U^T` `(H, dh, V)`."""
-    n_heads, n_rows, vocab = z.shape[0], z.shape[1], ou.shape[2]
-    n_sources = n_rows // n_templates
-    k_max = int(pairs.k.max())
-    top = z.new_empty(n_heads, n_rows, k_max)
-    bottom = z.new_empty(n_heads, n_rows, k_max)
-    target_logit = z.new_empty(n_heads, len(pairs.target), n_templates)
+    suppression score (fewer than k logits strictly greater / smaller than the target's,
+    `lib.operations.count_beyond`), for head vectors `z` `(H, S * T, dh)` of the S sources of
+    `pairs` (row `s * T + t` is source s in template t) and `ou = W_O(h)^T W_U^T`."""
+    n_heads, vocab = z.shape[0], ou.shape[2]
+    counts = torch.zeros(2, n_heads, n_relations, n_templates, dtype=torch.long, device=z.device)
     templates = torch.arange(n_templates, device=z.device)
     if z.device.type == "cpu":
         byte_budget = min(byte_budget, CPU_CHUNK_BYTES)
-    source_bytes = n_templates * vocab * z.element_size()
-    for heads, sources in head_source_chunks(n_heads, n_sources, source_bytes, byte_budget):
+    # A source's rows, and the copies of them its pairs are compared in: at most 2 per pair.
+    source_bytes = 3 * n_templates * vocab * z.element_size()
+    for heads, sources in head_source_chunks(
+        n_heads, len(pairs.sources), source_bytes, byte_budget
+    ):
         rows = slice(sources.start * n_templates, sources.stop * n_templates)
         logits = torch.matmul(z[heads, rows], ou[heads])  # (hc, sc * T, V)
-        top[heads, rows] = logits.topk(k_max, dim=-1).values
-        bottom[heads, rows] = logits.topk(k_max, dim=-1, largest=False).values
-        inside = slice(pairs.offsets[sources.start], pairs.offsets[sources.stop])
-        local = (pairs.source[inside] - sources.start)[:, None] * n_templates + templates
-        target_logit[heads, inside] = logits[:, local, pairs.target[inside][:, None]]
-    rows = pairs.source[:, None] * n_templates + templates  # (P, T)
-    kth = (pairs.k - 1)[:, None].expand_as(rows)
-    hits = torch.stack([target_logit >= top[:, rows, kth], target_logit <= bottom[:, rows, kth]])
-    counts = torch.zeros(2, n_heads, n_relations, n_templates, dtype=torch.long, device=z.device)
-    return counts.index_add_(2, pairs.relation, hits.long())
+        inside = pairs.of(sources)
+        local = (inside.source[:, None] * n_templates + templates).ravel()  # (p * T)
+        greater, smaller = count_beyond(
+            logits[:, local], inside.target.repeat_interleave(n_templates)
+        )
+        k = inside.k.repeat_interleave(n_templates)
+        hits = torch.stack([greater < k, smaller < k]).view(2, -1, len(inside.k), n_templates)
+        counts[:, heads].index_add_(2, inside.relation, hits.long())
+    return counts
 
 
 def prompt_batch(
@@ -324,19 +338,16 @@ def dynamic_scores(
         report(1.0, "dynamic scores: done")
         return DynamicScores(relations, templates, counts)
     tokens = [template_tokens(loaded.tokenizer, t) for t in templates]
-    index = PairIndex.build(relations, model.device)
-    lengths = torch.tensor([len(r.src) for r in relations], device=model.device)
-    relation = torch.repeat_interleave(torch.arange(len(relations), device=model.device), lengths)
-    k = torch.tensor([r.k for r in relations], device=model.device)[relation]
+    all_pairs = SourcePairs.build(relations, model.device)
     pad = loaded.tokenizer.eos_token_id or 0  # never seen by a real token (right padding)
     step = batch_sources or sources_per_batch(model, tokens, byte_budget)
-    n_sources = len(index.sources)
-    w_u = model.get_output_embeddings().weight
-    with torch.inference_mode():
+    n_sources = len(all_pairs.sources)
+    with torch.inference_mode(), float32_matmul():
+        w_u = to_float32(model.get_output_embeddings().weight)
         for start in range(0, n_sources, step):
             batch = slice(start, min(start + step, n_sources))
-            pairs = ChunkPairs.of(index, relation, k, batch)
-            ids, source, last = prompt_batch(tokens, index.sources[batch], pad)
+            pairs = all_pairs.of(batch)
+            ids, source, last = prompt_batch(tokens, pairs.sources, pad)
             for layer, (z_source, z_context) in enumerate(head_vectors(model, ids, source, last)):
                 report(
                     (start + (batch.stop - start) * layer / n_layers) / n_sources,
@@ -344,7 +355,7 @@ def dynamic_scores(
                     f"layer {layer + 1} of {n_layers}",
                 )
                 _, w_o = head_ov_weights(model, layer)
-                ou = output_unembedding(w_o.float(), w_u.float())
+                ou = output_unembedding(to_float32(w_o), w_u)
                 for v, z in ((0, z_source), (2, z_context)):
                     hits = count_hits(z, ou, pairs, len(tokens), len(relations), byte_budget)
                     counts[v : v + 2, layer] += hits.cpu().numpy()
