@@ -38,10 +38,10 @@ import transformers
 from torch import nn
 from tqdm import tqdm  # a transformers dependency
 
-from lib.classify import ClassifySettings, bar_progress, classify_heads
+from lib.classify import ClassifySettings, bar_progress, classify_heads, print_skipped
 from lib.errors import CliParser, InputError, check_writable, run_cli
 from lib.head_table import to_csv_bytes
-from lib.loader import DEVICES, DTYPES, LoadedModel, dtype_name, load_model
+from lib.loader import DEVICES, DTYPES, LoadedModel, check_source, dtype_name, load_model
 from lib.operations import (
     CPU_CHUNK_BYTES,
     DEFAULT_BYTE_BUDGET,
@@ -507,6 +507,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--out", type=Path, required=True, help="CSV to write")
     args = parser.parse_args(argv)
+    check_source(args.model)
     check_writable(args.out)
     relations = parse_relations(args.relations)
     templates = read_templates(args.templates) if args.templates else DEFAULT_TEMPLATES
@@ -523,11 +524,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         summary, sidecar = write_in_context(result, args.out)
     except OSError as error:
         raise InputError(f"cannot write {args.out}: {error.strerror}") from None
-    for skipped in result.skipped:
-        print(
-            f"skipped {skipped.name}: {skipped.n_pairs} single-token pairs (< {MIN_PAIRS})",
-            file=sys.stderr,
-        )
+    print_skipped(result.skipped)
     print(f"wrote {args.out}, {summary} and {sidecar}", file=sys.stderr)
     return 0
 
