@@ -62,6 +62,8 @@ from lib.relations import (
 )
 
 SLOT = "<X>"
+LEADING = ("model", "revision", "commit", "layer", "head")
+"""The per-head table's leading columns, kept in the dynamic table."""
 DEFAULT_TEMPLATES = (
     "No <X> means no",
     "The story of <X> contains",
@@ -396,6 +398,7 @@ def in_context(
     record = {
         "model": loaded.name,
         "revision": loaded.revision,
+        "commit": loaded.commit,
         "device": str(loaded.device),
         "dtype": dtype_name(loaded.dtype),
         "compute_dtype": "float32",
@@ -412,13 +415,12 @@ def in_context(
 
 
 def dynamic_table(static: pd.DataFrame, dynamic: DynamicScores) -> pd.DataFrame:
-    """One row per (layer, head, relation): `model`, `revision`, `layer`, `head`, `relation`,
-    `k`, `n_pairs`, `static_score`, `static_suppression` (from the per-head table `static`)
-    and the `VARIANTS`."""
+    """One row per (layer, head, relation): the `LEADING` columns, `relation`, `k`, `n_pairs`,
+    `static_score`, `static_suppression` (from the per-head table `static`), the `VARIANTS`."""
     scores = dynamic.mean_over_templates()
     frames = []
     for r, relation in enumerate(dynamic.relations):
-        frame = static[["model", "revision", "layer", "head"]].assign(
+        frame = static[list(LEADING)].assign(
             relation=relation.name,
             k=relation.k,
             n_pairs=len(relation.src),
@@ -428,7 +430,7 @@ def dynamic_table(static: pd.DataFrame, dynamic: DynamicScores) -> pd.DataFrame:
         for v, name in enumerate(VARIANTS):
             frame[name] = scores[v, :, :, r].ravel()  # the table is layer-major, as `static`
         frames.append(frame)
-    columns = [*static.columns[:4], "relation", "k", "n_pairs"]
+    columns = [*LEADING, "relation", "k", "n_pairs"]
     columns += ["static_score", "static_suppression", *VARIANTS]
     if not frames:
         return pd.DataFrame(columns=columns)

@@ -100,6 +100,7 @@ def test_table_columns_and_static_scores_from_classify(planted_in_context, plant
     assert list(table.columns) == [
         "model",
         "revision",
+        "commit",
         "layer",
         "head",
         "relation",
