@@ -253,6 +253,15 @@ def bar_progress(bar: Any) -> Progress:
     return report
 
 
+def print_skipped(skipped: Sequence[SkippedRelation]) -> None:
+    """One stderr line per relation skipped for too few single-token pairs."""
+    for relation in skipped:
+        print(
+            f"skipped {relation.name}: {relation.n_pairs} single-token pairs (< {MIN_PAIRS})",
+            file=sys.stderr,
+        )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = CliParser(prog="python -m lib.classify", description=__doc__.split("\n")[0])
     parser.add_argument("--model", required=True, help="hub id or local folder")
@@ -295,11 +304,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sidecar = write_classification(result, args.out)
     except OSError as error:
         raise InputError(f"cannot write {args.out}: {error.strerror}") from None
-    for skipped in result.skipped:
-        print(
-            f"skipped {skipped.name}: {skipped.n_pairs} single-token pairs (< {MIN_PAIRS})",
-            file=sys.stderr,
-        )
+    print_skipped(result.skipped)
     for record in result.settings["relation_files"]:
         print(relation_file_summary(record), file=sys.stderr)
     print(f"wrote {args.out} and {sidecar}", file=sys.stderr)

@@ -52,6 +52,7 @@ from lib.result_cache import CACHE_DIR_KEY, Lookup, ResultCache, cache_dir, rela
 from lib.runs import RunRequest, classify_cached, memory_needed, model_key
 from lib.score_help import column_help
 from lib.summary import label_counts, passing_heads, reading_order, run_name
+from ui import in_context
 from ui.charts import population_choice, show_counts
 from ui.deployment import public_mode
 from ui.navigation import LAYER_CHART, sidebar_links
@@ -467,10 +468,14 @@ def results(lookup: Lookup, thresholds: Thresholds) -> None:
     passing_summary(table, helps, thresholds)
     st.subheader("Head inspector")
     inspector(table, thresholds)
+    checked = in_context.run_key(st.session_state[MODEL], result.settings)
+    in_context.check_head(resident_model(), checked, *st.session_state[HEAD])
     st.subheader("All heads")
     results_table(table, helps)
     heatmap(table, helps)
     exports(result)
+    st.subheader("Static vs dynamic")
+    in_context.static_vs_dynamic(resident_model(), checked)
     with st.expander("How the scores are defined"):
         st.markdown(operations.__doc__ or "")
         st.markdown(patterns.__doc__ or "")

@@ -118,3 +118,62 @@ def reference_pattern_scores(model, tokens: torch.Tensor, length: int) -> torch.
                     for p, target in enumerate(targets):
                         scores[layer, head, p] += target_score(pattern, target)
     return scores / len(tokens)
+
+
+def reference_dynamic_scores(model, tokenizer, name: str, template: str) -> dict[str, torch.Tensor]:
+    """(layers, heads) dynamic scores of relation `name` on one template, one prompt and one
+    head at a time (docs/methods.md §8): the prompt is the template's text with the source word
+    in place of <X>, tokenized whole as the published code does, the source position is where
+    the source token is; a head's value vectors are computed by hand from the raw weights and
+    the layer's normalised input, its attention from the model's own `output_attentions`.
+    `z` at the last position is `v` at the source (forced attention) or `sum_j a_j v_j` (in
+    context); logits = `z W_O(h)^T W_U^T`, scored with the static tie rule."""
+    words = json.loads((RELATIONS / name / f"{name}.json").read_text())
+    k = 1 if name in COPYING else 10
+    n_layers = model.config.num_hidden_layers
+    n_heads = model.config.num_attention_heads
+    d_head = model.config.hidden_size // n_heads
+    state = model.state_dict()
+    w_u = model.get_output_embeddings().weight
+    variants = ("dynamic_score", "dynamic_suppression")
+    variants += tuple(name + "_in_context" for name in variants)
+    scores = {name: torch.zeros(n_layers, n_heads, dtype=torch.float64) for name in variants}
+    normalised = {}  # layer -> its attention's input, from the prompt run last
+    hooks = [
+        layer.input_layernorm.register_forward_hook(
+            lambda module, args, out, i=i: normalised.__setitem__(i, out[0])
+        )
+        for i, layer in enumerate(model.gpt_neox.layers)
+    ]
+    kept = 0
+    for src_word, dst_word in words:
+        src = tokenizer.encode(" " + src_word, add_special_tokens=False)
+        dst = tokenizer.encode(" " + dst_word, add_special_tokens=False)
+        if len(src) != 1 or len(dst) != 1:
+            continue
+        kept += 1
+        ids = tokenizer.encode(template.replace("<X>", src_word), add_special_tokens=False)
+        position = ids.index(src[0])
+        with torch.no_grad():
+            attentions = model(torch.tensor([ids]), output_attentions=True).attentions
+        for layer in range(n_layers):
+            qkv_w = state[f"gpt_neox.layers.{layer}.attention.query_key_value.weight"]
+            qkv_b = state[f"gpt_neox.layers.{layer}.attention.query_key_value.bias"]
+            dense = state[f"gpt_neox.layers.{layer}.attention.dense.weight"]
+            for head in range(n_heads):
+                rows = slice(3 * head * d_head + 2 * d_head, 3 * head * d_head + 3 * d_head)
+                v = normalised[layer] @ qkv_w[rows].T + qkv_b[rows]  # (tokens, d_head)
+                w_o = dense[:, head * d_head : (head + 1) * d_head]
+                for suffix, z in (
+                    ("", v[position]),
+                    ("_in_context", attentions[layer][0, head, -1] @ v),
+                ):
+                    logits = (z @ w_o.T) @ w_u.T
+                    target = logits[dst[0]]
+                    promoted = int((logits > target).sum()) < k
+                    suppressed = int((logits < target).sum()) < k
+                    scores["dynamic_score" + suffix][layer, head] += promoted
+                    scores["dynamic_suppression" + suffix][layer, head] += suppressed
+    for hook in hooks:
+        hook.remove()
+    return {key: value / kept for key, value in scores.items()}

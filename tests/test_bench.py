@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.dynamic import main as dynamic_main
 from bench.run import build_parser, main, model_specs
 from lib.errors import InputError
 
@@ -90,3 +91,14 @@ def test_the_gpu_check_runs_the_gpu_tests_then_the_cuda_bench_of_the_large_shape
     assert [(s.name, s.dtype) for s in specs] == [
         (size, dtype) for size in ("1.4b", "6.9b", "12b") for dtype in ("bfloat16", "float32")
     ]
+
+
+def test_the_dynamic_bench_times_all_heads_and_relations(tmp_path):
+    assert dynamic_main(["--shape", "1,2,16", "--out", str(tmp_path)]) == 0
+    (json_path,) = tmp_path.glob("dynamic-cpu-*.json")
+    (row,) = json.loads(json_path.read_text())["results"]
+    assert row["heads"] == 2 and row["relations"] == 20 and row["templates"] == 4
+    assert row["prompts"] == 4 * row["distinct_sources"] > 0
+    assert row["dynamic_s"] > 0 and row["static_s"] > 0
+    (md_path,) = tmp_path.glob("dynamic-cpu-*.md")
+    assert "| 1x2x16 (1×2, d 16, V 8192) | 20 |" in md_path.read_text()

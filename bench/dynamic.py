@@ -1,0 +1,112 @@
+"""Benchmark: dynamic (in-context) scores of all heads x all relations, next to the static ones.
+
+    python -m bench.dynamic [--device cpu|cuda] [--sizes 70m,160m | --shape L,H,D]
+        [--vocab-rows N] [--repeats N] [--build checkpoint|memory] [--out bench/results]
+
+On the seeded random Pythia-shaped models of `bench.tasks` (Pythia's vocabulary rows, the
+synthetic tokenizer), per model: the median time of `lib.dynamic.dynamic_scores` for every
+head, every valid relation and the four default templates (one forward pass per batch of
+prompts, both variants), and, side by side on the same model, of the static
+`lib.operations.operation_scores`. No warm-up call: one dynamic run of a 160m shape takes
+minutes, and the one-time costs are small beside it. Results go to
+`<out>/dynamic-<device>-<date>.json` and `.md`; the table is printed.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench.measure import machine, time_call
+from bench.run import BENCH_DIR, model_specs
+from bench.tasks import ModelSpec, load
+from lib.dynamic import DEFAULT_TEMPLATES, SourcePairs, dynamic_scores
+from lib.errors import CliParser, InputError, run_cli
+from lib.loader import resolve_device
+from lib.operations import operation_scores
+from lib.relations import relation_names, tokenize_relations
+
+HEADER = (
+    "| model (layers×heads, d_model, vocab rows) | relations | distinct sources × templates "
+    "(prompts) | dynamic, all heads (s) | static, all heads (s) | dynamic / static |\n"
+    "|---|---|---|---|---|---|"
+)
+
+
+def bench_model(spec: ModelSpec, repeats: int) -> dict[str, Any]:
+    """Timings of dynamic and static scores of every head of `spec`'s model."""
+    loaded = load(spec)
+    relations, skipped = tokenize_relations(loaded.tokenizer, relation_names())
+    device = loaded.device
+    n_sources = len(SourcePairs.build(relations, device).sources)
+    dynamic, _ = time_call(lambda: dynamic_scores(loaded, relations), device, repeats, False)
+    static, _ = time_call(lambda: operation_scores(loaded.model, relations), device, repeats)
+    config = loaded.model.config
+    return {
+        "name": spec.name,
+        "shape": list(spec.shape),
+        "vocab_rows": spec.vocab_rows,
+        "dtype": spec.dtype,
+        "heads": config.num_hidden_layers * config.num_attention_heads,
+        "relations": len(relations),
+        "skipped_relations": [s.name for s in skipped],
+        "distinct_sources": n_sources,
+        "templates": len(DEFAULT_TEMPLATES),
+        "prompts": n_sources * len(DEFAULT_TEMPLATES),
+        "dynamic_s": dynamic.median,
+        "dynamic_runs_s": list(dynamic.runs),
+        "static_s": static.median,
+        "static_runs_s": list(static.runs),
+    }
+
+
+def markdown(report: dict[str, Any]) -> str:
+    described = ", ".join(f"{key} {value}" for key, value in report["machine"].items())
+    lines = [f"Machine: {described}. Medians of {report['repeats']} run(s).", "", HEADER]
+    for row in report["results"]:
+        layers, heads, d_model = row["shape"]
+        lines.append(
+            f"| {row['name']} ({layers}×{heads}, d {d_model}, V {row['vocab_rows']}) "
+            f"| {row['relations']} | {row['distinct_sources']} × {row['templates']} "
+            f"({row['prompts']}) | {row['dynamic_s']:.3g} | {row['static_s']:.3g} "
+            f"| {row['dynamic_s'] / row['static_s']:.1f}× |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = CliParser(prog="python -m bench.dynamic", description=__doc__.split("\n")[0])
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--sizes", help="Pythia sizes (default 70m,160m)")
+    parser.add_argument("--shape", help="LAYERS,HEADS,D_MODEL instead of --sizes, e.g. 2,4,64")
+    parser.add_argument("--vocab-rows", type=int, help="default: the size's, or the tokenizer's")
+    parser.add_argument("--repeats", type=int, default=1, help="timed runs (median)")
+    parser.add_argument("--build", choices=["checkpoint", "memory"], default="memory")
+    parser.add_argument("--out", type=Path, default=BENCH_DIR / "results")
+    args = parser.parse_args(argv)
+    if args.repeats < 1:
+        raise InputError("--repeats must be at least 1")
+    sizes = args.sizes or (None if args.shape else "70m,160m")
+    specs = model_specs(args.device, sizes, args.shape, args.vocab_rows, "float32", args.build)
+    device = resolve_device(args.device)
+    results = []
+    for spec in specs:
+        print(f"{spec.name}: dynamic and static scores", file=sys.stderr, flush=True)
+        results.append(bench_model(spec, args.repeats))
+    report = {"machine": machine(device), "repeats": args.repeats, "results": results}
+    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H%M")
+    args.out.mkdir(parents=True, exist_ok=True)
+    stem = args.out / f"dynamic-{device.type}-{stamp}"
+    stem.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
+    stem.with_suffix(".md").write_text(markdown(report))
+    print(markdown(report))
+    print(f"wrote {stem}.json and {stem}.md", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(run_cli(main))

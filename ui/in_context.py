@@ -1,0 +1,171 @@
+"""Streamlit parts of the in-context check (docs/methods.md §8): the templates input, "Check in
+context" for the inspected head, and the "Static vs dynamic" scatter view.
+
+Results (`lib.dynamic.in_context`) are computed on demand under a progress bar on the model
+the server's `ResidentModel` lends, and kept for the server's life per model, revision,
+relations and templates (the `ModelKey` names model, revision, device, dtype and a folder's
+fingerprint), so both views and every session share one computation.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from lib.dynamic import DEFAULT_TEMPLATES, VARIANT_DEFINITIONS, VARIANTS, InContext, in_context
+from lib.dynamic import check_templates as parse_templates
+from lib.errors import InputError
+from lib.relations import relation_names
+from lib.resident import ModelKey, ResidentModel
+from lib.static_vs_dynamic import (
+    DEFAULT_MARGIN,
+    disagreements,
+    head_scores,
+    scatter_chart,
+)
+
+TEMPLATES = "in_context_templates"
+"""Session key of the last good templates (a bad edit keeps them)."""
+
+Key = tuple[ModelKey, tuple[str, ...], tuple[str, ...]]
+
+
+@st.cache_resource
+def _results() -> tuple[dict[Key, InContext], threading.Lock]:
+    """The server's computed in-context results and the lock that guards the dict."""
+    return {}, threading.Lock()
+
+
+def templates_control() -> tuple[str, ...]:
+    """The prompt templates, one per line; a bad edit says why and keeps the last good ones."""
+    with st.expander("In-context templates"):
+        text = st.text_area(
+            "Templates (one per line, the source word goes where <X> is)",
+            "\n".join(DEFAULT_TEMPLATES),
+            help="The four templates of the published experiment by default.",
+        )
+        try:
+            st.session_state[TEMPLATES] = parse_templates(
+                [line.strip() for line in text.splitlines() if line.strip()]
+            )
+        except InputError as error:
+            st.error(str(error))
+    return st.session_state.get(TEMPLATES, DEFAULT_TEMPLATES)
+
+
+def run_key(model: ModelKey, settings: dict[str, Any]) -> Key:
+    """What a result depends on: the model, the bundled relations scored in the classification
+    shown (its `settings` record; your own relation files are not checked in context) and the
+    templates from `templates_control`."""
+    bundled = set(relation_names())
+    relations = tuple(r["name"] for r in settings["relations"] if r["name"] in bundled)
+    return model, relations, templates_control()
+
+
+def cached(key: Key) -> InContext | None:
+    results, lock = _results()
+    with lock:
+        return results.get(key)
+
+
+def result_or_button(
+    models: ResidentModel, key: Key, label: str, widget_key: str
+) -> InContext | None:
+    """The cached result for `key`, else a button that computes it under a progress bar."""
+    if not key[1]:
+        st.caption("No bundled relation in this result: nothing to check in context.")
+        return None
+    found = cached(key)
+    if found is not None:
+        return found
+    if not st.button(label, key=widget_key, help=VARIANT_DEFINITIONS["dynamic_score"]):
+        return None
+    model, relations, templates = key
+    bar = st.progress(0.0, text="starting")
+    try:
+        with models.use(model) as loaded:
+            result = in_context(
+                loaded,
+                relations,
+                templates,
+                lambda fraction, message: bar.progress(min(max(fraction, 0.0), 1.0), message),
+            )
+    except InputError as error:
+        st.error(str(error))
+        return None
+    finally:
+        bar.empty()
+    results, lock = _results()
+    with lock:
+        results[key] = result
+    return result
+
+
+def percent_config() -> dict[str, object]:
+    return {
+        name: st.column_config.NumberColumn(name, help=VARIANT_DEFINITIONS[name], format="%.1f%%")
+        for name in ("static_score", "static_suppression", *VARIANTS)
+    }
+
+
+def in_percent(frame: pd.DataFrame) -> pd.DataFrame:
+    columns = [name for name in ("static_score", "static_suppression", *VARIANTS) if name in frame]
+    return frame.assign(**{name: 100 * frame[name] for name in columns})
+
+
+def check_head(models: ResidentModel, key: Key, layer: int, head: int) -> None:
+    """ "Check in context": head (`layer`, `head`)'s static and dynamic scores per relation."""
+    result = result_or_button(models, key, "Check in context", "in_context_check_head")
+    if result is None:
+        st.caption(
+            "Runs the model on template prompts for every relation's pairs and scores every "
+            "head's real output (docs/methods.md §8); computed once per model and templates."
+        )
+        return
+    st.dataframe(
+        in_percent(head_scores(result.table, layer, head)),
+        hide_index=True,
+        column_config=percent_config(),
+    )
+
+
+def static_vs_dynamic(models: ResidentModel, key: Key) -> None:
+    """Per relation, static against dynamic score over all heads, r in each title; the heads
+    that disagree by more than a chosen margin, listed."""
+    result = result_or_button(models, key, "Compute dynamic scores", "in_context_scatter")
+    if result is None:
+        return
+    left, right = st.columns(2)
+    definitions = "; ".join(f"{v}: {VARIANT_DEFINITIONS[v]}" for v in VARIANTS)
+    variant = left.selectbox("Dynamic score", VARIANTS, help=definitions)
+    margin = (
+        right.slider(
+            "Disagreement margin (percentage points)",
+            0,
+            100,
+            round(100 * DEFAULT_MARGIN),
+            help="A head is flagged when |static - dynamic| exceeds this.",
+        )
+        / 100
+    )
+    st.altair_chart(scatter_chart(result.table, result.summary, variant, margin), theme=None)
+    flagged = disagreements(result.table, variant, margin)
+    st.caption(
+        f"{len(flagged)} (head, relation) pairs where |{variant} - static| > "
+        f"{100 * margin:.0f} points. r = Pearson correlation over all heads; the summary also "
+        "has Spearman's rho and the published pooled r (docs/methods.md §8)."
+    )
+    st.dataframe(
+        in_percent(flagged).assign(difference=100 * flagged["difference"]),
+        hide_index=True,
+        column_config={
+            **percent_config(),
+            "difference": st.column_config.NumberColumn(
+                "difference", help="dynamic - static, percentage points", format="%.1f"
+            ),
+        },
+    )
+    st.dataframe(result.summary, hide_index=True)
