@@ -28,9 +28,10 @@ from pathlib import Path
 import torch
 from transformers import GPTNeoXForCausalLM, PreTrainedTokenizerFast
 
+from lib.errors import InputError
 from lib.operations import layer_inputs
 from lib.relations import load_pairs, single_token
-from lib.synthetic import pythia_config, random_model, save_checkpoint
+from lib.synthetic import pythia_config, random_model, save_checkpoint, train_tokenizer
 
 N_LAYERS, N_HEADS, D_MODEL = 3, 4, 64
 D_HEAD = D_MODEL // N_HEADS
@@ -150,3 +151,43 @@ def build_planted(
 ) -> Path:
     """Write `planted_model(tokenizer, heads)` and `tokenizer` to `out` (save_pretrained)."""
     return save_checkpoint(planted_model(tokenizer, heads), tokenizer, out)
+
+
+ROLES: dict[str, tuple[int, int]] = {
+    "copying": COPYING,
+    "suppression": SUPPRESSION,
+    "country_to_capital": COUNTRY_TO_CAPITAL,
+    "previous_token": PREVIOUS_TOKEN,
+}
+"""The names `--appear` takes, and the planted head each one names."""
+DEFAULT_SERIES_STEPS: tuple[int, ...] = (0, 1, 4, 16, 64, 256, 1000, 10000, 143000)
+DEFAULT_APPEARANCE: dict[str, int] = {
+    "previous_token": 4,
+    "copying": 64,
+    "suppression": 1000,
+    "country_to_capital": 10000,
+}
+"""The step from which each role's head is planted in a series (absent before it)."""
+
+
+def heads_at(step: int, appearance: dict[str, int]) -> tuple[tuple[int, int], ...]:
+    """The planted heads of a series at `step`: each role whose appearance step is <= `step`."""
+    return tuple(ROLES[role] for role, first in appearance.items() if first <= step)
+
+
+def build_series(
+    out: Path, steps: Collection[int], appearance: dict[str, int] = DEFAULT_APPEARANCE
+) -> list[Path]:
+    """A training series: `out/step<N>` for every N in `steps`, each the planted model with
+    `heads_at(N, appearance)`; the random weights are the same at every step, so each head's
+    label changes exactly when its planted role appears. Returns the folders written."""
+    unknown = set(appearance) - set(ROLES)
+    if unknown:
+        raise InputError(f"unknown role {', '.join(sorted(unknown))}; use {', '.join(ROLES)}")
+    if not steps or any(step < 0 for step in steps):
+        raise InputError("series steps must be whole numbers >= 0, at least one")
+    tokenizer = train_tokenizer()  # trained once: every step shares it, as Pythia's do
+    return [
+        build_planted(out / f"step{step}", tokenizer, heads_at(step, appearance))
+        for step in sorted(set(steps))
+    ]
