@@ -50,6 +50,8 @@ REVISION_SETS = (
 RAY_RETRIES = 3
 """Times Ray reruns a job whose worker died (a lost node, a killed process); a job that fails
 on its input is a recorded result, never retried."""
+RAY_RUNTIME_ENV = {"working_dir": str(ROOT), "excludes": [".git", ".*_cache", "tests", "bench"]}
+"""Ray workers import `lib` from this checkout, shipped to the cluster's nodes."""
 LOCAL_RAY_OBJECT_STORE = 256 * 2**20
 """Object store of a local Ray started by the sweep: jobs pass only small results."""
 
@@ -151,6 +153,15 @@ def job_digest(job: Job, settings: SweepSettings) -> str:
     return hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()[:16]
 
 
+def known_digest(job: Job, settings: SweepSettings) -> str | None:
+    """`job_digest`, or None for a checkpoint folder too broken to fingerprint: its job runs
+    and fails with the reason."""
+    try:
+        return job_digest(job, settings)
+    except InputError:
+        return None
+
+
 def one_line(error: BaseException) -> str:
     """An error's message on one line, its type named unless it is an `InputError`."""
     text = " ".join(str(error).split()) or "no message"
@@ -208,7 +219,7 @@ def sweep(
         raise InputError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
     store = Store(store_url)
     store_url = store.absolute_url  # workers may run in another folder
-    digests = {job.key.name: job_digest(job, settings) for job in jobs}
+    digests = {job.key.name: known_digest(job, settings) for job in jobs}
     store.write_plan(
         {
             "jobs": [asdict(job.key) for job in jobs],
@@ -219,7 +230,8 @@ def sweep(
     results: dict[str, JobResult] = {}
     pending = []
     for job in jobs:
-        if store.stored_digest(job.key) == digests[job.key.name]:
+        digest = digests[job.key.name]
+        if digest is not None and store.stored_digest(job.key) == digest:
             results[job.key.name] = JobResult(job, "kept")
             (report or ignore)(results[job.key.name])
         else:
