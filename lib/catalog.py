@@ -76,8 +76,6 @@ LOG_STEPS: tuple[int, ...] = (
 )
 """A sweep's `log` subset: step0, the log-spaced steps 1, 2, 4, ..., 512, and ten evenly spaced
 thousands (14000, 29000, 43000, 57000, 72000, 86000, 100000, 114000, 129000, 143000)."""
-TOKENS_PER_STEP = 2_097_152
-"""Tokens seen per training step: 1024 sequences of 2048 tokens (Pythia paper, section 2)."""
 
 
 def step_of(revision: str) -> int:

@@ -30,7 +30,7 @@ import transformers
 from tqdm import tqdm  # a transformers dependency
 
 from lib.errors import CliParser, InputError, check_writable, run_cli
-from lib.labels import UNCLASSIFIED
+from lib.labels import SUPPRESSION_LABEL, UNCLASSIFIED
 from lib.loader import DEVICES, DTYPES, LoadedModel, check_source, dtype_name, load_model
 from lib.operations import DEFAULT_BYTE_BUDGET, operation_scores
 from lib.patterns import (
@@ -60,7 +60,6 @@ from lib.relations import (
 )
 from lib.result_files import check_pair_target, write_pair
 
-SUPPRESSION_LABEL = "suppression: "
 LABEL_ORDER = (
     "the highest passing score wins; ties go to the first in this order: relation scores "
     "(relations in name order), then suppression scores (same order), then patterns "
