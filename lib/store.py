@@ -145,6 +145,20 @@ class Store:
             n for n in names if n.endswith(".parquet") and n.rsplit("/", 1)[-1][0] not in "._"
         )
 
+    def version(self) -> str:
+        """A hash of the stored tables' names, sizes and modification times: it changes when
+        a job's table is added or replaced (a page's cache key)."""
+        if not self.fs.isdir(self.root):
+            return ""
+        listing = self.fs.ls(self.root, detail=True)
+        tables = set(self.table_files())
+        stats = sorted(
+            (e["name"], e.get("size"), str(e.get("mtime", e.get("LastModified"))))
+            for e in listing
+            if e["name"] in tables
+        )
+        return hashlib.sha256(repr(stats).encode()).hexdigest()[:16]
+
     def read(self) -> pd.DataFrame:
         """Every stored row, sorted by model, step, layer, head; columns that only some tables
         have (a relation another tokenizer skipped) are empty in the others."""

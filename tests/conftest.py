@@ -9,7 +9,7 @@ written in `lib.planted`). Every other head is random and labelled `unclassified
 Fixtures: `planted_checkpoint` (`Planted`: path, heads, `where(label)`), `planted_model`
 (loaded on CPU, float32), `planted_classification` (its `classify_heads` result),
 `non_neox_folder` (a GPT-2 config), `pythia_14m_folder` (a random checkpoint of Pythia-14m's
-shape, 50304 embedding rows).
+shape, 50304 embedding rows); `planted_series`, `planted_store` (`series_support`).
 
 `mapping_checkpoint` is a second checkpoint of the same shape, random but for one head
 (`MAPPING_HEAD`) planted for a relation no bundled dataset has (`PlantedMapping.pairs`: 40
@@ -46,6 +46,7 @@ from lib.synthetic import (
     train_tokenizer,
 )
 from tests.browser_support import browser, page, server_url  # noqa: F401 (browser-test fixtures)
+from tests.series_support import planted_series, planted_store  # noqa: F401 (sweep fixtures)
 
 MAPPING_DIMS = slice(2 * D_HEAD, 3 * D_HEAD)
 MAPPING_HEAD = (0, 2)

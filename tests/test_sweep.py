@@ -1,8 +1,8 @@
 """Sweeps over a planted training series: each planted head's role at every step, recovered
 from the store, in process and on Ray; resuming, failures and killed jobs; the emergence table.
 
-The series (`lib.planted.build_series`) plants each head from a chosen step on, so the label of
-every head at every step, and its `first_step`, are known by construction."""
+The series (`tests/series_support.py`) plants each head from a chosen step on, so the label
+of every head at every step, and its `first_step`, are known by construction."""
 
 from __future__ import annotations
 
@@ -18,59 +18,34 @@ from lib import sweep as sw
 from lib.classify import ClassifySettings, Thresholds
 from lib.errors import InputError
 from lib.labels import UNCLASSIFIED
-from lib.planted import PLANTED, ROLES, build_series
+from lib.planted import PLANTED, ROLES
 from lib.store import Progress, Store, sweep_progress
 from lib.synthetic import main as synthetic_main
 from lib.trajectory import main as trajectory_main
 from lib.trajectory import trajectories
-
-STEPS = (0, 2, 8)
-APPEARANCE = {"previous_token": 0, "suppression": 2, "copying": 8, "country_to_capital": 8}
-RELATIONS = ("country_to_capital_wikidata", "general_copying_english_500")
-SETTINGS = sw.SweepSettings(ClassifySettings(relations=RELATIONS), "cpu", "float32")
+from tests.series_support import RELATIONS, SETTINGS, STEPS, expected_label, first_step
 
 
-def expected_label(layer: int, head: int, step: int) -> str:
-    """What a head of the series is at `step`: its planted label once planted, else nothing."""
-    roles = {position: role for role, position in ROLES.items()}
-    role = roles.get((layer, head))
-    return PLANTED[(layer, head)] if role and APPEARANCE[role] <= step else UNCLASSIFIED
-
-
-@pytest.fixture(scope="module")
-def series(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("series")
-    build_series(out, STEPS, APPEARANCE)
-    return out
-
-
-@pytest.fixture(scope="module")
-def swept(series: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A store the in-process engine filled from the whole series."""
-    store = tmp_path_factory.mktemp("store")
-    results = sw.sweep(sw.plan_jobs([str(series)]), SETTINGS, str(store))
-    assert [r.status for r in results] == ["stored"] * len(STEPS)
-    return store
-
-
-def test_sweep_recovers_every_planted_role_at_every_step(swept: Path, series: Path) -> None:
-    rows = pd.read_parquet(swept)  # the store is a plain Parquet dataset
+def test_sweep_recovers_every_planted_role_at_every_step(
+    planted_store: Path, planted_series: Path
+) -> None:
+    rows = pd.read_parquet(planted_store)  # the store is a plain Parquet dataset
     assert sorted(rows["step"].unique()) == list(STEPS)
     assert set(rows["revision"]) == {f"step{step}" for step in STEPS}
-    assert set(rows["model"]) == {str(series)}
+    assert set(rows["model"]) == {str(planted_series)}
     for row in rows.itertuples():
         assert row.label == expected_label(row.layer, row.head, row.step), row
     settings = json.loads(rows["settings"].iloc[0])
     assert settings["thresholds"] == json.loads(json.dumps(vars(Thresholds())))
 
 
-def test_emergence_table_knows_when_each_head_appeared(swept: Path, tmp_path: Path) -> None:
+def test_emergence_table_knows_when_each_head_appeared(planted_store: Path, tmp_path: Path) -> None:
     out = tmp_path / "emergence.csv"
-    assert trajectory_main([str(swept), "--out", str(out)]) == 0
+    assert trajectory_main([str(planted_store), "--out", str(out)]) == 0
     table = pd.read_csv(out).set_index(["layer", "head"])
     assert len(table) == 12  # every head, unclassified ones included
     for role, (layer, head) in ROLES.items():
-        first = min(step for step in STEPS if step >= APPEARANCE[role])
+        first = first_step(role)
         row = table.loc[(layer, head)]
         assert row["final_label"] == PLANTED[(layer, head)]
         assert row["first_step"] == first and row["threshold_step"] == first
@@ -90,7 +65,9 @@ def test_trajectory_of_a_head_that_changes_role() -> None:
     assert (row.final_label, row.first_step, row.n_changes, row.threshold_step) == ("a", 8, 4, 0)
 
 
-def test_ray_gives_the_same_scores(swept: Path, series: Path, tmp_path: Path) -> None:
+def test_ray_gives_the_same_scores(
+    planted_store: Path, planted_series: Path, tmp_path: Path
+) -> None:
     ray = pytest.importorskip("ray")
     ray.init(
         num_cpus=2,
@@ -99,36 +76,42 @@ def test_ray_gives_the_same_scores(swept: Path, series: Path, tmp_path: Path) ->
         runtime_env=sw.RAY_RUNTIME_ENV,
     )
     try:
-        results = sw.sweep(sw.plan_jobs([str(series)]), SETTINGS, str(tmp_path), engine="ray")
+        results = sw.sweep(
+            sw.plan_jobs([str(planted_series)]), SETTINGS, str(tmp_path), engine="ray"
+        )
     finally:
         ray.shutdown()
     assert [r.status for r in results] == ["stored"] * len(STEPS)
-    on_ray, in_process = Store(str(tmp_path)).read(), Store(str(swept)).read()
+    on_ray, in_process = Store(str(tmp_path)).read(), Store(str(planted_store)).read()
     pd.testing.assert_frame_equal(on_ray, in_process, check_exact=True)
 
 
-def test_a_repeated_sweep_recomputes_nothing(swept: Path, series: Path, monkeypatch) -> None:
-    before = {p.name: p.stat().st_mtime_ns for p in swept.glob("*.parquet")}
+def test_a_repeated_sweep_recomputes_nothing(
+    planted_store: Path, planted_series: Path, monkeypatch
+) -> None:
+    before = {p.name: p.stat().st_mtime_ns for p in planted_store.glob("*.parquet")}
     monkeypatch.setattr(sw, "run_job", lambda *args: pytest.fail("a stored job was run again"))
-    results = sw.sweep(sw.plan_jobs([str(series)]), SETTINGS, str(swept))
+    results = sw.sweep(sw.plan_jobs([str(planted_series)]), SETTINGS, str(planted_store))
     assert [r.status for r in results] == ["kept"] * len(STEPS)
-    assert before == {p.name: p.stat().st_mtime_ns for p in swept.glob("*.parquet")}
-    assert sweep_progress(Store(str(swept))) == Progress(len(STEPS), len(STEPS), 0)
+    assert before == {p.name: p.stat().st_mtime_ns for p in planted_store.glob("*.parquet")}
+    assert sweep_progress(Store(str(planted_store))) == Progress(len(STEPS), len(STEPS), 0)
 
 
-def test_other_settings_are_recomputed(series: Path, swept: Path) -> None:
-    job = sw.plan_jobs([str(series)], "step0")[0]
+def test_other_settings_are_recomputed(planted_series: Path, planted_store: Path) -> None:
+    job = sw.plan_jobs([str(planted_series)], "step0")[0]
     stricter = sw.SweepSettings(
         ClassifySettings(relations=RELATIONS, thresholds=Thresholds(operation=0.2)), "cpu"
     )
     assert sw.job_digest(job, stricter) != sw.job_digest(job, SETTINGS)
-    assert Store(str(swept)).stored_digest(job.key) == sw.job_digest(job, SETTINGS)
+    assert Store(str(planted_store)).stored_digest(job.key) == sw.job_digest(job, SETTINGS)
 
 
-def test_a_killed_job_leaves_nothing_served(series: Path, tmp_path: Path, monkeypatch) -> None:
+def test_a_killed_job_leaves_nothing_served(
+    planted_series: Path, tmp_path: Path, monkeypatch
+) -> None:
     """Killed after its table was written but before the rename: no reader sees it, and the
     next sweep runs the job again."""
-    jobs = sw.plan_jobs([str(series)], "step2")
+    jobs = sw.plan_jobs([str(planted_series)], "step2")
     store = Store(str(tmp_path))
 
     rename = type(store.fs).mv
@@ -149,10 +132,12 @@ def test_a_killed_job_leaves_nothing_served(series: Path, tmp_path: Path, monkey
     assert [r.status for r in sw.sweep(jobs, SETTINGS, str(tmp_path))] == ["stored"]
 
 
-def test_a_failed_job_is_recorded_and_the_sweep_goes_on(series: Path, tmp_path: Path) -> None:
+def test_a_failed_job_is_recorded_and_the_sweep_goes_on(
+    planted_series: Path, tmp_path: Path
+) -> None:
     broken = tmp_path / "series"
     broken.mkdir()
-    (broken / "step0").symlink_to(series / "step0")
+    (broken / "step0").symlink_to(planted_series / "step0")
     (broken / "step5").mkdir()
     (broken / "step5" / "config.json").write_text("{not json")
     (broken / "step5" / "model.safetensors").write_bytes(b"")
@@ -170,23 +155,23 @@ def test_a_failed_job_is_recorded_and_the_sweep_goes_on(series: Path, tmp_path: 
     assert sweep_progress(Store(str(store))) == Progress(2, 1, 1)
 
 
-def test_revisions(series: Path) -> None:
+def test_revisions(planted_series: Path) -> None:
     hub = sw.plan_jobs(["EleutherAI/pythia-70m"], "log")
     assert [job.key.step for job in hub][:3] == [0, 1, 2] and len(hub) == 21
     assert hub[-1].revision == "step143000"
     listed = sw.plan_jobs(["EleutherAI/pythia-70m"], "step0,main")
     assert [(j.key.revision, j.key.step) for j in listed] == [("step0", 0), ("main", 143000)]
-    assert [j.key.revision for j in sw.plan_jobs([str(series)], "log")] == [
+    assert [j.key.revision for j in sw.plan_jobs([str(planted_series)], "log")] == [
         "step0",
         "step2",
         "step8",
     ]
     with pytest.raises(InputError, match="has no revision step3"):
-        sw.plan_jobs([str(series)], "step3")
+        sw.plan_jobs([str(planted_series)], "step3")
     with pytest.raises(InputError, match="neither a folder nor a Pythia hub id"):
         sw.plan_jobs(["gpt2"])
     with pytest.raises(InputError, match="no step<N> subfolders"):
-        sw.plan_jobs([str(series / "step0")])
+        sw.plan_jobs([str(planted_series / "step0")])
 
 
 def test_synthetic_series_command(tmp_path: Path, capsys) -> None:
@@ -208,5 +193,6 @@ def test_synthetic_help_is_whole_sentences() -> None:
 
 
 def test_readers_of_a_store_import_no_torch() -> None:
-    code = "import sys, lib.store, lib.trajectory; assert 'torch' not in sys.modules"
+    code = "import sys, lib.store, lib.trajectory, lib.training_chart\n"
+    code += "assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -12,10 +12,12 @@ import streamlit as st
 HOME = "streamlit_app.py"
 LAYER_CHART = "pages/1_Layer_chart.py"
 CLASSIFY_HEADS = "pages/2_Classify_heads.py"
+TRAINING_DYNAMICS = "pages/3_Training_dynamics.py"
 LINKS = (
     (HOME, "Home", ":material/home:"),
     (LAYER_CHART, "Layer chart", ":material/stacked_bar_chart:"),
     (CLASSIFY_HEADS, "Classify heads", ":material/manage_search:"),
+    (TRAINING_DYNAMICS, "Training dynamics", ":material/timeline:"),
 )
 
 
