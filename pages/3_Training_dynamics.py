@@ -33,14 +33,17 @@ MAX_SMALL_MULTIPLES = 4
 def load() -> tuple[str, pd.DataFrame, pd.DataFrame] | None:
     """The store named in the sidebar, read (cached by its version); on a bad path its message
     and the previous good store."""
-    url = st.session_state.get(training.STORE_INPUT, "").strip()
+    url = training.store_input()
     if url:
         try:
             store = Store(url)
             rows, failures = training.read_store(store.url, store.version())
             st.session_state[GOOD] = (url, rows, failures)
         except (InputError, OSError) as error:
-            st.error(str(error))
+            if training.running():
+                st.info("Waiting for the sweep's first table…")
+            else:
+                st.error(str(error))
     return st.session_state.get(GOOD)
 
 
@@ -147,14 +150,9 @@ st.title("Training dynamics")
 if public_mode().enabled:
     st.info("This page reads and writes folders on the server: it is off in a public deployment.")
     st.stop()
-st.sidebar.text_input(
-    "Results store",
-    key=training.STORE_INPUT,
-    help="A folder (or fsspec URL) written by python -m lib.sweep, or by a sweep started below.",
-)
+loaded = load()
 training.sweep_form()
 training.sweep_status()
-loaded = load()
 if loaded is None:
     st.info(
         "Give the folder of a results store in the sidebar (python -m lib.sweep --out STORE), "

@@ -11,6 +11,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -21,9 +22,24 @@ from lib.store import Store, sweep_progress
 
 ROOT = Path(__file__).resolve().parent.parent
 STORE_INPUT = "training_store"
+NEXT_STORE = "training_next_store"
+"""A store to show from the next run on (a widget's value cannot change once it is drawn)."""
 SWEEP = "training_sweep"
-"""Session key of the running sweep: (process, store url, log path)."""
+"""Session key of the sweep this session started (`StartedSweep`)."""
 PROGRESS_EVERY_S = 2.0
+
+
+@dataclass
+class StartedSweep:
+    """A sweep started from the page: its process, store, log file, and whether the page has
+    re-read the store since it ended."""
+
+    process: subprocess.Popen
+    store: str
+    log: Path
+    reloaded: bool = False
+    seen: int = 0
+    """Jobs done when the page last read the store."""
 
 
 @st.cache_data(max_entries=4, show_spinner="Reading the store…")
@@ -47,8 +63,20 @@ def start_sweep(source: str, revisions: str, store: str) -> None:
         process = subprocess.Popen(
             sweep_command(source, revisions, store), cwd=ROOT, stdout=file, stderr=file
         )
-    st.session_state[SWEEP] = (process, store, log)
-    st.session_state[STORE_INPUT] = store
+    st.session_state[SWEEP] = StartedSweep(process, store, log)
+    st.session_state[NEXT_STORE] = store
+
+
+def store_input() -> str:
+    """The sidebar's store path (a sweep started here puts its store there)."""
+    if NEXT_STORE in st.session_state:
+        st.session_state[STORE_INPUT] = st.session_state.pop(NEXT_STORE)
+    return st.sidebar.text_input(
+        "Results store",
+        key=STORE_INPUT,
+        help="A folder (or fsspec URL) written by python -m lib.sweep, or by a sweep started "
+        "below.",
+    ).strip()
 
 
 def sweep_form() -> None:
@@ -75,19 +103,19 @@ def sweep_form() -> None:
 def running() -> bool:
     """Whether a sweep this session started is still running."""
     sweep = st.session_state.get(SWEEP)
-    return sweep is not None and sweep[0].poll() is None
+    return sweep is not None and sweep.process.poll() is None
 
 
 @st.fragment(run_every=PROGRESS_EVERY_S)
 def sweep_status() -> None:
-    """Progress of the sweep this session started: jobs with a table or a failure, of all."""
-    sweep = st.session_state.get(SWEEP)
+    """Progress of the sweep this session started: jobs with a table or a failure, of all;
+    once it ends, its outcome, and the whole page re-reads the store once."""
+    sweep: StartedSweep | None = st.session_state.get(SWEEP)
     if sweep is None:
         return
-    process, url, log = sweep
-    code = process.poll()
+    code = sweep.process.poll()
     try:
-        progress = sweep_progress(Store(url))
+        progress = sweep_progress(Store(sweep.store))
     except (InputError, OSError, ValueError):
         progress = None  # the plan is not written yet
     if progress is not None:
@@ -96,6 +124,9 @@ def sweep_status() -> None:
             done / max(progress.total, 1),
             f"Sweep: {done} of {progress.total} jobs done ({progress.failed} failed)",
         )
+        if code is None and done > sweep.seen:
+            sweep.seen = done
+            st.rerun()  # a new table: the whole page reads the store again
     if code is None:
         st.caption("The sweep runs in its own process; the charts update as jobs finish.")
         return
@@ -103,6 +134,7 @@ def sweep_status() -> None:
         st.success("The sweep finished: every job has its table.")
     else:
         st.warning(f"The sweep ended with exit code {code}; its last lines:")
-        st.code("\n".join(log.read_text(errors="replace").splitlines()[-5:]), language=None)
-    del st.session_state[SWEEP]
-    st.rerun()  # the whole page reads the finished store
+        st.code("\n".join(sweep.log.read_text(errors="replace").splitlines()[-5:]), language=None)
+    if not sweep.reloaded:
+        sweep.reloaded = True
+        st.rerun()  # the whole page reads the finished store
