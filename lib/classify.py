@@ -17,6 +17,7 @@ written as a pair, the sidecar recording the CSV's checksum (`lib.result_files`)
 
 from __future__ import annotations
 
+import argparse
 import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields, replace
@@ -252,14 +253,10 @@ def bar_progress(bar: Any) -> Progress:
     return report
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = CliParser(prog="python -m lib.classify", description=__doc__.split("\n")[0])
-    parser.add_argument("--model", required=True, help="hub id or local folder")
-    parser.add_argument(
-        "--revision",
-        default="main",
-        help="hub revision: main, a step such as step1000, or a commit",
-    )
+def add_scoring_options(parser: argparse.ArgumentParser) -> None:
+    """`--device`, `--dtype`, `--relations`, `--relation-file`, `--relation-k`,
+    `--no-patterns`, `--threshold`: how to load and what to score, the same for
+    `python -m lib.classify` and `python -m lib.sweep`."""
     parser.add_argument("--device", default="auto", choices=DEVICES)
     parser.add_argument("--dtype", default="auto", choices=list(DTYPES))
     parser.add_argument(
@@ -270,17 +267,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--threshold", action="append", default=[], help="NAME=VALUE, e.g. operation=0.2"
     )
-    parser.add_argument("--out", type=Path, required=True, help="CSV to write")
-    args = parser.parse_args(argv)
-    check_source(args.model)
-    check_writable(args.out)
-    check_pair_target(args.out)
-    settings = ClassifySettings(
+
+
+def scoring_settings(args: argparse.Namespace) -> ClassifySettings:
+    """The `ClassifySettings` of the options of `add_scoring_options` (relation files read)."""
+    return ClassifySettings(
         relations=parse_relations(args.relations),
         relation_files=relation_files_from(args),
         thresholds=parse_thresholds(args.threshold),
         patterns=None if args.no_patterns else DEFAULT_PATTERN_SETTINGS,
     )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = CliParser(prog="python -m lib.classify", description=__doc__.split("\n")[0])
+    parser.add_argument("--model", required=True, help="hub id or local folder")
+    parser.add_argument(
+        "--revision",
+        default="main",
+        help="hub revision: main, a step such as step1000, or a commit",
+    )
+    add_scoring_options(parser)
+    parser.add_argument("--out", type=Path, required=True, help="CSV to write")
+    args = parser.parse_args(argv)
+    check_source(args.model)
+    check_writable(args.out)
+    check_pair_target(args.out)
+    settings = scoring_settings(args)
     transformers.utils.logging.disable_progress_bar()  # one bar: ours
     bar_format = "{desc:<45} {bar} {percentage:3.0f}%"
     # Only on a terminal: piped or captured stderr keeps to one line per message.

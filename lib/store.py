@@ -160,14 +160,17 @@ class Store:
         return hashlib.sha256(repr(stats).encode()).hexdigest()[:16]
 
     def read(self) -> pd.DataFrame:
-        """Every stored row, sorted by model, step, layer, head; columns that only some tables
-        have (a relation another tokenizer skipped) are empty in the others."""
+        """Every stored row, sorted by model, step, layer, head, one per step (`main` and
+        `step143000` are one checkpoint); columns that only some tables have (a relation
+        another tokenizer skipped) are empty in the others."""
         files = self.table_files()
         if not files:
             raise InputError(f"{self.url} holds no results yet: run python -m lib.sweep --out")
         schemas = [pq.read_schema(file, filesystem=self.fs) for file in files]
         dataset = ds.dataset(files, schema=pa.unify_schemas(schemas), filesystem=self.fs)
         frame = dataset.to_table().to_pandas()
+        # `main` and `step143000` are one checkpoint: swept under both names, it counts once.
+        frame = frame.drop_duplicates(["model", "step", "layer", "head"])
         return frame.sort_values(["model", "step", "layer", "head"], ignore_index=True)
 
     def read_failures(self) -> pd.DataFrame:

@@ -31,21 +31,19 @@ import transformers
 from tqdm import tqdm
 
 from lib.catalog import LOG_STEPS, REVISIONS, size_of, step_of
-from lib.classify import ClassifySettings, classify_heads, parse_thresholds
+from lib.classify import ClassifySettings, add_scoring_options, classify_heads, scoring_settings
 from lib.errors import CliParser, InputError, run_cli
-from lib.loader import DEVICES, DTYPES, is_folder_source, load_model
-from lib.patterns import DEFAULT_PATTERN_SETTINGS
+from lib.loader import is_folder_source, load_model
 from lib.provenance import ROOT, scoring_code_digest
-from lib.relations import parse_relations
 from lib.runs import folder_fingerprint
 from lib.store import JobKey, Store
 
 ENGINES = ("process", "ray")
 REVISION_SETS = (
-    "all: every catalog revision of a hub model (step0 ... step143000 and main), every step<N> "
-    "subfolder of a series folder; log: step0, the log-spaced steps 1, 2, 4, ..., 512 and ten "
-    "evenly spaced thousands (14000, 29000, ..., 129000, 143000), those a series folder has; or "
-    "a comma list such as step0,step1000,main"
+    "all: every training checkpoint of a hub model (step0 ... step143000; main is step143000), "
+    "every step<N> subfolder of a series folder; log: step0, the log-spaced steps 1, 2, 4, "
+    "..., 512 and ten evenly spaced thousands (14000, 29000, ..., 129000, 143000), those a "
+    "series folder has; or a comma list such as step0,step1000,main"
 )
 RAY_RETRIES = 3
 """Times Ray reruns a job whose worker died (a lost node, a killed process); a job that fails
@@ -112,8 +110,12 @@ def plan_jobs(models: Sequence[str], revisions: str = "all") -> list[Job]:
             raise InputError(
                 f"{model!r} is neither a folder nor a Pythia hub id such as EleutherAI/pythia-70m"
             )
+        # `main` is `step143000`: `all` takes the step, a list may name either, not both.
         available = series_revisions(model) if local else list(REVISIONS)
-        for revision in pick_revisions(revisions, available, model):
+        picked = pick_revisions(revisions, available, model)
+        if len({step_of(revision) for revision in picked}) < len(picked):
+            raise InputError(f"{model}: main and step143000 are the same checkpoint; give one")
+        for revision in picked:
             # Absolute: Ray workers run in a copy of this checkout, not in this folder.
             source = str(Path(model).expanduser().resolve() / revision) if local else model
             key = JobKey(model, revision, step_of(revision))
@@ -124,7 +126,7 @@ def plan_jobs(models: Sequence[str], revisions: str = "all") -> list[Job]:
 def pick_revisions(text: str, available: list[str], model: str) -> list[str]:
     """`all`, `log` or a comma list, checked against the model's `available` revisions."""
     if text == "all":
-        return available
+        return [revision for revision in available if revision != "main"]
     if text == "log":
         return [r for r in available if r != "main" and step_of(r) in LOG_STEPS]
     asked = [part.strip() for part in text.split(",") if part.strip()]
@@ -341,13 +343,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--out", required=True, help="the store: a folder, or an fsspec URL (s3://... with s3fs)"
     )
-    parser.add_argument("--device", default="auto", choices=DEVICES)
-    parser.add_argument("--dtype", default="auto", choices=list(DTYPES))
-    parser.add_argument("--relations", default="all", help="all or a,b,... (relation names)")
-    parser.add_argument("--no-patterns", action="store_true", help="skip attention patterns")
-    parser.add_argument(
-        "--threshold", action="append", default=[], help="NAME=VALUE, e.g. operation=0.2"
-    )
+    add_scoring_options(parser)
     parser.add_argument(
         "--engine", default="process", choices=ENGINES, help="run jobs here or as Ray tasks"
     )
@@ -355,15 +351,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--ray-address", help="Ray cluster to run on (default: a local Ray started here)"
     )
     args = parser.parse_args(argv)
-    settings = SweepSettings(
-        ClassifySettings(
-            relations=parse_relations(args.relations),
-            thresholds=parse_thresholds(args.threshold),
-            patterns=None if args.no_patterns else DEFAULT_PATTERN_SETTINGS,
-        ),
-        args.device,
-        args.dtype,
-    )
+    settings = SweepSettings(scoring_settings(args), args.device, args.dtype)
     jobs = plan_jobs(args.model, args.revisions)
     report, close = terminal_report(len(jobs))
     try:

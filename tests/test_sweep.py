@@ -159,6 +159,10 @@ def test_revisions(planted_series: Path) -> None:
     hub = sw.plan_jobs(["EleutherAI/pythia-70m"], "log")
     assert [job.key.step for job in hub][:3] == [0, 1, 2] and len(hub) == 21
     assert hub[-1].revision == "step143000"
+    everything = sw.plan_jobs(["EleutherAI/pythia-70m"])
+    assert len(everything) == 154 and everything[-1].key.revision == "step143000"
+    with pytest.raises(InputError, match="same checkpoint"):
+        sw.plan_jobs(["EleutherAI/pythia-70m"], "main,step143000")
     listed = sw.plan_jobs(["EleutherAI/pythia-70m"], "step0,main")
     assert [(j.key.revision, j.key.step) for j in listed] == [("step0", 0), ("main", 143000)]
     assert [j.key.revision for j in sw.plan_jobs([str(planted_series)], "log")] == [
