@@ -57,7 +57,7 @@ def evenly(steps: list[int], n: int) -> list[int]:
 def score_threshold_note(rows: pd.DataFrame) -> str:
     """The thresholds the store's heads were labelled with, from its settings record."""
     thresholds = json.loads(rows["settings"].iloc[0])["thresholds"]
-    return "Labelled at ≥ " + ", ".join(f"{k} {100 * v:g}%" for k, v in thresholds.items())
+    return "Labelled at ≥ " + ", ".join(f"{k} {100 * v:g}%" for k, v in thresholds.items()) + "."
 
 
 def categories_view(rows: pd.DataFrame) -> None:
@@ -66,8 +66,9 @@ def categories_view(rows: pd.DataFrame) -> None:
     categories = binning.score_categories()
     st.caption(
         f"{training_chart.POPULATION}: " + "; ".join(categories.ranges()) + ". "
-        f"{training_chart.TOKENS_DEFINITION} {score_threshold_note(rows)}."
+        f"{training_chart.TOKENS_DEFINITION}"
     )
+    st.text(score_threshold_note(rows))  # read from the store: shown literally
 
 
 def layers_view(rows: pd.DataFrame, steps: list[int]) -> None:
@@ -137,9 +138,10 @@ def head_view(rows: pd.DataFrame) -> None:
     title = f"layer {layer}, head {head}"
     st.altair_chart(training_chart.head_scores_chart(scores, columns, title), theme=None)
     st.caption(
-        f"Scores are fractions drawn as percentages (docs/methods.md §1, §4). "
-        f"{score_threshold_note(rows)}. {training_chart.TOKENS_DEFINITION}"
+        "Scores are fractions drawn as percentages (docs/methods.md §1, §4). "
+        f"{training_chart.TOKENS_DEFINITION}"
     )
+    st.text(score_threshold_note(rows))
     labels = scores.drop_duplicates("step")[["step", "label"]]
     st.dataframe(labels, hide_index=True)
 

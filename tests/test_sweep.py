@@ -197,6 +197,7 @@ def test_synthetic_help_is_whole_sentences() -> None:
 
 
 def test_readers_of_a_store_import_no_torch() -> None:
-    code = "import sys, lib.store, lib.trajectory, lib.training_chart\n"
+    """What the Training dynamics page imports; lib.sweep (torch) runs in its own process."""
+    code = "import sys, lib.store, lib.trajectory, lib.training_chart, lib.chart, ui.training\n"
     code += "assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
