@@ -88,10 +88,13 @@ class Store:
     def _put_atomically(self, path: str, data: bytes) -> None:
         """Write `data` to a hidden temporary name beside `path`, then rename it into place."""
         folder, _, name = path.rpartition("/")
-        self.fs.makedirs(folder, exist_ok=True)
         temporary = f"{folder}/.tmp-{uuid.uuid4().hex}-{name}"
-        with self.fs.open(temporary, "wb") as file:
-            file.write(data)
+        try:
+            self.fs.makedirs(folder, exist_ok=True)
+            with self.fs.open(temporary, "wb") as file:
+                file.write(data)
+        except OSError as error:
+            raise InputError(f"cannot write the store {self.url}: {error}") from None
         self.fs.mv(temporary, path)
 
     def write_table(self, job: JobKey, table: pd.DataFrame, digest: str, settings: dict) -> None:

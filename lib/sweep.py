@@ -290,10 +290,13 @@ def run_on_ray(
         job = running.pop(done)
         try:
             yield ray.get(done)
-        except ray.exceptions.RayError as error:
-            reason = f"Ray lost the job after {RAY_RETRIES} retries: {one_line(error)}"
-            Store(store_url).write_failure(job.key, job_digest(job, settings), reason)
-            yield JobResult(job, "failed", reason)
+            continue
+        except ray.exceptions.RayTaskError as error:  # run_job raised: its store write failed
+            reason = one_line(error.cause)
+        except ray.exceptions.RayError as error:  # its worker died, retries included
+            reason = f"Ray lost the job's worker {RAY_RETRIES + 1} times: {one_line(error)}"
+        Store(store_url).write_failure(job.key, known_digest(job, settings) or "", reason)
+        yield JobResult(job, "failed", reason)
 
 
 def terminal_report(total: int) -> tuple[Report, Callable[[], None]]:
