@@ -16,6 +16,8 @@ reason and the sweep goes on. Exit code 0 when every job has its table, 1 when o
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import gc
 import hashlib
 import json
@@ -197,8 +199,13 @@ def run_job(job: Job, settings: SweepSettings, store_url: str) -> JobResult:
 
 
 def release(device: torch.device) -> None:
-    """Return a released model's memory: Python's cycles, then the CUDA cache."""
+    """Return a released model's memory: Python's cycles, the C heap's free pages (glibc keeps
+    them, and a sweep's RSS crept up by about 2 MiB a job without this: bench.sweep), then
+    the CUDA cache."""
     gc.collect()
+    if sys.platform == "linux":
+        with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to trim
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
     if device.type == "cuda":
         torch.cuda.empty_cache()
 

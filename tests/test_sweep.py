@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import weakref
 from pathlib import Path
 
 import pandas as pd
@@ -18,6 +19,7 @@ from lib import sweep as sw
 from lib.classify import ClassifySettings, Thresholds
 from lib.errors import InputError
 from lib.labels import UNCLASSIFIED
+from lib.loader import LoadedModel, load_model
 from lib.planted import PLANTED, ROLES
 from lib.store import Progress, Store, sweep_progress
 from lib.synthetic import main as synthetic_main
@@ -201,3 +203,18 @@ def test_readers_of_a_store_import_no_torch() -> None:
     code = "import sys, lib.store, lib.trajectory, lib.training_chart, lib.chart, ui.training\n"
     code += "assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_each_job_releases_its_model(planted_series: Path, tmp_path: Path, monkeypatch) -> None:
+    """No model outlives its job (bench.sweep measures the memory this keeps flat)."""
+    loaded_models = []
+
+    def load_and_watch(*args: object) -> LoadedModel:
+        loaded = load_model(*args)
+        loaded_models.append(weakref.ref(loaded.model))
+        return loaded
+
+    monkeypatch.setattr(sw, "load_model", load_and_watch)
+    for job in sw.plan_jobs([str(planted_series)], "step0,step2"):
+        assert sw.run_job(job, SETTINGS, str(tmp_path)).status == "stored"
+    assert len(loaded_models) == 2 and all(ref() is None for ref in loaded_models)

@@ -70,14 +70,15 @@ def test_every_view_renders_the_planted_store(planted_store: Path) -> None:
 
 def test_picking_a_head_draws_its_scores(planted_store: Path) -> None:
     page = open_page(str(planted_store))
-    layer, head = ROLES["copying"]
+    layer, head = ROLES["previous_token"]
     page.number_input[0].set_value(layer).run()
     page.number_input[1].set_value(head).run()
     assert not page.exception
     labels = next(d.value for d in page.dataframe if list(d.value.columns) == ["step", "label"])
-    assert labels["label"].tolist()[-1] == "general_copying_english_500"
-    drawn = page.multiselect[-1].value
-    assert "score_general_copying_english_500" in drawn
+    assert labels["label"].tolist() == ["previous_token"] * len(STEPS)
+    assert "previous_token" in page.multiselect[-1].value
+    (line,) = [spec for spec in specs(page) if spec.get("mark", {}).get("type") == "line"]
+    assert line["title"] == f"layer {layer}, head {head}"
 
 
 def test_several_models_side_by_side(planted_store: Path, tmp_path: Path) -> None:
