@@ -35,9 +35,9 @@ from tqdm import tqdm
 from lib.catalog import LOG_STEPS, REVISIONS, size_of, step_of
 from lib.classify import ClassifySettings, add_scoring_options, classify_heads, scoring_settings
 from lib.errors import CliParser, InputError, run_cli
+from lib.fingerprint import folder_fingerprint
 from lib.loader import is_folder_source, load_model
 from lib.provenance import ROOT, scoring_code_digest
-from lib.runs import folder_fingerprint
 from lib.store import JobKey, Store
 
 ENGINES = ("process", "ray")
@@ -143,11 +143,12 @@ def pick_revisions(text: str, available: list[str], model: str) -> list[str]:
 
 def job_digest(job: Job, settings: SweepSettings) -> str:
     """sha256 (16 hex digits) of everything a job's numbers depend on: the scoring code and
-    relation data (`lib.provenance.scoring_code_digest`), the `ClassifySettings`, the dtype
-    asked for, and the checkpoint: hub id and revision, or the folder's fingerprint (names,
-    sizes and modification times of its files, `lib.runs.folder_fingerprint`)."""
+    relation data (`lib.provenance.scoring_code_digest`), the `ClassifySettings` (relation
+    files included, by their pairs and k), the dtype asked for, and the checkpoint: hub id and
+    revision, or the folder's fingerprint (a hash of its files' contents,
+    `lib.fingerprint.folder_fingerprint`)."""
     local = is_folder_source(job.source)
-    checkpoint = folder_fingerprint(job.source) if local else f"{job.source}@{job.revision}"
+    checkpoint = folder_fingerprint(Path(job.source)) if local else f"{job.source}@{job.revision}"
     record = {
         "code": scoring_code_digest(),
         "settings": asdict(settings.classify),

@@ -23,9 +23,12 @@ from lib.loader import LoadedModel, load_model
 from lib.planted import PLANTED, ROLES
 from lib.store import Progress, Store, sweep_progress
 from lib.synthetic import main as synthetic_main
+from lib.synthetic import relation_words
 from lib.trajectory import main as trajectory_main
 from lib.trajectory import trajectories
 from tests.series_support import RELATIONS, SETTINGS, STEPS, expected_label, first_step
+
+WORDS = sorted({word.strip() for word in relation_words()})[500:540]
 
 
 def test_sweep_recovers_every_planted_role_at_every_step(
@@ -218,3 +221,21 @@ def test_each_job_releases_its_model(planted_series: Path, tmp_path: Path, monke
     for job in sw.plan_jobs([str(planted_series)], "step0,step2"):
         assert sw.run_job(job, SETTINGS, str(tmp_path)).status == "stored"
     assert len(loaded_models) == 2 and all(ref() is None for ref in loaded_models)
+
+
+def test_relation_files_are_swept_like_classify_takes_them(
+    planted_series: Path, tmp_path: Path
+) -> None:
+    """`--relation-file` and `--relation-k` come from lib.classify's own options."""
+    relation = tmp_path / "my pairs.csv"
+    relation.write_text("src,dst\n" + "".join(f"{w},{w}\n" for w in WORDS))
+    store = tmp_path / "store"
+    argv = ["--model", str(planted_series), "--revisions", "step8", "--out", str(store)]
+    argv += ["--relations", "none", "--no-patterns", "--relation-file", str(relation)]
+    assert sw.main(argv) == 0
+    rows = pd.read_parquet(store)
+    assert {"score_my_pairs", "suppression_my_pairs"} <= set(rows.columns)
+    copying = rows[(rows["layer"] == ROLES["copying"][0]) & (rows["head"] == ROLES["copying"][1])]
+    assert copying["score_my_pairs"].iloc[0] == 1  # the copying head copies these words too
+    assert sw.main([*argv, "--relation-k", "my_pairs=3"]) == 0  # another k: computed again
+    assert set(pd.read_parquet(store)["settings_digest"]) != set(rows["settings_digest"])
