@@ -5,7 +5,13 @@ The tools are the scripts in `pages/`; `ui.navigation` links them from every pag
 
 import streamlit as st
 
-from ui.navigation import CLASSIFY_HEADS, COMPARE_RUNS, LAYER_CHART, sidebar_links
+from ui.navigation import (
+    CLASSIFY_HEADS,
+    COMPARE_RUNS,
+    LAYER_CHART,
+    TRAINING_DYNAMICS,
+    sidebar_links,
+)
 
 st.set_page_config(page_title="Pythia Head Atlas", layout="wide")
 sidebar_links()
@@ -24,8 +30,12 @@ What do the attention heads of a Pythia model do, and where in depth do they sit
   attention patterns it shows. Inspect a head, download the table, or open it in the chart.
 * **Compare runs** puts two scored runs side by side (two checkpoints, sizes, or deduped and
   not): their layer charts on shared bins and colours, and the heads whose label differs.
+* **Training dynamics** follows every head over training from a sweep's results store
+  (`python -m lib.sweep`, in process or on Ray): heads per category over the steps, the layer
+  chart at any step, when each head took its final role, one head's scores over training.
 """
 )
 st.page_link(LAYER_CHART, label="Layer chart", icon=":material/stacked_bar_chart:")
 st.page_link(CLASSIFY_HEADS, label="Classify heads", icon=":material/manage_search:")
 st.page_link(COMPARE_RUNS, label="Compare runs", icon=":material/compare:")
+st.page_link(TRAINING_DYNAMICS, label="Training dynamics", icon=":material/timeline:")

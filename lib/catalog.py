@@ -72,6 +72,25 @@ SIZES: dict[str, PythiaSize] = {
 # 1000 steps; `main` is the final checkpoint (= step143000).
 STEPS: tuple[int, ...] = (0, *(2**i for i in range(10)), *range(1000, 143001, 1000))
 REVISIONS: tuple[str, ...] = (*(f"step{step}" for step in STEPS), "main")
+FINAL_STEP = 143000
+"""The training step of `main`."""
+LOG_STEPS: tuple[int, ...] = (
+    0,
+    *(2**i for i in range(10)),
+    *(1000 * round(143 * i / 10) for i in range(1, 11)),
+)
+"""A sweep's `log` subset: step0, the log-spaced steps 1, 2, 4, ..., 512, and ten evenly spaced
+thousands (14000, 29000, 43000, 57000, 72000, 86000, 100000, 114000, 129000, 143000)."""
+
+
+def step_of(revision: str) -> int:
+    """The training step of a revision: `stepN` -> N, `main` -> `FINAL_STEP`."""
+    if revision == "main":
+        return FINAL_STEP
+    number = revision.removeprefix("step")
+    if not revision.startswith("step") or not number.isdigit():
+        raise InputError(f"revision {revision!r} is not main or step<N> (e.g. step1000)")
+    return int(number)
 
 
 def pythia_size(size: str) -> PythiaSize:

@@ -17,6 +17,7 @@ written as a pair, the sidecar recording the CSV's checksum (`lib.result_files`)
 
 from __future__ import annotations
 
+import argparse
 import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields, replace
@@ -30,6 +31,7 @@ import transformers
 from tqdm import tqdm  # a transformers dependency
 
 from lib.errors import CliParser, InputError, check_writable, run_cli
+from lib.labels import SUPPRESSION_LABEL, UNCLASSIFIED
 from lib.loader import DEVICES, DTYPES, LoadedModel, check_source, dtype_name, load_model
 from lib.operations import DEFAULT_BYTE_BUDGET, operation_scores
 from lib.patterns import (
@@ -59,8 +61,6 @@ from lib.relations import (
 )
 from lib.result_files import check_pair_target, write_pair
 
-UNCLASSIFIED = "unclassified"
-SUPPRESSION_LABEL = "suppression: "
 LABEL_ORDER = (
     "the highest passing score wins; ties go to the first in this order: relation scores "
     "(relations in name order), then suppression scores (same order), then patterns "
@@ -262,14 +262,10 @@ def print_skipped(skipped: Sequence[SkippedRelation]) -> None:
         )
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = CliParser(prog="python -m lib.classify", description=__doc__.split("\n")[0])
-    parser.add_argument("--model", required=True, help="hub id or local folder")
-    parser.add_argument(
-        "--revision",
-        default="main",
-        help="hub revision: main, a step such as step1000, or a commit",
-    )
+def add_scoring_options(parser: argparse.ArgumentParser) -> None:
+    """`--device`, `--dtype`, `--relations`, `--relation-file`, `--relation-k`,
+    `--no-patterns`, `--threshold`: how to load and what to score, the same for
+    `python -m lib.classify` and `python -m lib.sweep`."""
     parser.add_argument("--device", default="auto", choices=DEVICES)
     parser.add_argument("--dtype", default="auto", choices=list(DTYPES))
     parser.add_argument(
@@ -280,17 +276,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--threshold", action="append", default=[], help="NAME=VALUE, e.g. operation=0.2"
     )
-    parser.add_argument("--out", type=Path, required=True, help="CSV to write")
-    args = parser.parse_args(argv)
-    check_source(args.model)
-    check_writable(args.out)
-    check_pair_target(args.out)
-    settings = ClassifySettings(
+
+
+def scoring_settings(args: argparse.Namespace) -> ClassifySettings:
+    """The `ClassifySettings` of the options of `add_scoring_options` (relation files read)."""
+    return ClassifySettings(
         relations=parse_relations(args.relations),
         relation_files=relation_files_from(args),
         thresholds=parse_thresholds(args.threshold),
         patterns=None if args.no_patterns else DEFAULT_PATTERN_SETTINGS,
     )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = CliParser(prog="python -m lib.classify", description=__doc__.split("\n")[0])
+    parser.add_argument("--model", required=True, help="hub id or local folder")
+    parser.add_argument(
+        "--revision",
+        default="main",
+        help="hub revision: main, a step such as step1000, or a commit",
+    )
+    add_scoring_options(parser)
+    parser.add_argument("--out", type=Path, required=True, help="CSV to write")
+    args = parser.parse_args(argv)
+    check_source(args.model)
+    check_writable(args.out)
+    check_pair_target(args.out)
+    settings = scoring_settings(args)
     transformers.utils.logging.disable_progress_bar()  # one bar: ours
     bar_format = "{desc:<45} {bar} {percentage:3.0f}%"
     # Only on a terminal: piped or captured stderr keeps to one line per message.

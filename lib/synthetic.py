@@ -1,5 +1,7 @@
 """Pythia-shaped GPT-NeoX checkpoints with seeded random weights, for tests, benchmarks and an
-offline demo: `python -m lib.synthetic --size 14m --out DIR` (or an explicit tiny shape).
+offline demo: `python -m lib.synthetic --size 14m --out DIR` (or an explicit tiny shape), or a
+training series of tiny checkpoints with planted heads that appear at chosen steps
+(`--series`, `lib.planted`): `python -m lib.synthetic --series --out DIR --steps 0,1,4,64`.
 
 The architecture is Pythia's (parallel residual, rotary on 25% of each head's dims, untied
 input / output embeddings, biases everywhere); only the weights are random. The tokenizer is
@@ -21,6 +23,11 @@ from lib.catalog import SIZES, pythia_size
 from lib.errors import CliParser, InputError, run_cli
 from lib.relations import load_pairs, relation_names
 
+DESCRIPTION = (
+    "Write a Pythia-shaped GPT-NeoX checkpoint with seeded random weights (or, with --series, "
+    "a step<N> series of tiny checkpoints with planted heads) for tests, benchmarks and an "
+    "offline demo."
+)
 END_OF_TEXT = "<|endoftext|>"
 # 8192 tokens make every relation valid (>= 30 single-token pairs) while keeping some
 # multi-token words, as with Pythia's own tokenizer.
@@ -122,19 +129,76 @@ def build_checkpoint(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = CliParser(prog="python -m lib.synthetic", description=__doc__.split("\n")[0])
+    parser = CliParser(prog="python -m lib.synthetic", description=DESCRIPTION)
     parser.add_argument("--size", choices=list(SIZES), help="a Pythia shape, e.g. 14m")
     parser.add_argument("--shape", help="LAYERS,HEADS,D_MODEL instead of --size, e.g. 3,4,64")
     parser.add_argument("--vocab-rows", type=int, help="embedding rows (default: see docs)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
+    series = parser.add_argument_group(
+        "training series (--series)",
+        "A step<N> folder per step of the planted 3-layer model of lib.planted; each planted "
+        "head is there from its --appear step on and random before it.",
+    )
+    series.add_argument("--series", action="store_true", help="write a step<N> series")
+    series.add_argument(
+        "--steps", help="comma list of steps (default: 0,1,4,16,64,256,1000,10000,143000)"
+    )
+    series.add_argument(
+        "--appear",
+        action="append",
+        default=[],
+        metavar="ROLE=STEP",
+        help="the step a planted role appears at; roles copying, suppression, "
+        "country_to_capital, previous_token (default: previous_token=4, copying=64, "
+        "suppression=1000, country_to_capital=10000); a role set to -1 is never planted",
+    )
     parser.add_argument("--out", type=Path, required=True, help="folder to write")
     args = parser.parse_args(argv)
+    if args.series:
+        # lib.planted builds on this module's functions: imported where it is used.
+        from lib import planted
+
+        steps = parse_steps(args.steps) if args.steps else planted.DEFAULT_SERIES_STEPS
+        appearance = {**planted.DEFAULT_APPEARANCE, **parse_appearance(args.appear)}
+        never = [role for role, step in appearance.items() if step < 0]
+        folders = planted.build_series(
+            args.out, steps, {r: s for r, s in appearance.items() if r not in never}
+        )
+        print(
+            f"wrote {len(folders)} checkpoints to {args.out} ({', '.join(f.name for f in folders)})"
+        )
+        return 0
     shape = parse_shape(args.shape) if args.shape else None
     dtype = getattr(torch, args.dtype)
     out = build_checkpoint(args.out, shape, args.size, args.vocab_rows, args.seed, dtype)
     print(f"wrote {out}")
     return 0
+
+
+def parse_steps(text: str) -> tuple[int, ...]:
+    """Comma-separated whole numbers >= 0, e.g. `0,1,4,64`."""
+    try:
+        steps = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise InputError(f"--steps {text!r}: expected whole numbers like 0,1,4,64") from None
+    if any(step < 0 for step in steps):
+        raise InputError(f"--steps {text!r}: steps are whole numbers >= 0")
+    return steps
+
+
+def parse_appearance(assignments: Sequence[str]) -> dict[str, int]:
+    """`ROLE=STEP` assignments, e.g. `copying=64`."""
+    appearance = {}
+    for assignment in assignments:
+        role, _, step = assignment.partition("=")
+        try:
+            appearance[role] = int(step)
+        except ValueError:
+            raise InputError(
+                f"--appear {assignment!r}: expected ROLE=STEP, e.g. copying=64"
+            ) from None
+    return appearance
 
 
 def parse_shape(text: str) -> tuple[int, int, int]:

@@ -1,25 +1,15 @@
 """Shared fixtures: a tiny Pythia-shaped checkpoint with planted heads, built once per session.
 
 `planted_checkpoint.path` is a folder (save_pretrained layout, safetensors, byte-level BPE
-tokenizer trained on the relation words) of a 3-layer, 4-head, d_model 64 GPT-NeoX model with
-Pythia's architecture and seeded random weights, except four heads whose answer is known by
-construction (`PLANTED`):
+tokenizer trained on the relation words) of the 3-layer, 4-head, d_model 64 GPT-NeoX model of
+`lib.planted`: seeded random weights, except four heads whose answer is known by construction
+(`PLANTED`: copying, suppression, country -> capital, previous token; how each is planted is
+written in `lib.planted`). Every other head is random and labelled `unclassified`.
 
-- copying (layer 0): its OV circuit maps every token to itself. Dims 0-15 of every token's
-  input and output embedding hold the same random unit code; the head reads and writes those
-  dims, so a row's logits are code cosines, largest for the token itself.
-- suppression (layer 0): the same head with W_O negated: every token is its row's minimum.
-- country -> capital (layer 1): reads the first-MLP embeddings. Its W_V maps each country's
-  `mlp0(ln(E))` to z; W_O writes z into dims 16-31, where each capital's output embedding holds
-  its country's unit z (other tokens 0 there), so the capital tops its country's row.
-- previous token (layer 2): q/k weights zero, q/k biases on the rotary dims such that the
-  attention score is `A cos(d - 1) + B cos(0.01 (d - 1))` at relative offset d: content-free,
-  largest at d = 1.
-
-Every other head is random and labelled `unclassified`. Fixtures: `planted_checkpoint`
-(`Planted`: path, heads, `where(label)`), `planted_model` (loaded on CPU, float32),
-`planted_classification` (its `classify_heads` result), `non_neox_folder` (a GPT-2 config),
-`pythia_14m_folder` (a random checkpoint of Pythia-14m's shape, 50304 embedding rows).
+Fixtures: `planted_checkpoint` (`Planted`: path, heads, `where(label)`), `planted_model`
+(loaded on CPU, float32), `planted_classification` (its `classify_heads` result),
+`non_neox_folder` (a GPT-2 config), `pythia_14m_folder` (a random checkpoint of Pythia-14m's
+shape, 50304 embedding rows); `planted_series`, `planted_store` (`series_support`).
 
 `mapping_checkpoint` is a second checkpoint of the same shape, random but for one head
 (`MAPPING_HEAD`) planted for a relation no bundled dataset has (`PlantedMapping.pairs`: 40
@@ -35,7 +25,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
-import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,8 +35,8 @@ import torch
 
 from lib.classify import Classification, ClassifySettings, classify_heads
 from lib.loader import LoadedModel, load_model
-from lib.operations import layer_inputs
-from lib.relations import load_pairs, single_token
+from lib.planted import D_HEAD, D_MODEL, N_HEADS, N_LAYERS, PLANTED, build_planted, plant_ov
+from lib.relations import single_token
 from lib.synthetic import (
     build_checkpoint,
     pythia_config,
@@ -57,17 +46,8 @@ from lib.synthetic import (
     train_tokenizer,
 )
 from tests.browser_support import browser, page, server_url  # noqa: F401 (browser-test fixtures)
+from tests.series_support import planted_series, planted_store  # noqa: F401 (sweep fixtures)
 
-N_LAYERS, N_HEADS, D_MODEL = 3, 4, 64
-D_HEAD = D_MODEL // N_HEADS
-PLANTED = {
-    (0, 0): "general_copying_english_500",
-    (0, 1): "suppression: general_copying_english_500",
-    (1, 2): "country_to_capital_wikidata",
-    (2, 3): "previous_token",
-}
-COPY_DIMS = slice(0, D_HEAD)
-CAPITAL_DIMS = slice(D_HEAD, 2 * D_HEAD)
 MAPPING_DIMS = slice(2 * D_HEAD, 3 * D_HEAD)
 MAPPING_HEAD = (0, 2)
 MAPPING_NAME = "planted_mapping"
@@ -86,68 +66,6 @@ class Planted:
         return position
 
 
-def value_rows(head: int) -> slice:
-    return slice(3 * head * D_HEAD + 2 * D_HEAD, 3 * head * D_HEAD + 3 * D_HEAD)
-
-
-def plant_ov(model, layer: int, head: int, w_v: torch.Tensor, out_dims: slice, sign: float) -> None:
-    """Head reads `w_v @ x` (d_head values) and writes them, times `sign`, into `out_dims`."""
-    attention = model.gpt_neox.layers[layer].attention
-    attention.query_key_value.weight[value_rows(head)] = w_v
-    w_o = attention.dense.weight[:, head * D_HEAD : (head + 1) * D_HEAD]
-    w_o.zero_()
-    w_o[out_dims] = sign * torch.eye(D_HEAD)
-
-
-def plant_copying(model, generator: torch.Generator) -> None:
-    embed_in = model.get_input_embeddings().weight
-    embed_out = model.get_output_embeddings().weight
-    codes = torch.randn(embed_in.shape[0], D_HEAD, generator=generator)
-    codes /= codes.norm(dim=1, keepdim=True)
-    embed_in[:, COPY_DIMS] = 0.05 * codes  # same scale as the random dims (std 0.02 x 16)
-    embed_out[:, COPY_DIMS] = codes
-    read_codes = torch.zeros(D_HEAD, D_MODEL)
-    read_codes[:, COPY_DIMS] = torch.eye(D_HEAD)
-    plant_ov(model, 0, 0, read_codes, COPY_DIMS, 1.0)
-    plant_ov(model, 0, 1, read_codes, COPY_DIMS, -1.0)
-
-
-def plant_country_to_capital(model, tokenizer) -> None:
-    pairs = [
-        (single_token(tokenizer, country), single_token(tokenizer, capital))
-        for country, capital in load_pairs("country_to_capital_wikidata")
-    ]
-    pairs = [(c, k) for c, k in pairs if c is not None and k is not None]
-    countries = torch.tensor([c for c, _ in pairs])
-    w_v = model.gpt_neox.layers[1].attention.query_key_value.weight[value_rows(2)].clone()
-    z = layer_inputs(model, countries, 1) @ w_v.T  # what the head computes from each country
-    embed_out = model.get_output_embeddings().weight
-    embed_out[:, CAPITAL_DIMS] = 0
-    for (_, capital), code in zip(pairs, z / z.norm(dim=1, keepdim=True), strict=True):
-        embed_out[capital, CAPITAL_DIMS] = code
-    plant_ov(model, 1, 2, w_v, CAPITAL_DIMS, 1.0)
-
-
-def plant_previous_token(model, layer: int = 2, head: int = 3) -> None:
-    """Rotary dims (0, 2) turn at 1 rad / position, (1, 3) at 0.01 (theta 10000, 4 dims); a key
-    bias turned by one step's angle makes q.k peak at offset 1 (q at m, k at m - 1)."""
-    attention = model.gpt_neox.layers[layer].attention
-    base = 3 * head * D_HEAD
-    query, key = slice(base, base + D_HEAD), slice(base + D_HEAD, base + 2 * D_HEAD)
-    attention.query_key_value.weight[query] = 0
-    attention.query_key_value.weight[key] = 0
-    scale = math.sqrt(D_HEAD)  # scores are q.k / sqrt(d_head): A = 100, B = 1000
-    fast, slow = math.sqrt(100 * scale), math.sqrt(1000 * scale)
-    bias = attention.query_key_value.bias
-    bias[query] = 0
-    bias[key] = 0
-    bias[base + 0], bias[base + 1] = fast, slow
-    bias[base + D_HEAD + 0] = fast * math.cos(1.0)
-    bias[base + D_HEAD + 2] = fast * math.sin(1.0)
-    bias[base + D_HEAD + 1] = slow * math.cos(0.01)
-    bias[base + D_HEAD + 3] = slow * math.sin(0.01)
-
-
 @pytest.fixture(scope="session", autouse=True)
 def hub_offline() -> Iterator[None]:
     """Tests never reach the hub: offline mode, as `HF_HUB_OFFLINE=1` (also for the servers
@@ -161,14 +79,7 @@ def hub_offline() -> Iterator[None]:
 @pytest.fixture(scope="session")
 def planted_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Planted:
     """Folder of the tiny checkpoint with planted heads (module docstring)."""
-    tokenizer = train_tokenizer()
-    model = random_model(pythia_config(N_LAYERS, N_HEADS, D_MODEL, len(tokenizer)), seed=0)
-    generator = torch.Generator().manual_seed(1)
-    with torch.no_grad():
-        plant_copying(model, generator)
-        plant_country_to_capital(model, tokenizer)
-        plant_previous_token(model)
-    path = save_checkpoint(model, tokenizer, tmp_path_factory.mktemp("planted"))
+    path = build_planted(tmp_path_factory.mktemp("planted"), train_tokenizer())
     return Planted(path, dict(PLANTED))
 
 

@@ -13,11 +13,13 @@ HOME = "streamlit_app.py"
 LAYER_CHART = "pages/1_Layer_chart.py"
 CLASSIFY_HEADS = "pages/2_Classify_heads.py"
 COMPARE_RUNS = "pages/3_Compare_runs.py"
+TRAINING_DYNAMICS = "pages/4_Training_dynamics.py"
 LINKS = (
     (HOME, "Home", ":material/home:"),
     (LAYER_CHART, "Layer chart", ":material/stacked_bar_chart:"),
     (CLASSIFY_HEADS, "Classify heads", ":material/manage_search:"),
     (COMPARE_RUNS, "Compare runs", ":material/compare:"),
+    (TRAINING_DYNAMICS, "Training dynamics", ":material/timeline:"),
 )
 
 

@@ -1,0 +1,50 @@
+"""A planted training series and the store a sweep fills from it, for the sweep, page and
+browser tests. Fixtures (imported by `conftest.py`): `planted_series` (the series folder),
+`planted_store` (its store, swept in process).
+
+The series (`lib.planted.build_series`) plants each head from its `APPEARANCE` step on, so
+every head's label at every step, and its `first_step`, are known by construction."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lib import sweep as sw
+from lib.classify import ClassifySettings
+from lib.labels import UNCLASSIFIED
+from lib.planted import PLANTED, ROLES, build_series
+
+STEPS = (0, 2, 8)
+APPEARANCE = {"previous_token": 0, "suppression": 2, "copying": 8, "country_to_capital": 8}
+RELATIONS = ("country_to_capital_wikidata", "general_copying_english_500")
+SETTINGS = sw.SweepSettings(ClassifySettings(relations=RELATIONS), "cpu", "float32")
+
+
+def expected_label(layer: int, head: int, step: int) -> str:
+    """What a head of the series is at `step`: its planted label once planted, else nothing."""
+    roles = {position: role for role, position in ROLES.items()}
+    role = roles.get((layer, head))
+    return PLANTED[(layer, head)] if role and APPEARANCE[role] <= step else UNCLASSIFIED
+
+
+def first_step(role: str) -> int:
+    """The first swept step at which `role`'s head is planted."""
+    return min(step for step in STEPS if step >= APPEARANCE[role])
+
+
+@pytest.fixture(scope="session")
+def planted_series(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("series")
+    build_series(out, STEPS, APPEARANCE)
+    return out
+
+
+@pytest.fixture(scope="session")
+def planted_store(planted_series: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A store the in-process engine filled from the whole series."""
+    store = tmp_path_factory.mktemp("store")
+    results = sw.sweep(sw.plan_jobs([str(planted_series)]), SETTINGS, str(store))
+    assert [r.status for r in results] == ["stored"] * len(STEPS)
+    return store

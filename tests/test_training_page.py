@@ -1,0 +1,104 @@
+"""The Training dynamics page on the store of a planted series, through AppTest: every view
+renders, with the planted answers where they can be read."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pandas as pd
+from streamlit.testing.v1 import AppTest
+
+from lib.binning import score_categories
+from lib.planted import ROLES
+from tests.chart_helpers import REPO
+from tests.series_support import STEPS, first_step
+
+HOME = str(REPO / "streamlit_app.py")
+PAGE = "pages/4_Training_dynamics.py"
+
+
+def open_page(store: str | None = None) -> AppTest:
+    home = AppTest.from_file(HOME, default_timeout=120)
+    if store is not None:
+        home.session_state["training_store"] = store
+    page = home.run().switch_page(PAGE).run()
+    assert not page.exception, page.exception
+    return page
+
+
+def specs(page: AppTest) -> list[dict]:
+    return [json.loads(chart.proto.spec) for chart in page.get("vega_lite_chart")]
+
+
+def test_without_a_store_the_page_says_what_to_give() -> None:
+    page = open_page()
+    assert "results store" in page.info[0].value
+    assert not page.error
+
+
+def test_every_view_renders_the_planted_store(planted_store: Path) -> None:
+    page = open_page(str(planted_store))
+    assert not page.error
+    assert [tab.label for tab in page.tabs] == [
+        "Heads over training", "Layer chart by step", "Emergence table", "One head",
+    ]  # fmt: skip
+    over, at_step, multiples, head = specs(page)
+    # Heads over training: the Layer chart's categories and colours, a symlog step axis.
+    categories = score_categories()
+    (panel,) = over["hconcat"]
+    color = panel["encoding"]["color"]["scale"]
+    assert color == {"domain": list(categories.names), "range": list(categories.colors)}
+    assert panel["encoding"]["x"]["scale"]["type"] == "symlog"
+    tooltips = [t.get("title", t["field"]) for t in panel["encoding"]["tooltip"]]
+    assert "tokens seen" in tooltips
+    # The layer chart at the last step; small multiples of every swept step (there are three).
+    assert len(multiples["hconcat"]) == len(STEPS)
+    assert "hconcat" not in at_step
+    # The emergence table: every head, and the planted heads' first steps.
+    table = next(d.value for d in page.dataframe if "first_step" in d.value.columns)
+    assert len(table) == 12
+    for role, (layer, head_index) in ROLES.items():
+        row = table[(table["layer"] == layer) & (table["head"] == head_index)].iloc[0]
+        assert row["first_step"] == first_step(role)
+    assert [b.label for b in page.get("download_button")] == ["Emergence table (CSV)"]
+    # One head: lines of its scores over the steps.
+    assert head["mark"]["type"] == "line"
+    assert head["encoding"]["x"]["scale"]["type"] == "symlog"
+
+
+def test_picking_a_head_draws_its_scores(planted_store: Path) -> None:
+    page = open_page(str(planted_store))
+    layer, head = ROLES["previous_token"]
+    page.number_input[0].set_value(layer).run()
+    page.number_input[1].set_value(head).run()
+    assert not page.exception
+    labels = next(d.value for d in page.dataframe if list(d.value.columns) == ["step", "label"])
+    assert labels["label"].tolist() == ["previous_token"] * len(STEPS)
+    assert "previous_token" in page.multiselect[-1].value
+    (line,) = [spec for spec in specs(page) if spec.get("mark", {}).get("type") == "line"]
+    assert line["title"] == f"layer {layer}, head {head}"
+
+
+def test_several_models_side_by_side(planted_store: Path, tmp_path: Path) -> None:
+    """Two models in one store: one panel each over training, two panels per step."""
+    store = tmp_path / "store"
+    shutil.copytree(planted_store, store)
+    rows = pd.read_parquet(planted_store).assign(model="second model")
+    rows.to_parquet(store / "second.parquet")
+    page = open_page(str(store))
+    assert not page.error
+    over, at_step, multiples, _ = specs(page)
+    assert [p["title"] for p in over["hconcat"]] == sorted(
+        [str(pd.read_parquet(planted_store)["model"].iloc[0]), "second model"]
+    )
+    assert len(at_step["hconcat"]) == 2
+    assert len(multiples["hconcat"]) == 2 * len(STEPS)
+
+
+def test_a_bad_store_keeps_the_previous_one(planted_store: Path, tmp_path: Path) -> None:
+    page = open_page(str(planted_store))
+    page.text_input(key="training_store").set_value(str(tmp_path / "nothing")).run()
+    assert "holds no results" in page.error[0].value
+    assert any("first_step" in d.value.columns for d in page.dataframe)  # still on screen
