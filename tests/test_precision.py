@@ -11,10 +11,11 @@ import torch
 from lib.loader import LoadedModel, load_model
 from lib.operations import operation_scores, salient_operations
 from lib.patterns import PatternSettings, ordinary_token_ids, pattern_scores
+from lib.planted import COPY_DIMS
 from lib.precision import MATMUL_BACKENDS, float32_forward, float32_matmul, float32_modules
 from lib.relations import relation_names, tokenize_relations
 from lib.synthetic import save_checkpoint
-from tests.conftest import COPY_DIMS, FEW_RELATIONS, upcast_copy
+from tests.conftest import FEW_RELATIONS, upcast_copy
 
 HALF = ("bfloat16", "float16")
 
