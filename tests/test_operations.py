@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from lib.operations import (
     PairIndex,
+    count_beyond,
     head_source_chunks,
     layer_operation_scores,
     operation_scores,
@@ -111,7 +112,7 @@ def tied_heads(draw):
 
 @settings(max_examples=200, deadline=None)
 @given(tied_heads())
-def test_count_equals_top_k_and_the_definition_under_ties(case):
+def test_engine_equals_the_count_definition_under_ties(case):
     x, w_v, ou, relations, budget = case
     index = PairIndex.build(relations, torch.device("cpu"))
     got = layer_operation_scores(x[index.sources], w_v, ou, relations, index, budget)
@@ -124,12 +125,15 @@ def test_count_equals_top_k_and_the_definition_under_ties(case):
             # The definition: fewer than k entries strictly beyond the target's.
             promoted = int(((rows > target).sum(-1) < k).sum()) / n
             suppressed = int(((rows < target).sum(-1) < k).sum()) / n
-            # The previous engine's formulation: at least the k-th largest / at most the
-            # k-th smallest value of the row (ties count for the head).
+            # The engine's formulation: at least the k-th largest / at most the k-th smallest
+            # value of the row (ties count for the head); and the count written out.
             kth_largest = rows.topk(k, dim=-1).values[:, -1:]
             kth_smallest = rows.topk(k, dim=-1, largest=False).values[:, -1:]
             assert promoted == int((target >= kth_largest).sum()) / n
             assert suppressed == int((target <= kth_smallest).sum()) / n
+            greater, smaller = count_beyond(rows[None], torch.tensor(relation.dst))
+            assert promoted == int((greater < k).sum()) / n
+            assert suppressed == int((smaller < k).sum()) / n
             assert (got[0][h, r], got[1][h, r]) == (promoted, suppressed)
 
 
