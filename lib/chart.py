@@ -19,11 +19,14 @@ from pathlib import Path
 import altair as alt
 import pandas as pd
 
-from lib import binning, export, population
+from lib import binning, export
 from lib import head_table as ht
 from lib.colors import label_colors, parse_colors
 from lib.errors import CliParser, InputError, run_cli
 
+POPULATIONS = ("operation", "classified", "all")
+"""`lib.population.POPULATIONS`, named here so that the command's other uses never import the
+engine (tests/test_chart_start.py checks that the two agree)."""
 Y_TITLE = "# heads"
 X_TITLE = "Layer"
 BAR_STEP = 64
@@ -134,6 +137,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise InputError(f"cannot read {path}: {error.strerror}") from None
     score_column, population_note = args.score_column, None
     if args.population:
+        from lib import population  # it imports the engine (torch): only for --population
+
         table, column, population_note = population.head_table_population(
             table, args.population, path
         )
@@ -184,7 +189,7 @@ def _parser() -> CliParser:
     )
     parser.add_argument(
         "--population",
-        choices=list(population.POPULATIONS),
+        choices=POPULATIONS,
         help="for a lib.classify table: operation heads (the published figure's), classified "
         "or all heads (docs/methods.md §5); default: every row of the file",
     )
