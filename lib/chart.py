@@ -37,8 +37,12 @@ PANEL_MIN_WIDTH = 480
 alike (four bins of `BAR_STEP` alone would make a portrait panel)."""
 LABEL_FONT_SIZE = 11
 MIN_LABEL_HEIGHT = 13
-"""A segment thinner than this many pixels carries no label (the label would spill over its
-neighbours); its share is still in the tooltip and the counts table."""
+"""A segment thinner than this many pixels has its label beside the bar, at the segment's
+height, instead of inside (where it would spill over its neighbours)."""
+BAND_PADDING_INNER, BAND_PADDING_OUTER = 0.3, 0.15
+"""Layer-bin band paddings: with these, a bar is `1 - 0.3` of `width / bins` wide, which places
+the labels of thin segments just right of their bar."""
+OUTSIDE_LABEL_COLOR = "#222222"
 
 
 def default_title(counts: binning.Counts) -> str:
@@ -50,9 +54,10 @@ def default_title(counts: binning.Counts) -> str:
 def layer_chart(counts: binning.Counts, title: str | None = None) -> alt.TopLevelMixin:
     """The stacked bar chart of `counts`. `title` None means `default_title(counts)`.
 
-    Bars stack bottom to top in category order; each non-empty segment at least
-    `MIN_LABEL_HEIGHT` pixels high carries its `percent` to one decimal, in black or white,
-    whichever contrasts more with its colour. The `# heads` axis has whole-number ticks.
+    Bars stack bottom to top in category order; each non-empty segment carries its `percent`
+    to one decimal: inside it, in black or white, whichever contrasts more with its colour,
+    or, for a segment under `MIN_LABEL_HEIGHT` pixels, just right of the bar at its height
+    (as the published figure prints every share). The `# heads` axis has whole-number ticks.
     """
     title = default_title(counts) if title is None else title
     frame = counts.table.assign(
@@ -90,9 +95,14 @@ def _panel(frame: pd.DataFrame, categories: binning.Categories, title: str) -> a
             as_=["stack_start", "stack_end"],
         )
         .encode(
-            x=alt.X("layer_bin:N", sort=bins, scale=alt.Scale(domain=bins), title=X_TITLE).axis(
-                labelAngle=0
-            )
+            x=alt.X(
+                "layer_bin:N",
+                sort=bins,
+                scale=alt.Scale(
+                    domain=bins, paddingInner=BAND_PADDING_INNER, paddingOuter=BAND_PADDING_OUTER
+                ),
+                title=X_TITLE,
+            ).axis(labelAngle=0)
         )
     )
     bars = base.mark_bar().encode(
@@ -111,18 +121,27 @@ def _panel(frame: pd.DataFrame, categories: binning.Categories, title: str) -> a
         ),
         tooltip=["model:N", "layer_bin:N", "category:N", "n_heads:Q", "label:N"],
     )
-    labels = (
-        base.transform_filter(alt.datum.labelled)
-        .transform_calculate(stack_middle="(datum.stack_start + datum.stack_end) / 2")
+    width = max(BAR_STEP * len(bins), PANEL_MIN_WIDTH)
+    middle = base.transform_calculate(stack_middle="(datum.stack_start + datum.stack_end) / 2")
+    inside = (
+        middle.transform_filter(alt.datum.labelled)
         .mark_text(baseline="middle", fontSize=LABEL_FONT_SIZE)
-        .encode(
-            y="stack_middle:Q",
-            text="label:N",
-            fill=alt.Fill("label_color:N", scale=None),
-        )
+        .encode(y="stack_middle:Q", text="label:N", fill=alt.Fill("label_color:N", scale=None))
     )
-    return alt.layer(bars, labels, title=title or alt.Undefined).properties(
-        width=max(BAR_STEP * len(bins), PANEL_MIN_WIDTH), height=PANEL_HEIGHT
+    bar_half_width = width / len(bins) * (1 - BAND_PADDING_INNER) / 2
+    beside = (
+        middle.transform_filter(~alt.datum.labelled)
+        .mark_text(
+            baseline="middle",
+            align="left",
+            dx=bar_half_width + 3,
+            fontSize=LABEL_FONT_SIZE,
+            fill=OUTSIDE_LABEL_COLOR,
+        )
+        .encode(y="stack_middle:Q", text="label:N")
+    )
+    return alt.layer(bars, inside, beside, title=title or alt.Undefined).properties(
+        width=width, height=PANEL_HEIGHT
     )
 
 

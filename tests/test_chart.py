@@ -41,23 +41,37 @@ def test_the_bundled_figure_gives_the_published_counts_and_percents(
     assert list(printed) == list(table["percent"])
 
 
-def test_the_svg_has_the_title_axes_and_the_label_of_every_segment_tall_enough(
-    figure_svg: str,
-) -> None:
+def test_the_svg_has_the_title_axes_and_every_published_percent(figure_svg: str) -> None:
     texts = re.findall(r"<text[^>]*>([^<]*)</text>", figure_svg)
     assert "Pythia 6.9B" in texts
     assert {"Layer", "# heads"} <= set(texts)
     labels = [text for text in texts if text.endswith("%") and "-" not in text]
-    tallest = max(sum(bar) for bar in FIGURE_COUNTS)  # 41 heads: the y axis's top
     expected = [
         f"{p:.1f}%"
         for counts, percents in zip(FIGURE_COUNTS, FIGURE_PERCENTS, strict=True)
         for n, p in zip(counts, percents, strict=True)
-        if n * PANEL_HEIGHT / tallest >= MIN_LABEL_HEIGHT
+        if n > 0
     ]
-    # 14 labels: the empty segment has none, nor [8, 16)'s one-head segment (8 px, 2.7%).
-    assert sorted(labels) == sorted(expected) and len(labels) == 14
-    assert "31.4%" in labels and "68.0%" in labels and "2.7%" not in labels
+    # 15 labels: every non-empty segment's, [8, 16)'s one-head segment (8 px, 2.7%) included.
+    assert sorted(labels) == sorted(expected) and len(labels) == 15
+    assert {"31.4%", "68.0%", "2.7%"} <= set(labels)
+
+
+def test_a_thin_segments_label_sits_beside_its_bar_at_its_height(
+    figure_counts: binning.Counts,
+) -> None:
+    spec = json.loads(export.to_json(layer_chart(figure_counts)))
+    _, inside, beside = spec["layer"]
+    tallest = max(sum(bar) for bar in FIGURE_COUNTS)
+    thin = [
+        (n, p)
+        for counts, percents in zip(FIGURE_COUNTS, FIGURE_PERCENTS, strict=True)
+        for n, p in zip(counts, percents, strict=True)
+        if 0 < n * PANEL_HEIGHT / tallest < MIN_LABEL_HEIGHT
+    ]
+    assert thin == [(1, 2.7)]  # the only segment too thin to hold its label
+    assert beside["mark"]["align"] == "left" and beside["mark"]["dx"] > 0
+    assert inside["encoding"]["y"] == beside["encoding"]["y"]  # both at the segment's middle
 
 
 def test_the_heads_axis_has_whole_number_ticks_and_the_chart_is_landscape(
@@ -75,7 +89,7 @@ def test_the_spec_stacks_categories_bottom_to_top_in_the_figures_colours(
     figure_counts: binning.Counts,
 ) -> None:
     spec = json.loads(export.to_json(layer_chart(figure_counts)))
-    bars, labels = spec["layer"]
+    bars, labels, _ = spec["layer"]
     assert spec["title"] == "Pythia 6.9B"
     assert bars["encoding"]["x"]["title"] == "Layer"
     assert bars["encoding"]["y"]["title"] == "# heads"
