@@ -158,6 +158,21 @@ def classified_heads(table: pd.DataFrame) -> pd.DataFrame:
     return table[table["label"] != UNCLASSIFIED]
 
 
+def run_record(loaded: LoadedModel) -> dict[str, Any]:
+    """What a sidecar records of the checkpoint and the code behind its numbers: source,
+    revision and resolved commit, device, stored dtype, scoring-code digest, library versions."""
+    return {
+        "model": loaded.name,
+        "revision": loaded.revision,
+        "commit": loaded.commit,
+        "device": str(loaded.device),
+        "dtype": dtype_name(loaded.dtype),
+        "scoring_code": scoring_code_digest(),
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+    }
+
+
 def classify_heads(
     loaded: LoadedModel,
     settings: ClassifySettings = ClassifySettings(),
@@ -200,14 +215,7 @@ def classify_heads(
             columns[name] = patterns[:, :, p].ravel()
     table = label_heads(pd.DataFrame(columns), settings.thresholds)
     record = {
-        "model": loaded.name,
-        "revision": loaded.revision,
-        "commit": loaded.commit,
-        "device": str(loaded.device),
-        "dtype": dtype_name(loaded.dtype),
-        "scoring_code": scoring_code_digest(),
-        "torch": torch.__version__,
-        "transformers": transformers.__version__,
+        **run_record(loaded),
         "relations": [{"name": r.name, "k": r.k, "n_pairs": len(r.src)} for r in relations],
         "skipped_relations": [asdict(s) for s in skipped],
         "relation_files": [record for _, record in files],

@@ -38,10 +38,16 @@ import transformers
 from torch import nn
 from tqdm import tqdm  # a transformers dependency
 
-from lib.classify import ClassifySettings, bar_progress, classify_heads, print_skipped
+from lib.classify import (
+    ClassifySettings,
+    bar_progress,
+    classify_heads,
+    print_skipped,
+    run_record,
+)
 from lib.errors import CliParser, InputError, check_writable, run_cli
 from lib.head_table import to_csv_bytes
-from lib.loader import DEVICES, DTYPES, LoadedModel, check_source, dtype_name, load_model
+from lib.loader import DEVICES, DTYPES, LoadedModel, check_source, load_model
 from lib.operations import (
     CPU_CHUNK_BYTES,
     DEFAULT_BYTE_BUDGET,
@@ -52,7 +58,6 @@ from lib.operations import (
 )
 from lib.precision import float32_matmul, float32_modules, to_float32
 from lib.progress import Progress, ignore, subrange
-from lib.provenance import scoring_code_digest
 from lib.relations import (
     MIN_PAIRS,
     SkippedRelation,
@@ -396,15 +401,8 @@ def in_context(
     )
     table = dynamic_table(static.table, dynamic)
     record = {
-        "model": loaded.name,
-        "revision": loaded.revision,
-        "commit": loaded.commit,
-        "device": str(loaded.device),
-        "dtype": dtype_name(loaded.dtype),
+        **run_record(loaded),
         "compute_dtype": "float32",
-        "static_scoring_code": scoring_code_digest(),
-        "torch": torch.__version__,
-        "transformers": transformers.__version__,
         "templates": list(templates),
         "relations": [{"name": r.name, "k": r.k, "n_pairs": len(r.src)} for r in valid],
         "skipped_relations": [{"name": s.name, "n_pairs": s.n_pairs} for s in skipped],

@@ -23,8 +23,9 @@ def test_static_vs_dynamic_view_draws_the_scatter(
     expect(page.get_by_text("Disagreement margin (percentage points)")).to_be_visible(
         timeout=600_000
     )
-    # The heatmap, then the scatter (drawn on a canvas: its titles are checked in AppTest).
-    expect(page.locator(".vega-embed")).to_have_count(2)
+    # The summary's layer chart, the heatmap, then the scatter (drawn on a canvas: its titles
+    # are checked in AppTest).
+    expect(page.locator(".vega-embed")).to_have_count(3)
     expect(page.locator(".vega-embed").last).to_be_visible()
     flagged = "(head, relation) pairs where |dynamic_score - static|"
     expect(page.get_by_text(flagged, exact=False)).to_be_visible()
