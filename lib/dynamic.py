@@ -51,10 +51,10 @@ from lib.loader import DEVICES, DTYPES, LoadedModel, check_source, load_model
 from lib.operations import (
     CPU_CHUNK_BYTES,
     DEFAULT_BYTE_BUDGET,
-    count_beyond,
     head_ov_weights,
     head_source_chunks,
     output_unembedding,
+    row_extremes,
 )
 from lib.precision import float32_matmul, float32_modules, to_float32
 from lib.progress import Progress, ignore, subrange
@@ -273,15 +273,16 @@ def count_hits(
     byte_budget: int,
 ) -> torch.Tensor:
     """`(2, H, R, T)` counts of (pair, template) prompts that count for the score and for the
-    suppression score (fewer than k logits strictly greater / smaller than the target's,
-    `lib.operations.count_beyond`), for head vectors `z` `(H, S * T, dh)` of the S sources of
+    suppression score (fewer than k logits strictly greater / smaller than the target's: the
+    target at least the row's k-th largest / at most its k-th smallest value,
+    `lib.operations.row_extremes`), for head vectors `z` `(H, S * T, dh)` of the S sources of
     `pairs` (row `s * T + t` is source s in template t) and `ou = W_O(h)^T W_U^T`."""
     n_heads, vocab = z.shape[0], ou.shape[2]
     counts = torch.zeros(2, n_heads, n_relations, n_templates, dtype=torch.long, device=z.device)
     templates = torch.arange(n_templates, device=z.device)
     if z.device.type == "cpu":
         byte_budget = min(byte_budget, CPU_CHUNK_BYTES)
-    # A source's rows, and the copies of them its pairs are compared in: at most 2 per pair.
+    # A source's rows, with room for the extremes and targets read from them.
     source_bytes = 3 * n_templates * vocab * z.element_size()
     for heads, sources in head_source_chunks(
         n_heads, len(pairs.sources), source_bytes, byte_budget
@@ -290,11 +291,11 @@ def count_hits(
         logits = torch.matmul(z[heads, rows], ou[heads])  # (hc, sc * T, V)
         inside = pairs.of(sources)
         local = (inside.source[:, None] * n_templates + templates).ravel()  # (p * T)
-        greater, smaller = count_beyond(
-            logits[:, local], inside.target.repeat_interleave(n_templates)
-        )
-        k = inside.k.repeat_interleave(n_templates)
-        hits = torch.stack([greater < k, smaller < k]).view(2, -1, len(inside.k), n_templates)
+        k = inside.k.clamp(max=vocab).repeat_interleave(n_templates)  # k >= V: every pair
+        top, bottom = row_extremes(logits, int(k.max()))
+        target = logits[:, local, inside.target.repeat_interleave(n_templates)]  # (hc, p * T)
+        hits = torch.stack([target >= top[:, local, k - 1], target <= bottom[:, local, k - 1]])
+        hits = hits.view(2, -1, len(inside.k), n_templates)
         counts[:, heads].index_add_(2, inside.relation, hits.long())
     return counts
 

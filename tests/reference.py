@@ -177,3 +177,12 @@ def reference_dynamic_scores(model, tokenizer, name: str, template: str) -> dict
     for hook in hooks:
         hook.remove()
     return {key: value / kept for key, value in scores.items()}
+
+
+def count_beyond(logits: torch.Tensor, dst: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """`(greater, smaller)`, each `(hc, n)`: per row of `logits` `(hc, n, V)`, how many entries
+    are strictly greater / strictly smaller than the row's entry at column `dst[row]` (the
+    definition of docs/methods.md §1 written out, against which the engine's k-th-value
+    comparison is checked)."""
+    target = logits.gather(-1, dst.expand(logits.shape[0], -1).unsqueeze(-1))
+    return (logits > target).sum(-1), (logits < target).sum(-1)

@@ -12,16 +12,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lib.operations import (
+    EXTREMES_BLOCK,
     PairIndex,
-    count_beyond,
     head_source_chunks,
     layer_operation_scores,
     operation_scores,
+    row_extremes,
     salient_operations,
 )
 from lib.relations import MIN_PAIRS, TokenizedRelation, relation_names, tokenize_relations
 from lib.synthetic import train_tokenizer
-from tests.reference import LOOP_ORDERS, reference_scores, single_token_pairs
+from tests.reference import LOOP_ORDERS, count_beyond, reference_scores, single_token_pairs
 
 
 @pytest.fixture(scope="module")
@@ -185,3 +186,34 @@ def test_salient_operations_never_list_special_tokens(planted_model):
         embeddings[special] = embeddings[best]
     table = salient_operations(dataclasses.replace(planted_model, model=model), 0, 0, n_tokens=5)
     assert best in table["token_id"].tolist() and special not in table["token_id"].tolist()
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    n_blocks=st.integers(1, 12),
+    k=st.integers(1, 8),
+    rows=st.integers(1, 5),
+    spread=st.integers(1, 6),
+    seed=st.integers(0, 2**16),
+)
+def test_row_extremes_are_exactly_topks_values_under_ties(n_blocks, k, rows, spread, seed):
+    """Block path (V a multiple of the block width, k small enough) and the fallback alike;
+    small-integer logits tie often, within and across blocks."""
+    vocab = n_blocks * EXTREMES_BLOCK + (seed % 2) * (seed % EXTREMES_BLOCK)  # some not multiples
+    generator = torch.Generator().manual_seed(seed)
+    logits = torch.randint(-spread, spread + 1, (rows, vocab), generator=generator).float()
+    k = min(k, vocab)
+    top, bottom = row_extremes(logits, k)
+    assert torch.equal(top, logits.topk(k, dim=-1).values)
+    assert torch.equal(bottom, logits.topk(k, dim=-1, largest=False).values)
+
+
+def test_row_extremes_on_pythia_wide_rows_with_heavy_ties():
+    """50304 columns (Pythia's rows), k = 10: the block path, with the row's extremes tied
+    across many blocks."""
+    logits = torch.randint(-3, 4, (7, 50304), generator=torch.Generator().manual_seed(0)).float()
+    logits[0, :10] = 9.0  # the top ten in one block
+    logits[1, ::EXTREMES_BLOCK] = -9.0  # the bottom values one per block
+    top, bottom = row_extremes(logits, 10)
+    assert torch.equal(top, logits.topk(10, dim=-1).values)
+    assert torch.equal(bottom, logits.topk(10, dim=-1, largest=False).values)
