@@ -5,8 +5,9 @@ Definitions
 * A layer bin `[a, b)` holds the heads with a <= layer < b. Bins come from increasing integer
   edges (at most `MAX_LAYER_EDGE`), or from a width w (edges 0, w, 2w, ... below the model's
   layer count n_layers, then n_layers itself: the last bin may be narrower, never past the model).
-  Default: four equal bins per model, width ceil(n_layers / 4) with n_layers = deepest layer + 1
-  (width 8 for 32 layers); for a pre-binned file, the file's own bins. Heads outside the edges are
+  Default: four equal bins per model, width ceil(n_layers / 4) with n_layers = deepest layer + 1,
+  or the model's depth when a table of some of its heads records it (`HeadTable.depths`; width
+  8 for 32 layers); for a pre-binned file, the file's own bins. Heads outside the edges are
   counted in `Counts.outside_layers`, never silently dropped. Pre-binned counts can be merged into
   coarser bins (a file bin inside one new bin), not split: `merge_widths` and `merge_edges` list
   the widths and edges that merge a file's bins.
@@ -97,11 +98,12 @@ class LayerBinning:
                 f"got {self.width}"
             )
 
-    def bins_for(self, cells: pd.DataFrame, prebinned: bool) -> LayerBins:
-        """The bins for one model's cells (`layer_start`, `layer_end` columns)."""
+    def bins_for(self, cells: pd.DataFrame, prebinned: bool, n_layers: int = 0) -> LayerBins:
+        """The bins for one model's cells (`layer_start`, `layer_end` columns), over
+        `n_layers` layers or as deep as the cells go, whichever is deeper."""
         if self.edges is not None:
             return LayerBins(self.edges)
-        n_layers = int(cells[ht.LAYER_END].max())
+        n_layers = max(n_layers, int(cells[ht.LAYER_END].max()))
         if self.width is not None:
             return bins_of_width(self.width, n_layers)
         if prebinned:
@@ -399,7 +401,7 @@ def count_heads(
     pieces, outside = [], []
     for model, model_cells in cells.groupby(ht.MODEL, sort=False):
         # A model's bins follow all its heads, also those outside the score edges.
-        bins = layers.bins_for(model_cells, prebinned)
+        bins = layers.bins_for(model_cells, prebinned, model_depth(table, model))
         in_categories = model_cells[model_cells["code"] >= 0]
         counted, left_out = _tally(in_categories, bins, len(categories.names), table)
         pieces.append(counted.assign(model=model))
@@ -438,8 +440,16 @@ def _layer_cells(table: ht.HeadTable | ht.BinnedTable) -> pd.DataFrame:
 def default_layer_bins(table: ht.HeadTable | ht.BinnedTable) -> LayerBins:
     """The bins `LayerBinning()` gives the table's first model."""
     cells = _layer_cells(table)
-    first = cells[cells[ht.MODEL] == cells[ht.MODEL].iloc[0]]
-    return LayerBinning().bins_for(first, prebinned=isinstance(table, ht.BinnedTable))
+    model = cells[ht.MODEL].iloc[0]
+    first = cells[cells[ht.MODEL] == model]
+    prebinned = isinstance(table, ht.BinnedTable)
+    return LayerBinning().bins_for(first, prebinned, model_depth(table, model))
+
+
+def model_depth(table: ht.HeadTable | ht.BinnedTable, model: str) -> int:
+    """A per-head table's layer count of `model` (`HeadTable.depth`); 0 (unknown beyond its
+    bins) for a pre-binned table."""
+    return table.depth(model) if isinstance(table, ht.HeadTable) else 0
 
 
 def _tally(

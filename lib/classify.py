@@ -29,6 +29,7 @@ import pandas as pd
 import torch
 import transformers
 from tqdm import tqdm  # a transformers dependency
+from transformers import PreTrainedTokenizerBase
 
 from lib.errors import CliParser, InputError, check_writable, run_cli
 from lib.labels import SUPPRESSION_LABEL, UNCLASSIFIED
@@ -54,6 +55,7 @@ from lib.relation_files import (
 from lib.relations import (
     MIN_PAIRS,
     SkippedRelation,
+    TokenizedRelation,
     check_relations,
     parse_relations,
     relation_names,
@@ -173,6 +175,19 @@ def run_record(loaded: LoadedModel) -> dict[str, Any]:
     }
 
 
+def scored_relations(
+    tokenizer: PreTrainedTokenizerBase, settings: ClassifySettings
+) -> tuple[tuple[TokenizedRelation, ...], tuple[SkippedRelation, ...], list[dict[str, Any]]]:
+    """The relations `settings` scores for `tokenizer`: the valid bundled ones and the relation
+    files' kept pairs in one order, by name (`LABEL_ORDER`'s tie-break); the bundled ones
+    skipped for too few single-token pairs; each relation file's record
+    (`lib.relation_files.file_record`). A file with too few kept pairs is an `InputError`."""
+    bundled, skipped = tokenize_relations(tokenizer, settings.relations)
+    files = [tokenize_relation_file(tokenizer, r) for r in settings.relation_files]
+    relations = tuple(sorted([*bundled, *(r for r, _ in files)], key=lambda r: r.name))
+    return relations, skipped, [record for _, record in files]
+
+
 def classify_heads(
     loaded: LoadedModel,
     settings: ClassifySettings = ClassifySettings(),
@@ -182,10 +197,7 @@ def classify_heads(
     """Score and label every head of `loaded` (module docstring); `byte_budget` bounds the
     operation scores' working memory and never changes the result."""
     model, config = loaded.model, loaded.model.config
-    bundled, skipped = tokenize_relations(loaded.tokenizer, settings.relations)
-    files = [tokenize_relation_file(loaded.tokenizer, r) for r in settings.relation_files]
-    # One order for every relation, bundled or not: by name (LABEL_ORDER's tie-break).
-    relations = tuple(sorted([*bundled, *(r for r, _ in files)], key=lambda r: r.name))
+    relations, skipped, files = scored_relations(loaded.tokenizer, settings)
     if not relations and not settings.patterns:
         raise InputError(
             f"nothing to score for {loaded.name}: no relation asked for has {MIN_PAIRS} "
@@ -218,7 +230,7 @@ def classify_heads(
         **run_record(loaded),
         "relations": [{"name": r.name, "k": r.k, "n_pairs": len(r.src)} for r in relations],
         "skipped_relations": [asdict(s) for s in skipped],
-        "relation_files": [record for _, record in files],
+        "relation_files": files,
         "min_pairs": MIN_PAIRS,
         "thresholds": asdict(settings.thresholds),
         "label_order": LABEL_ORDER,
@@ -261,13 +273,18 @@ def bar_progress(bar: Any) -> Progress:
     return report
 
 
-def print_skipped(skipped: Sequence[SkippedRelation]) -> None:
-    """One stderr line per relation skipped for too few single-token pairs."""
+def print_relation_notes(
+    skipped: Sequence[SkippedRelation], file_records: Sequence[dict[str, Any]]
+) -> None:
+    """One stderr line per bundled relation skipped for too few single-token pairs, then one
+    per relation file with the pairs it kept and dropped."""
     for relation in skipped:
         print(
             f"skipped {relation.name}: {relation.n_pairs} single-token pairs (< {MIN_PAIRS})",
             file=sys.stderr,
         )
+    for record in file_records:
+        print(relation_file_summary(record), file=sys.stderr)
 
 
 def add_scoring_options(parser: argparse.ArgumentParser) -> None:
@@ -324,9 +341,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sidecar = write_classification(result, args.out)
     except OSError as error:
         raise InputError(f"cannot write {args.out}: {error.strerror}") from None
-    print_skipped(result.skipped)
-    for record in result.settings["relation_files"]:
-        print(relation_file_summary(record), file=sys.stderr)
+    print_relation_notes(result.skipped, result.settings["relation_files"])
     print(f"wrote {args.out} and {sidecar}", file=sys.stderr)
     print(
         f"chart the published figure's population: python -m lib.chart {args.out} "

@@ -2,8 +2,8 @@
 the unembedding, next to its static operation score (docs/methods.md §8).
 
     python -m lib.dynamic --model ID_OR_FOLDER [--revision R] [--device auto|cpu|cuda]
-        [--dtype auto|float32|bfloat16|float16] [--relations all|a,b,...]
-        [--templates FILE] --out dyn.csv
+        [--dtype auto|float32|bfloat16|float16] [--relations all|none|a,b,...]
+        [--relation-file FILE ...] [--relation-k NAME=K ...] [--templates FILE] --out dyn.csv
 
 A prompt is a template with a relation's source word in its slot `<X>` (the word's token, with
 its leading space, is the one the static score uses). For head h of layer l, at the prompt's
@@ -42,8 +42,9 @@ from lib.classify import (
     ClassifySettings,
     bar_progress,
     classify_heads,
-    print_skipped,
+    print_relation_notes,
     run_record,
+    scored_relations,
 )
 from lib.errors import CliParser, InputError, check_writable, run_cli
 from lib.head_table import to_csv_bytes
@@ -58,12 +59,16 @@ from lib.operations import (
 )
 from lib.precision import float32_matmul, float32_modules, to_float32
 from lib.progress import Progress, ignore, subrange
+from lib.relation_files import (
+    CustomRelation,
+    add_relation_file_options,
+    relation_files_from,
+)
 from lib.relations import (
     MIN_PAIRS,
     SkippedRelation,
     TokenizedRelation,
     parse_relations,
-    tokenize_relations,
 )
 
 SLOT = "<X>"
@@ -390,13 +395,15 @@ def in_context(
     templates: tuple[str, ...] = DEFAULT_TEMPLATES,
     progress: Progress | None = None,
     byte_budget: int = DEFAULT_BYTE_BUDGET,
+    relation_files: tuple[CustomRelation, ...] = (),
 ) -> InContext:
     """Static scores (`lib.classify.classify_heads`, no patterns) and dynamic scores of every
-    head for the valid ones of `relations`, with their agreement."""
+    head for the valid ones of `relations` (bundled names) and for `relation_files` (your own
+    relations, `lib.relation_files`), with their agreement."""
     templates = check_templates(templates)
-    settings = ClassifySettings(relations=relations, patterns=None)
+    settings = ClassifySettings(relations=relations, patterns=None, relation_files=relation_files)
     static = classify_heads(loaded, settings, subrange(progress, 0, 0.1), byte_budget)
-    valid, skipped = tokenize_relations(loaded.tokenizer, settings.relations)
+    valid, skipped, files = scored_relations(loaded.tokenizer, settings)
     dynamic = dynamic_scores(
         loaded, valid, templates, byte_budget, progress=subrange(progress, 0.1, 1)
     )
@@ -407,6 +414,7 @@ def in_context(
         "templates": list(templates),
         "relations": [{"name": r.name, "k": r.k, "n_pairs": len(r.src)} for r in valid],
         "skipped_relations": [{"name": s.name, "n_pairs": s.n_pairs} for s in skipped],
+        "relation_files": files,
         "min_pairs": MIN_PAIRS,
         "definitions": VARIANT_DEFINITIONS,
     }
@@ -502,7 +510,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--revision", default="main", help="hub revision, e.g. step1000")
     parser.add_argument("--device", default="auto", choices=DEVICES)
     parser.add_argument("--dtype", default="auto", choices=list(DTYPES))
-    parser.add_argument("--relations", default="all", help="all or a,b,... (relation names)")
+    parser.add_argument(
+        "--relations", default="all", help="all, none or a,b,... (bundled relation names)"
+    )
+    add_relation_file_options(parser)
     parser.add_argument(
         "--templates", type=Path, help=f"text file, one template per line, each with {SLOT}"
     )
@@ -511,6 +522,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     check_source(args.model)
     check_writable(args.out)
     relations = parse_relations(args.relations)
+    relation_files = relation_files_from(args)
     templates = read_templates(args.templates) if args.templates else DEFAULT_TEMPLATES
     transformers.utils.logging.disable_progress_bar()  # one bar: ours
     bar_format = "{desc:<60} {bar} {percentage:3.0f}%"
@@ -520,12 +532,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         loaded = load_model(
             args.model, args.revision, args.device, args.dtype, subrange(progress, 0, 0.05)
         )
-        result = in_context(loaded, relations, templates, subrange(progress, 0.05, 1))
+        result = in_context(
+            loaded,
+            relations,
+            templates,
+            subrange(progress, 0.05, 1),
+            relation_files=relation_files,
+        )
     try:
         summary, sidecar = write_in_context(result, args.out)
     except OSError as error:
         raise InputError(f"cannot write {args.out}: {error.strerror}") from None
-    print_skipped(result.skipped)
+    print_relation_notes(result.skipped, result.settings["relation_files"])
     print(f"wrote {args.out}, {summary} and {sidecar}", file=sys.stderr)
     return 0
 

@@ -22,3 +22,5 @@ class ChartHandoff:
     table: pd.DataFrame
     source: str
     score_column: str = "score"
+    depths: tuple[tuple[str, int], ...] = ()
+    """Each model's layer count when `table` holds some of its heads (`HeadTable.depths`)."""

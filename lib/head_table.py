@@ -99,6 +99,14 @@ class HeadTable:
     source: str
     notes: tuple[str, ...] = ()
     """How the file was read, in words (e.g. repeated heads left out)."""
+    depths: tuple[tuple[str, int], ...] = ()
+    """`(model, n_layers)` where a model is deeper than its rows show: a subset of a model's
+    heads (a population) keeps the model's depth, so its default layer bins are the model's."""
+
+    def depth(self, model: str) -> int:
+        """The layer count of `model`: its recorded depth, or its deepest row's layer + 1."""
+        deepest = int(self.frame.loc[self.frame[MODEL] == model, LAYER].max()) + 1
+        return max(dict(self.depths).get(model, 0), deepest)
 
     @property
     def numeric_columns(self) -> tuple[str, ...]:
@@ -114,6 +122,13 @@ class HeadTable:
         """Candidate category columns: every other column but `model` (text, or e.g. booleans)."""
         others = {LAYER, HEAD, MODEL, *self.numeric_columns}
         return tuple(name for name in self.frame.columns if name not in others)
+
+
+def model_depths(frame: pd.DataFrame) -> tuple[tuple[str, int], ...]:
+    """`(model, deepest layer + 1)` of each model of a per-head `frame`, in order of first
+    appearance: what `HeadTable.depths` keeps when a subset of its rows is charted."""
+    deepest = frame.groupby(MODEL, sort=False)[LAYER].max()
+    return tuple((str(model), int(layer) + 1) for model, layer in deepest.items())
 
 
 @dataclass(frozen=True)

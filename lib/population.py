@@ -165,4 +165,5 @@ def head_table_population(
         raise InputError(f"{table.source}: no head is in the population {name!r} ({whence})")
     chosen = population(name)
     note = f"{chosen.title}: {len(rows)} of {len(table.frame)} heads ({whence})"
-    return ht.HeadTable(rows, table.source), chosen.score_column, note
+    depths = ht.model_depths(table.frame)  # the model's bins, not its population's
+    return ht.HeadTable(rows, table.source, depths=depths), chosen.score_column, note

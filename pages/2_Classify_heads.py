@@ -63,6 +63,8 @@ RESULT = "classify_result"
 MODEL = "classify_model"
 TABLE = "classify_table"
 HEAD = "classify_head"
+SCORED_FILES = "classify_scored_relation_files"
+"""The relation files the result shown was scored with (the sidebar's may have changed since)."""
 POPULATION = "classify_population"
 CATALOG, FOLDER = "Pythia catalog", "Local folder"
 FOLDER_INPUT = "Local checkpoint folder"
@@ -238,6 +240,7 @@ def run(request: RunRequest, mode: PublicMode) -> None:
     finally:
         bar.empty()
     st.session_state[RESULT] = lookup
+    st.session_state[SCORED_FILES] = request.settings.relation_files  # for the in-context check
     st.session_state.pop(HEAD, None)  # the previous table's head may not exist in this one
 
 
@@ -309,6 +312,7 @@ def run_chart(table: pd.DataFrame, thresholds: Thresholds) -> None:
             select(table, chosen, thresholds),
             f"{run_name(table)} · {POPULATIONS[chosen].title.lower()}",
             POPULATIONS[chosen].score_column,
+            ht.model_depths(table),
         )
         st.switch_page(LAYER_CHART)
 
@@ -468,7 +472,8 @@ def results(lookup: Lookup, thresholds: Thresholds) -> None:
     passing_summary(table, helps, thresholds)
     st.subheader("Head inspector")
     inspector(table, thresholds)
-    checked = in_context.run_key(st.session_state[MODEL], result.settings)
+    scored_files = st.session_state.get(SCORED_FILES, ())
+    checked = in_context.run_key(st.session_state[MODEL], result.settings, scored_files)
     in_context.check_head(resident_model(), checked, *st.session_state[HEAD])
     st.subheader("All heads")
     results_table(table, helps)

@@ -3,6 +3,8 @@ reference count."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -205,6 +207,23 @@ def test_several_models_get_their_own_default_bins() -> None:
     assert list(bins["big"]) == ["[0, 8)", "[8, 16)", "[16, 24)", "[24, 32)"]
     assert list(bins["small"]) == ["[0, 6)", "[6, 12)", "[12, 18)", "[18, 24)"]
     assert (counts.table.groupby("model")["n_heads"].sum() == [64, 48]).all()
+
+
+def test_some_heads_of_a_model_are_binned_over_the_whole_models_depth() -> None:
+    whole = per_head_frame(32, 2, seed=3, model="big")
+    shallow = whole[whole["layer"] < 20]  # e.g. a population with no head past layer 19
+    assert ht.model_depths(whole) == (("big", 32),)
+    alone = head_table(shallow)
+    assert binning.default_layer_bins(alone).edges == (0, 5, 10, 15, 20)
+    kept_depth = dataclasses.replace(alone, depths=ht.model_depths(whole))
+    assert binning.default_layer_bins(kept_depth).edges == (0, 8, 16, 24, 32)
+    counts = binning.count_heads(kept_depth, binning.score_categories())
+    assert counts.table["layer_bin"].unique().tolist()[-1] == "[24, 32)"
+    assert counts.table.groupby("layer_bin", sort=False)["n_heads"].sum().tolist() == [16, 16, 8, 0]
+    widths = binning.LayerBinning(width=10)
+    assert binning.count_heads(kept_depth, binning.score_categories(), widths).table[
+        "layer_bin"
+    ].unique().tolist() == ["[0, 10)", "[10, 20)", "[20, 30)", "[30, 32)"]
 
 
 def test_300_heads_over_24_layers_in_bins_of_6_match_a_count_by_hand() -> None:

@@ -130,6 +130,17 @@ def test_a_handed_over_table_is_shown_with_its_source_and_the_figure_is_one_clic
     assert list(counts_shown(page)["n_heads"]) == FIGURE_N_HEADS
 
 
+def test_a_handed_over_population_is_binned_over_its_models_depth() -> None:
+    whole = per_head_frame(32, 2, seed=11, model="EleutherAI/pythia-6.9b")
+    population = whole[whole["layer"] < 20]
+    handoff = ChartHandoff(
+        population, "pythia-6.9b · operation heads", "score", (("EleutherAI/pythia-6.9b", 32),)
+    )
+    shown = counts_shown(open_page(**{HANDOFF_KEY: handoff}))
+    assert shown["layer_bin"].unique().tolist() == ["[0, 8)", "[8, 16)", "[16, 24)", "[24, 32)"]
+    assert shown.groupby("layer_bin", sort=False)["n_heads"].sum().tolist() == [16, 16, 8, 0]
+
+
 def test_text_from_a_file_is_shown_literally_in_every_markdown_element() -> None:
     frame = pd.DataFrame(
         {"layer": range(6), "label": HOSTILE_LABELS, "model": ["[m](https://example.com)"] * 6}

@@ -128,7 +128,7 @@ def open_in_chart(app: AppTest, population: str | None) -> pd.DataFrame:
 @pytest.mark.parametrize(
     ("population", "top", "lowest", "total"),
     [
-        (None, [2, 1], [0, 0], 3),
+        (None, [2, 1, 0], [0, 0, 0], 3),
         ("classified", [2, 1, 1], [0, 0, 0], 4),
         ("all", [2, 1, 1], [2, 3, 3], 12),
     ],
@@ -146,7 +146,8 @@ def test_open_in_chart_charts_the_chosen_population(
     shown = open_in_chart(app, population)
     # 4 heads per layer: the planted ones (two in layer 0, one each in layers 1 and 2) score
     # ~100%, the unclassified ones 0. By default only the three operation heads are charted
-    # (the previous-token head of layer 2 is pattern-only), as in the published figure.
+    # (the previous-token head of layer 2 is pattern-only), as in the published figure; the
+    # bins are the model's (layer 2's bar is there, empty), as on this page's own chart.
     assert shown.loc[:, "75-100%"].tolist() == top
     assert shown.loc[:, "0-25%"].tolist() == lowest
     assert shown.to_numpy().sum() == total

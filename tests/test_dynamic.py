@@ -25,6 +25,7 @@ from lib.dynamic import (
 from lib.errors import InputError, run_cli
 from lib.loader import load_model
 from lib.relations import tokenize_relations
+from tests.conftest import MAPPING_NAME
 from tests.reference import reference_dynamic_scores
 
 RELATIONS = ("country_to_capital_wikidata", "general_copying_english_500")
@@ -180,3 +181,26 @@ def test_a_bfloat16_model_is_scored_in_float32_and_left_as_it_is(planted_checkpo
     # The same numbers as the float32 copy of the rounded weights: every step ran in float32.
     assert np.array_equal(scores.fractions, dynamic_scores(upcast, relations, template).fractions)
     assert {p.dtype for p in stored.model.parameters()} == {torch.bfloat16}
+
+
+def test_a_relation_file_is_checked_in_context_through_the_command_line(
+    mapping_checkpoint, tmp_path, capsys
+):
+    forward, backward = tmp_path / f"{MAPPING_NAME}.csv", tmp_path / "reversed.csv"
+    forward.write_bytes(mapping_checkpoint.csv())
+    backward.write_bytes(mapping_checkpoint.csv(mapping_checkpoint.reversed()))
+    out = tmp_path / "dyn.csv"
+    argv = ["--model", str(mapping_checkpoint.path), "--device", "cpu", "--relations", "none"]
+    argv += ["--relation-file", str(forward), "--relation-file", str(backward)]
+    assert main([*argv, "--relation-k", "reversed=5", "--out", str(out)]) == 0
+    table = pd.read_csv(out).set_index(["relation", "layer", "head"]).sort_index()
+    assert set(table.index.get_level_values("relation")) == {MAPPING_NAME, "reversed"}
+    planted = table.loc[(MAPPING_NAME, *mapping_checkpoint.head)]
+    assert planted["static_score"] == 1.0 and planted["dynamic_score"] > 0.9
+    others = table.loc[MAPPING_NAME].drop(index=[mapping_checkpoint.head])
+    assert (others["dynamic_score"] < 0.2).all()
+    assert (table.loc["reversed", "dynamic_score"] < 0.2).all()
+    assert table.loc[("reversed", *mapping_checkpoint.head), "k"] == 5
+    settings = json.loads(settings_path(out).read_text())
+    assert [r["name"] for r in settings["relation_files"]] == [MAPPING_NAME, "reversed"]
+    assert f"relation file {MAPPING_NAME}" in capsys.readouterr().err

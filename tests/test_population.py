@@ -109,7 +109,10 @@ def test_the_chart_command_charts_a_population(
     out = tmp_path / "counts.csv"
     argv = [str(csv), "--out", str(out), "--population", population]
     assert run_cli(chart_main, argv) == 0
-    assert pd.read_csv(out)["n_heads"].sum() == n_heads
+    counts = pd.read_csv(out)
+    assert counts["n_heads"].sum() == n_heads
+    # The model's three layers, one bin each, also where the population has no head.
+    assert counts["layer_bin"].unique().tolist() == ["[0, 1)", "[1, 2)", "[2, 3)"]
     assert "of 12 heads (thresholds from heads.settings.json)" in capsys.readouterr().err
 
 

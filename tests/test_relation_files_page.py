@@ -11,6 +11,8 @@ from streamlit.testing.v1 import AppTest
 from tests import test_classify_page
 from tests.conftest import MAPPING_NAME, PlantedMapping
 from tests.test_classify_page import button, choose_folder, head_labels, open_page, table_with
+from tests.test_in_context_page import head_scores
+from tests.test_in_context_page import in_context_calls as in_context_calls  # a fixture
 from ui.relation_files import literal
 
 engine_calls = test_classify_page.engine_calls  # the page tests' fixture: a fresh cache folder
@@ -96,3 +98,24 @@ def test_a_bad_file_is_its_own_literal_message_and_the_good_file_stays(
     button(app, "Run").click().run()
     assert not app.exception
     assert head_labels(app)[mapping_checkpoint.head] == "mine"
+
+
+def test_an_uploaded_relation_is_checked_in_context_and_keyed_by_the_file(
+    mapping_checkpoint: PlantedMapping, engine_calls: list[str], in_context_calls: list[tuple]
+) -> None:
+    app = choose_folder(open_page(), str(mapping_checkpoint.path))
+    app = upload(app, (f"{MAPPING_NAME}.csv", mapping_checkpoint.csv()))
+    button(app, "Run").click().run()
+    (head,) = [box for box in app.selectbox if box.label == "Head"]
+    head.set_value(mapping_checkpoint.head).run()
+    button(app, "Check in context").click().run()
+    assert not app.exception and not app.error
+    scores = head_scores(app)
+    assert scores.loc[MAPPING_NAME, "static_score"] == 100.0
+    assert scores.loc[MAPPING_NAME, "dynamic_score"] > 90
+    # Another k is another relation: the cached check no longer applies.
+    (k,) = [n for n in app.sidebar.number_input if n.label == f"k of `{MAPPING_NAME}`"]
+    k.set_value(1).run()
+    button(app, "Run").click().run()
+    assert [b for b in app.button if b.label == "Check in context"]
+    assert len(in_context_calls) == 1

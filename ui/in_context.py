@@ -3,8 +3,9 @@ context" for the inspected head, and the "Static vs dynamic" scatter view.
 
 Results (`lib.dynamic.in_context`) are computed on demand under a progress bar on the model
 the server's `ResidentModel` lends, and kept for the server's life per model, revision,
-relations and templates (the `ModelKey` names model, revision, device, dtype and a folder's
-fingerprint), so both views and every session share one computation.
+relations (bundled and your own files) and templates (the `ModelKey` names model, revision,
+device, dtype and a folder's fingerprint), so both views and every session share one
+computation.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import streamlit as st
 from lib.dynamic import DEFAULT_TEMPLATES, VARIANT_DEFINITIONS, VARIANTS, InContext, in_context
 from lib.dynamic import check_templates as parse_templates
 from lib.errors import InputError
+from lib.relation_files import CustomRelation
 from lib.relations import relation_names
 from lib.resident import ModelKey, ResidentModel
 from lib.static_vs_dynamic import (
@@ -30,7 +32,8 @@ from lib.static_vs_dynamic import (
 TEMPLATES = "in_context_templates"
 """Session key of the last good templates (a bad edit keeps them)."""
 
-Key = tuple[ModelKey, tuple[str, ...], tuple[str, ...]]
+Key = tuple[ModelKey, tuple[str, ...], tuple[CustomRelation, ...], tuple[str, ...]]
+"""Model, bundled relation names, relation files, templates."""
 
 
 @st.cache_resource
@@ -56,13 +59,15 @@ def templates_control() -> tuple[str, ...]:
     return st.session_state.get(TEMPLATES, DEFAULT_TEMPLATES)
 
 
-def run_key(model: ModelKey, settings: dict[str, Any]) -> Key:
-    """What a result depends on: the model, the bundled relations scored in the classification
-    shown (its `settings` record; your own relation files are not checked in context) and the
-    templates from `templates_control`."""
+def run_key(
+    model: ModelKey, settings: dict[str, Any], relation_files: tuple[CustomRelation, ...]
+) -> Key:
+    """What a result depends on: the model, the relations scored in the classification shown
+    (the bundled ones named in its `settings` record, and the `relation_files` it was run
+    with) and the templates from `templates_control`."""
     bundled = set(relation_names())
     relations = tuple(r["name"] for r in settings["relations"] if r["name"] in bundled)
-    return model, relations, templates_control()
+    return model, relations, relation_files, templates_control()
 
 
 def cached(key: Key) -> InContext | None:
@@ -75,15 +80,15 @@ def result_or_button(
     models: ResidentModel, key: Key, label: str, widget_key: str
 ) -> InContext | None:
     """The cached result for `key`, else a button that computes it under a progress bar."""
-    if not key[1]:
-        st.caption("No bundled relation in this result: nothing to check in context.")
+    model, relations, relation_files, templates = key
+    if not relations and not relation_files:
+        st.caption("No relation in this result: nothing to check in context.")
         return None
     found = cached(key)
     if found is not None:
         return found
     if not st.button(label, key=widget_key, help=VARIANT_DEFINITIONS["dynamic_score"]):
         return None
-    model, relations, templates = key
     bar = st.progress(0.0, text="starting")
     try:
         with models.use(model) as loaded:
@@ -92,6 +97,7 @@ def result_or_button(
                 relations,
                 templates,
                 lambda fraction, message: bar.progress(min(max(fraction, 0.0), 1.0), message),
+                relation_files=relation_files,
             )
     except InputError as error:
         st.error(str(error))
