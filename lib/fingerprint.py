@@ -38,10 +38,23 @@ def fingerprinted_files(folder: Path) -> list[Path]:
 
 
 def folder_fingerprint(folder: Path) -> str:
-    """BLAKE3 over `fingerprinted_files(folder)`: each file's name, a NUL and the BLAKE3
-    digest of its bytes (fixed length, so no two folders feed the outer hash the same bytes)."""
+    """`files_digest` of `fingerprinted_files(folder)`."""
+    return files_digest(fingerprinted_files(folder))
+
+
+def tokenizer_fingerprint(folder: Path) -> str:
+    """`files_digest` of the config and tokenizer files of `folder` (no weights): what
+    `AutoTokenizer.from_pretrained` reads, so equal fingerprints give the same tokenizer."""
+    return files_digest(
+        sorted(folder / name for name in FINGERPRINTED_FILES if (folder / name).is_file())
+    )
+
+
+def files_digest(paths: list[Path]) -> str:
+    """BLAKE3 over `paths` in order: each file's name, a NUL and the BLAKE3 digest of its bytes
+    (fixed length, so no two folders feed the outer hash the same bytes); 32 hex digits."""
     outer = blake3()
-    for path in fingerprinted_files(folder):
+    for path in paths:
         content = blake3(max_threads=blake3.AUTO).update_mmap(path).digest()
         outer.update(path.name.encode() + b"\0" + content)
     return outer.hexdigest()[:32]

@@ -13,6 +13,8 @@ says what to do.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,7 +39,7 @@ from lib.checkpoint import (
     parse_json,
 )
 from lib.errors import InputError
-from lib.fingerprint import folder_fingerprint
+from lib.fingerprint import folder_fingerprint, tokenizer_fingerprint
 from lib.hub import fetch_config, fetch_snapshot, is_commit
 from lib.progress import Progress, ignore
 
@@ -196,10 +198,37 @@ def shape_memory_estimate(shape: NeoxShape, dtype: torch.dtype) -> int:
     return memory_estimate(parameters, shape.d_model, shape.vocab_rows, dtype, shape.n_layers)
 
 
+TOKENIZERS_KEPT = 4
+"""Tokenizers a process keeps, by the content of their files (`tokenizer_fingerprint`): every
+checkpoint of a Pythia model has the same tokenizer, so a sweep or the app loads it once. Kept
+rather than reloaded because `tokenizers` 0.23 holds on to about 1.7 MiB of every instance that
+encoded the relations after the instance is collected (bench/README.md: a sweep's memory), and
+a load takes a few tenths of a second. Nothing in this project changes a tokenizer it loaded."""
+
+_tokenizers: OrderedDict[str, PreTrainedTokenizerBase] = OrderedDict()
+_tokenizers_lock = threading.Lock()
+
+
 def load_tokenizer(folder: Path, shape: NeoxShape, source: str) -> PreTrainedTokenizerBase:
-    """The folder's tokenizer, refused when unreadable, empty or larger than the embedding."""
+    """The folder's tokenizer (the one kept for the same files, else read), refused when
+    unreadable, empty or larger than the embedding."""
+    key = tokenizer_fingerprint(folder)
+    with _tokenizers_lock:
+        tokenizer = _tokenizers.get(key)
+        if tokenizer is None:
+            tokenizer = read_tokenizer(folder, source)
+            _tokenizers[key] = tokenizer
+        _tokenizers.move_to_end(key)
+        while len(_tokenizers) > TOKENIZERS_KEPT:
+            _tokenizers.popitem(last=False)
+    check_tokenizer_fits(len(tokenizer), shape.vocab_rows, source)
+    return tokenizer
+
+
+def read_tokenizer(folder: Path, source: str) -> PreTrainedTokenizerBase:
+    """`AutoTokenizer.from_pretrained(folder)`, offline; `InputError` when it cannot be read."""
     try:
-        tokenizer = AutoTokenizer.from_pretrained(
+        return AutoTokenizer.from_pretrained(
             str(folder), trust_remote_code=False, local_files_only=True
         )
     except Exception as error:  # the tokenizer libraries raise many types on malformed files
@@ -207,8 +236,6 @@ def load_tokenizer(folder: Path, shape: NeoxShape, source: str) -> PreTrainedTok
         raise InputError(
             f"cannot read the tokenizer of {source} ({reason}); {SAVE_TOKENIZER}"
         ) from None
-    check_tokenizer_fits(len(tokenizer), shape.vocab_rows, source)
-    return tokenizer
 
 
 def free_memory_by_holder(device: torch.device) -> dict[str, int]:

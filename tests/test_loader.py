@@ -181,3 +181,35 @@ def test_cuda_memory_pytorch_holds_reserved_but_unused_counts_as_free(monkeypatc
     monkeypatch.setattr(torch.cuda, "memory_reserved", lambda device: 30 * gib)
     monkeypatch.setattr(torch.cuda, "memory_allocated", lambda device: 10 * gib)
     assert lib.loader.free_memory(torch.device("cuda")) == 21 * gib
+
+
+def test_a_tokenizer_is_read_once_per_content_and_never_for_other_files(
+    planted_checkpoint, tmp_path
+):
+    first = load_model(str(planted_checkpoint.path), device="cpu")
+    copy = tmp_path / "step1000"  # another checkpoint of the same model: same tokenizer files
+    shutil.copytree(planted_checkpoint.path, copy)
+    assert load_model(str(copy), device="cpu").tokenizer is first.tokenizer
+    edited = tmp_path / "edited"
+    shutil.copytree(planted_checkpoint.path, edited)
+    vocabulary = json.loads((edited / "tokenizer.json").read_text())
+    words = vocabulary["model"]["vocab"]
+    a, b = (word for word, id_ in words.items() if id_ in (300, 301))
+    words[a], words[b] = words[b], words[a]  # two words' ids swapped: another tokenizer
+    (edited / "tokenizer.json").write_text(json.dumps(vocabulary))
+    other = load_model(str(edited), device="cpu").tokenizer
+    assert other is not first.tokenizer
+    assert other.convert_ids_to_tokens(300) == first.tokenizer.convert_ids_to_tokens(301)
+
+
+def test_a_kept_tokenizer_is_still_checked_against_the_embedding(planted_checkpoint, tmp_path):
+    load_model(str(planted_checkpoint.path), device="cpu")  # its tokenizer is kept
+    small = tmp_path / "small"
+    shutil.copytree(planted_checkpoint.path, small)
+    config = json.loads((small / "config.json").read_text())
+    config["vocab_size"] = 64  # fewer embedding rows than the (kept) tokenizer's words
+    (small / "config.json").write_text(json.dumps(config))
+    tokenizer_files = [p for p in small.iterdir() if p.name.startswith(("tokenizer", "special"))]
+    assert tokenizer_files  # the same bytes as the kept tokenizer's
+    with pytest.raises(InputError, match="tokenizer"):
+        load_model(str(small), device="cpu")
