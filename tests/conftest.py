@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import importlib.util
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -45,7 +46,9 @@ from lib.synthetic import (
     save_checkpoint,
     train_tokenizer,
 )
-from tests.browser_support import browser, page, server_url  # noqa: F401 (browser-test fixtures)
+
+if importlib.util.find_spec("playwright") is not None:  # the GPU machine's image has none
+    from tests.browser_support import browser, page, server_url  # noqa: F401 (browser fixtures)
 from tests.series_support import planted_series, planted_store  # noqa: F401 (sweep fixtures)
 
 MAPPING_DIMS = slice(2 * D_HEAD, 3 * D_HEAD)
