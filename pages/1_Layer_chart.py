@@ -12,7 +12,6 @@ literally (`ui.literal`).
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -77,10 +76,7 @@ def take_handoff() -> None:
     handoff: ChartHandoff | None = st.session_state.pop(HANDOFF_KEY, None)
     if handoff is not None:
         try:
-            table = ht.table_from_frame(handoff.table, handoff.source)
-            if isinstance(table, ht.HeadTable):
-                table = dataclasses.replace(table, depths=handoff.depths)
-            show(table, handoff.score_column)
+            show(handoff.validated(), handoff.score_column)
         except InputError as error:
             st.error(literal(str(error)))
 
