@@ -216,7 +216,7 @@ def load_tokenizer(folder: Path, shape: NeoxShape, source: str) -> PreTrainedTok
     with _tokenizers_lock:
         tokenizer = _tokenizers.get(key)
         if tokenizer is None:
-            tokenizer = read_tokenizer(folder, source)
+            tokenizer = read_folder_tokenizer(folder, source)
             _tokenizers[key] = tokenizer
         _tokenizers.move_to_end(key)
         while len(_tokenizers) > TOKENIZERS_KEPT:
@@ -225,7 +225,7 @@ def load_tokenizer(folder: Path, shape: NeoxShape, source: str) -> PreTrainedTok
     return tokenizer
 
 
-def read_tokenizer(folder: Path, source: str) -> PreTrainedTokenizerBase:
+def read_folder_tokenizer(folder: Path, source: str) -> PreTrainedTokenizerBase:
     """`AutoTokenizer.from_pretrained(folder)`, offline; `InputError` when it cannot be read."""
     try:
         return AutoTokenizer.from_pretrained(
