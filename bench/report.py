@@ -136,21 +136,23 @@ def markdown(report: dict[str, Any]) -> str:
             "",
             *lines,
             "",
-            f"Times: median of {report['repeats']} runs after a warm-up. Floor "
-            "(bench/limits.py): every logit formed once at the measured matmul rate for its "
-            "d_head, plus written and read once at the measured copy bandwidth; engine ÷ "
-            "floor is how far the engine is from it. Loops (tests/reference.py), one head and "
-            "one relation at a time: left to right `((X W_Vᵀ) W_Oᵀ) W_Uᵀ` as the published "
-            "loop does, OV first `X (W_Vᵀ W_Oᵀ) W_Uᵀ`; patterns: one prompt and one head at a "
-            "time. Each loop first runs one head (one prompt for patterns) as its warm-up and "
-            "estimate; it is skipped (est. = that time × heads, or × prompts) when the "
-            "estimate exceeds --reference-max-seconds, else run as many times as fit (at "
-            "least 1). Engine operation time includes tokenizing the relations, as the loops "
-            "do. Scores are computed in float32 whatever the stored dtype. Peak extra memory: "
-            "beyond the loaded model, for one call (CPU: sampled RSS in a fresh process; "
-            "CUDA: max_memory_allocated); a loop's for one head (left to right) or one "
-            "prompt. Throughput: analytic matmul FLOPs of the engine's operation scores / "
-            "median time; peak: the card's dense float32 datasheet figure (no TF32).",
+            f"Times: median of {report['repeats']} runs after a warm-up. Floor (bench/limits.py): "
+            "every logit formed once at the measured matmul rate for its d_head, plus written and"
+            " read once at the measured copy bandwidth; engine ÷ floor is how far the engine is "
+            "from it. Loops (tests/reference.py), one head and one relation at a time: left to "
+            "right `((X W_Vᵀ) W_Oᵀ) W_Uᵀ` as the published loop does, OV first `X (W_Vᵀ W_Oᵀ) "
+            "W_Uᵀ`; patterns: one prompt and one head at a time. Each loop first runs one head "
+            "(one prompt for patterns) as its warm-up and estimate; it is skipped (est. = that "
+            "time × heads, or × prompts) when the estimate exceeds --reference-max-seconds, else "
+            "run as many times as fit (at least 1), each run followed by one engine run; a "
+            "speed-up is the loop's median over the median of the engine's timed runs and those "
+            "(the machine's speed drifts over a slow loop's minutes). Engine operation time "
+            "includes tokenizing the relations, as the loops do. Scores are computed in float32 "
+            "whatever the stored dtype. Peak extra memory: beyond the loaded model, for one call "
+            "(CPU: sampled RSS in a fresh process; CUDA: max_memory_allocated); a loop's for one "
+            "head (left to right) or one prompt. Throughput: analytic matmul FLOPs of the "
+            "engine's operation scores / median time; peak: the card's dense float32 datasheet "
+            "figure (no TF32).",
             "",
         ]
     )

@@ -27,6 +27,7 @@ Exit code 1 when a float32 comparison disagrees.
 from __future__ import annotations
 
 import gc
+import statistics
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
@@ -53,6 +54,7 @@ from bench.tasks import (
 from lib.catalog import pythia_size
 from lib.errors import CliParser, InputError, run_cli
 from lib.loader import DTYPES, LoadedModel, resolve_device
+from lib.operations import OperationScores
 from lib.patterns import DEFAULT_PATTERN_SETTINGS
 from lib.relations import relation_names, tokenize_relations
 from lib.synthetic import DEFAULT_TOKENIZER_SIZE, parse_shape
@@ -85,24 +87,34 @@ def bench_loop(
     loop: Callable[[], np.ndarray],
     probe: Callable[[], Any],
     scale: int,
-    engine: tuple[Timing, np.ndarray],
+    engine: tuple[Callable[[], Any], Timing, np.ndarray],
     device: torch.device,
     repeats: int,
     max_seconds: float,
 ) -> dict[str, Any]:
-    """A reference loop next to the engine. `probe` (one head, or one prompt: also the loop's
-    warm-up) times `scale` estimates the loop; it runs when the estimate fits `max_seconds`,
-    as many times as fit (at least once), and its result is compared with the engine's."""
+    """A reference loop next to the engine (its call, timing and result). `probe` (one head,
+    or one prompt: also the loop's warm-up) times `scale` estimates the loop; it runs when the
+    estimate fits `max_seconds`, as many times as fit (at least once), each run followed by
+    one engine run, and its result is compared with the engine's. The speed-up divides the
+    loop's median by the median of those engine runs and of the engine's own timed runs: a
+    shared machine's speed drifts over the minutes a slow loop takes, and the engine runs
+    beside the loop's see the same machine it did."""
     probe_time, _ = time_call(probe, device, 1, warm_up=False)
     estimate = probe_time.median * scale
     result: dict[str, Any] = {"estimate_s": estimate, "time": None, "speedup": None}
     if estimate <= max_seconds:
-        runs = budgeted_runs(estimate, repeats, max_seconds)
-        timing, scores = time_call(loop, device, runs, warm_up=False)
-        engine_time, engine_scores = engine
+        engine_call, engine_time, engine_scores = engine
+        loop_runs, engine_runs, scores = [], list(engine_time.runs), None
+        for _ in range(budgeted_runs(estimate, repeats, max_seconds)):
+            loop_time, scores = time_call(loop, device, 1, warm_up=False)
+            loop_runs += loop_time.runs
+            engine_runs += time_call(engine_call, device, 1, warm_up=False)[0].runs
+        timing = Timing(statistics.median(loop_runs), tuple(loop_runs))
+        beside = Timing(statistics.median(engine_runs), tuple(engine_runs))
         result |= {
             "time": asdict(timing),
-            "speedup": timing.median / engine_time.median,
+            "engine_beside": asdict(beside),
+            "speedup": timing.median / beside.median,
             **compare(engine_scores, scores),
         }
     return result
@@ -118,7 +130,11 @@ def bench_operations(
     relations, skipped = tokenize_relations(loaded.tokenizer, relation_names())
     names = tuple(r.name for r in relations)
     heads, device, config = all_heads(loaded), loaded.device, loaded.model.config
-    engine_time, engine = time_call(lambda: engine_operations(loaded, names), device, repeats)
+
+    def call() -> OperationScores:
+        return engine_operations(loaded, names)
+
+    engine_time, engine = time_call(call, device, repeats)
     # As the loops return them: [promotion, suppression] x heads x relations.
     ours = np.stack([engine.promotion, engine.suppression]).reshape(2, len(heads), len(names))
     loops = {
@@ -126,7 +142,7 @@ def bench_operations(
             lambda order=order: reference_operations(loaded, names, heads, order),
             lambda order=order: reference_operations(loaded, names, probe_head(loaded), order),
             len(heads),
-            (engine_time, ours),
+            (call, engine_time, ours),
             device,
             repeats,
             reference_max_seconds,
@@ -164,12 +180,16 @@ def bench_patterns(
     spec: ModelSpec, loaded: LoadedModel, repeats: int, reference_max_seconds: float
 ) -> dict[str, Any]:
     device, settings = loaded.device, DEFAULT_PATTERN_SETTINGS
-    engine = time_call(lambda: engine_patterns(loaded), device, repeats)
+
+    def call() -> np.ndarray:
+        return engine_patterns(loaded)
+
+    engine = time_call(call, device, repeats)
     loop = bench_loop(
         lambda: reference_patterns(loaded, settings.batch),
         lambda: reference_patterns(loaded, 1),
         settings.batch,
-        engine,
+        (call, *engine),
         device,
         repeats,
         reference_max_seconds,
