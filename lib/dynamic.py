@@ -446,10 +446,16 @@ def dynamic_table(static: pd.DataFrame, dynamic: DynamicScores) -> pd.DataFrame:
 
 
 def correlation(x: np.ndarray, y: np.ndarray, method: str) -> float:
-    """Pearson or Spearman correlation of `x` and `y`; NaN when either is constant."""
+    """Pearson or Spearman correlation of `x` and `y`; NaN when either is constant.
+
+    Spearman's rho is Pearson's r on the average ranks (ties share their mean rank), computed
+    here so that pandas never reaches for SciPy, which this project does not install."""
     if np.ptp(x) == 0 or np.ptp(y) == 0:
         return float("nan")
-    return float(pd.Series(x).corr(pd.Series(y), method=method))
+    a, b = pd.Series(x), pd.Series(y)
+    if method == "spearman":
+        a, b = a.rank(), b.rank()
+    return float(a.corr(b, method="pearson"))
 
 
 def agreement(table: pd.DataFrame, dynamic: DynamicScores) -> pd.DataFrame:
