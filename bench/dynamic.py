@@ -7,7 +7,7 @@ On the seeded random Pythia-shaped models of `bench.tasks` (Pythia's vocabulary 
 synthetic tokenizer), per model: the median time of `lib.dynamic.dynamic_scores` for every
 head, every valid relation and the four default templates (one forward pass per batch of
 prompts, both variants), and, side by side on the same model, of the static
-`lib.operations.operation_scores`. No warm-up call: one dynamic run of a 160m shape takes
+`lib.scoring.operations.operation_scores`. No warm-up call: one dynamic run of a 160m shape takes
 minutes, and the one-time costs are small beside it. Results go to
 `<out>/dynamic-<device>-<date>.json` and `.md`; the table is printed.
 """
@@ -24,11 +24,11 @@ from typing import Any
 from bench.measure import machine, time_call
 from bench.run import BENCH_DIR, model_specs
 from bench.tasks import ModelSpec, load
-from lib.dynamic import DEFAULT_TEMPLATES, SourcePairs, dynamic_scores
-from lib.errors import CliParser, InputError, run_cli
-from lib.loader import resolve_device
-from lib.operations import operation_scores
-from lib.relations import relation_names, tokenize_relations
+from lib.checkpoints.loader import resolve_device
+from lib.core.errors import CliParser, InputError, run_cli
+from lib.scoring.dynamic import DEFAULT_TEMPLATES, SourcePairs, dynamic_scores
+from lib.scoring.operations import operation_scores
+from lib.scoring.relations import relation_names, tokenize_relations
 
 HEADER = (
     "| model (layers×heads, d_model, vocab rows) | relations | distinct sources × templates "

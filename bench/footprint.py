@@ -9,7 +9,7 @@ heads, choose the size's seeded random checkpoint folder (`bench/checkpoints/`, 
 and float32 weights as the hub's model), press Run with the page's defaults (every relation,
 attention patterns), with an empty result cache. AppTest runs the page in that process, so its
 RSS is the app server's. Recorded (bytes): `rss_page` with the page open before Run,
-`rss_after` once the table shows (the model stays resident: `lib.resident`), and `peak` (the
+`rss_after` once the table shows (the model stays resident: `lib.runs.resident`), and `peak` (the
 kernel's high-water mark, `ru_maxrss`). Writes `<out>/footprint-cpu-<date>.json`, `.md` and
 `<out>/latest-footprint-cpu.md`.
 """
@@ -31,8 +31,8 @@ import torch
 from bench.measure import machine, run_python
 from bench.report import machine_line, write_results
 from bench.tasks import size_checkpoint
-from lib.catalog import pythia_size
-from lib.errors import CliParser, run_cli
+from lib.core.catalog import pythia_size
+from lib.core.errors import CliParser, run_cli
 
 BENCH_DIR = Path(__file__).resolve().parent
 PAGE_TIMEOUT_S = 1800  # a 160m model with patterns on a loaded 2-core machine takes minutes

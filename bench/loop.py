@@ -3,7 +3,7 @@
     python -m bench.loop --model FOLDER --order vo_first|left_to_right --out scores.csv
 
 Loads a local checkpoint with `transformers` alone, then scores every head for every relation
-with at least `lib.relations.MIN_PAIRS` single-token pairs, one head and one relation at a time
+with at least `lib.scoring.relations.MIN_PAIRS` single-token pairs, one head and one relation at a time
 (`tests.reference.reference_scores`, `proj` multiplied in `--order`), and writes one row per
 (layer, head, relation). `bench/process.py` times it against `python -m lib.classify`.
 """
@@ -17,8 +17,8 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from lib.errors import CliParser, run_cli
-from lib.relations import MIN_PAIRS, relation_names
+from lib.core.errors import CliParser, run_cli
+from lib.scoring.relations import MIN_PAIRS, relation_names
 from tests.reference import LOOP_ORDERS, reference_scores, single_token_pairs
 
 

@@ -136,7 +136,7 @@ def peak_flops(device: torch.device) -> float | None:
 def operation_flops(
     n_layers: int, n_heads: int, d_model: int, vocab: int, n_sources: int, d_mlp: int
 ) -> int:
-    """Matmul FLOPs of `lib.operations.operation_scores` (2 per multiply-add): per layer,
+    """Matmul FLOPs of `lib.scoring.operations.operation_scores` (2 per multiply-add): per layer,
     `W_O(h)^T W_U^T` (H dh d V), the sources through `W_V` (H S d dh) and the logits (H S dh V);
     once, the first MLP on the sources (2 S d d_mlp). Top-k and gathers are not counted."""
     d_head = d_model // n_heads

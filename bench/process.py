@@ -29,8 +29,8 @@ import torch
 from bench.measure import machine, run_python
 from bench.report import machine_line, write_results
 from bench.tasks import size_checkpoint
-from lib.catalog import pythia_size
-from lib.errors import CliParser, InputError, run_cli
+from lib.core.catalog import pythia_size
+from lib.core.errors import CliParser, InputError, run_cli
 from tests.reference import LOOP_ORDERS
 
 BENCH_DIR = Path(__file__).resolve().parent

@@ -9,13 +9,13 @@ First the machine's float32 matmul rate at each shape's logits matmul and its me
 Pythia-shaped model and inputs:
 
 - operation scores of every head for every relation valid for the tokenizer: the engine
-  (`lib.relations.tokenize_relations` + `lib.operations.operation_scores`) against its floor
+  (`lib.scoring.relations.tokenize_relations` + `lib.scoring.operations.operation_scores`) against its floor
   (`bench.limits.logits_floor`) and against the per-head, per-relation loop of
   `tests/reference.py` in both loop orders (`LOOP_ORDERS`: left to right, and the OV matrix
   first), each checked identical in float32 (max |difference| in reduced precision). A loop is
   skipped when one head's time, times the number of heads, exceeds `--reference-max-seconds`;
   the estimate is reported instead.
-- attention-pattern scores: `lib.patterns.pattern_scores` (one batched pass) against the
+- attention-pattern scores: `lib.scoring.patterns.pattern_scores` (one batched pass) against the
   per-prompt, per-head loop of `tests/reference.py`, on the same random tokens (estimated from
   one prompt, skipped the same way).
 
@@ -51,13 +51,13 @@ from bench.tasks import (
     reference_operations,
     reference_patterns,
 )
-from lib.catalog import pythia_size
-from lib.errors import CliParser, InputError, run_cli
-from lib.loader import DTYPES, LoadedModel, resolve_device
-from lib.operations import OperationScores
-from lib.patterns import DEFAULT_PATTERN_SETTINGS
-from lib.relations import relation_names, tokenize_relations
-from lib.synthetic import DEFAULT_TOKENIZER_SIZE, parse_shape
+from lib.checkpoints.loader import DTYPES, LoadedModel, resolve_device
+from lib.core.catalog import pythia_size
+from lib.core.errors import CliParser, InputError, run_cli
+from lib.fixtures.synthetic import DEFAULT_TOKENIZER_SIZE, parse_shape
+from lib.scoring.operations import OperationScores
+from lib.scoring.patterns import DEFAULT_PATTERN_SETTINGS
+from lib.scoring.relations import relation_names, tokenize_relations
 from tests.reference import LOOP_ORDERS
 
 BENCH_DIR = Path(__file__).resolve().parent

@@ -32,10 +32,10 @@ import psutil
 import torch
 
 from bench.measure import machine
-from lib.classify import ClassifySettings
-from lib.errors import CliParser, run_cli
-from lib.relations import parse_relations
-from lib.sweep import JobResult, SweepSettings, plan_jobs, sweep
+from lib.core.errors import CliParser, run_cli
+from lib.runs.sweep import JobResult, SweepSettings, plan_jobs, sweep
+from lib.scoring.pipeline import ClassifySettings
+from lib.scoring.relations import parse_relations
 
 RESULTS = Path(__file__).resolve().parent / "results"
 MIB = 2**20

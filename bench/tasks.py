@@ -1,7 +1,7 @@
 """The measured calls, on a seeded random Pythia-shaped model that a child process can rebuild.
 
 A `ModelSpec` names the model; `load` gives the same weights in every process (a cached
-checkpoint read through `lib.loader.load_model`, or drawn in memory from the seed), so a
+checkpoint read through `lib.checkpoints.loader.load_model`, or drawn in memory from the seed), so a
 memory measurement in a fresh process runs on the model that was timed.
 """
 
@@ -16,17 +16,17 @@ import numpy as np
 import transformers
 
 from bench.measure import cuda_peak_extra, in_fresh_process, sampled_peak_rss
-from lib.catalog import pythia_size
-from lib.loader import DTYPES, LoadedModel, load_model, resolve_device
-from lib.operations import OperationScores, operation_scores
-from lib.patterns import (
+from lib.checkpoints.loader import DTYPES, LoadedModel, load_model, resolve_device
+from lib.core.catalog import pythia_size
+from lib.fixtures.synthetic import build_checkpoint, pythia_config, random_model, train_tokenizer
+from lib.scoring.operations import OperationScores, operation_scores
+from lib.scoring.patterns import (
     DEFAULT_PATTERN_SETTINGS,
     ordinary_token_ids,
     pattern_scores,
     repeated_random_tokens,
 )
-from lib.relations import tokenize_relations
-from lib.synthetic import build_checkpoint, pythia_config, random_model, train_tokenizer
+from lib.scoring.relations import tokenize_relations
 from tests.reference import reference_pattern_scores, reference_scores
 
 SEED = 0
@@ -66,7 +66,7 @@ def size_checkpoint(size: str) -> Path:
 
 
 def load(spec: ModelSpec) -> LoadedModel:
-    """The model of `spec`: through `lib.loader.load_model` from a cached checkpoint folder
+    """The model of `spec`: through `lib.checkpoints.loader.load_model` from a cached checkpoint folder
     (written once under `bench/checkpoints/`), or drawn directly on the device in memory."""
     transformers.utils.logging.disable_progress_bar()  # one line per step in the bench's log
     if spec.build == "checkpoint":

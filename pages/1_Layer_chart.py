@@ -12,22 +12,22 @@ literally (`ui.literal`).
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import streamlit as st
 
-from lib import binning, export
-from lib import head_table as ht
-from lib.chart import default_title, layer_chart
-from lib.errors import InputError
-from lib.handoff import HANDOFF_KEY, ChartHandoff
+from lib.app.handoff import HANDOFF_KEY, ChartHandoff
+from lib.charts import export
+from lib.charts.layer_chart import default_title, layer_chart
+from lib.core.errors import InputError
+from lib.core.paths import PUBLISHED_FIGURE_CSV
+from lib.tables import binning
+from lib.tables import head_table as ht
 from ui.deployment import public_mode, reported_errors
 from ui.literal import literal
 from ui.navigation import sidebar_links
 from ui.state import forget, kept
 
-FIGURE_CSV = Path(__file__).resolve().parent.parent / "data/examples/pythia-6.9b-figure.csv"
 PREFIX = "layer_chart_"
 TABLE = "layer_chart_table"
 VERSION = "layer_chart_version"
@@ -46,7 +46,7 @@ Table = ht.HeadTable | ht.BinnedTable
 @st.cache_resource
 def figure_table() -> Table:
     """The bundled figure's counts, read once per server."""
-    return ht.read_table(FIGURE_CSV.read_bytes(), FIGURE_CSV.name)
+    return ht.read_table(PUBLISHED_FIGURE_CSV.read_bytes(), PUBLISHED_FIGURE_CSV.name)
 
 
 @st.cache_data(max_entries=256, show_spinner=False)

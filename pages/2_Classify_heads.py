@@ -24,15 +24,12 @@ from functools import partial
 import pandas as pd
 import streamlit as st
 
-from lib import catalog, operations, patterns
-from lib import head_table as ht
-from lib.classify import Classification, ClassifySettings, Thresholds, findings
-from lib.errors import InputError
-from lib.export import safe_stem
-from lib.handoff import HANDOFF_KEY, ChartHandoff
-from lib.heatmap import head_heatmap
-from lib.hub import OFFLINE_NOTE, hub_offline
-from lib.loader import (
+from lib.app.handoff import HANDOFF_KEY, ChartHandoff
+from lib.app.public_mode import PublicMode
+from lib.charts.export import safe_stem
+from lib.charts.heatmap import head_heatmap
+from lib.checkpoints.hub import OFFLINE_NOTE, hub_offline
+from lib.checkpoints.loader import (
     DEVICES,
     DTYPES,
     check_memory,
@@ -42,16 +39,20 @@ from lib.loader import (
     resolve_device,
     resolve_dtype,
 )
-from lib.operations import salient_operations
-from lib.patterns import DEFAULT_PATTERN_SETTINGS
-from lib.population import POPULATIONS, population_counts, select
-from lib.public_mode import PublicMode
-from lib.relations import MIN_PAIRS, relation_names
-from lib.resident import ModelKey, ResidentModel
-from lib.result_cache import CACHE_DIR_KEY, Lookup, ResultCache, cache_dir, relabel
-from lib.runs import RunRequest, classify_cached, memory_needed, model_key
-from lib.score_help import column_help
-from lib.summary import label_counts, passing_heads, reading_order, run_name
+from lib.core import catalog
+from lib.core.errors import InputError
+from lib.runs.classification import RunRequest, classify_cached, memory_needed, model_key
+from lib.runs.resident import ModelKey, ResidentModel
+from lib.runs.result_cache import CACHE_DIR_KEY, Lookup, ResultCache, cache_dir, relabel
+from lib.scoring import operations, patterns
+from lib.scoring.operations import salient_operations
+from lib.scoring.patterns import DEFAULT_PATTERN_SETTINGS
+from lib.scoring.pipeline import Classification, ClassifySettings, Thresholds, findings
+from lib.scoring.relations import MIN_PAIRS, relation_names
+from lib.tables import head_table as ht
+from lib.tables.population import POPULATIONS, population_counts, select
+from lib.tables.score_help import column_help
+from lib.tables.summary import label_counts, passing_heads, reading_order, run_name
 from ui import in_context
 from ui.charts import population_choice, show_counts
 from ui.deployment import public_mode
@@ -180,7 +181,7 @@ def memory_report(source: str, device: str, dtype: str) -> None:
     free = free_memory_by_holder(target)
     st.sidebar.caption(
         f"Needs about {needed / GIB:.2f} GiB (weights plus one layer's W_O·W_U, +10%; "
-        "lib.catalog.memory_estimate); free: "
+        "lib.core.catalog.memory_estimate); free: "
         + ", ".join(f"{size / GIB:.1f} GiB on {holder}" for holder, size in free.items())
     )
     try:
@@ -504,7 +505,9 @@ if source:
     except InputError as error:  # a bad folder: said before Run, which stays off until fixed
         problem = str(error)
         st.sidebar.error(problem)
-    if not is_folder_source(source) and hub_offline():  # probed once, remembered (lib.hub)
+    if (
+        not is_folder_source(source) and hub_offline()
+    ):  # probed once, remembered (lib.checkpoints.hub)
         st.sidebar.warning(OFFLINE_NOTE)
 if not mode.enabled:
     st.sidebar.caption(f"Results are cached in `{cache_dir()}` (set {CACHE_DIR_KEY} to move it).")

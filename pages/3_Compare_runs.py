@@ -1,6 +1,6 @@
 """Compare runs: two results this server has computed or cached, side by side.
 
-Pick run A and run B among the stored results (`lib.result_cache.stored_results`), e.g. two
+Pick run A and run B among the stored results (`lib.runs.result_cache.stored_results`), e.g. two
 checkpoints, two sizes, deduped or not. Both are labelled with the thresholds of the sidebar
 (the same inputs as on Classify heads); their layer charts share bins and colours, and the
 heads whose label differs are listed (`lib.compare`). Session state (`compare_*` keys): the
@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from lib.compare import compare
-from lib.errors import InputError
-from lib.result_cache import StoredResult, cache_dir, stored_results
-from lib.score_help import column_help
+from lib.core.errors import InputError
+from lib.runs.result_cache import StoredResult, cache_dir, stored_results
+from lib.tables.compare import compare
+from lib.tables.score_help import column_help
 from ui.charts import population_choice, show_counts
 from ui.navigation import CLASSIFY_HEADS, sidebar_links
 from ui.thresholds import threshold_controls

@@ -14,12 +14,13 @@ import json
 import pandas as pd
 import streamlit as st
 
-from lib import binning, training_chart
-from lib.chart import layer_chart
-from lib.errors import InputError
-from lib.head_table import to_csv_bytes
-from lib.store import Store
-from lib.trajectory import DEFINITIONS, trajectories
+from lib.charts import training as training_chart
+from lib.charts.layer_chart import layer_chart
+from lib.core.errors import InputError
+from lib.runs.store import Store
+from lib.tables import binning
+from lib.tables.head_table import to_csv_bytes
+from lib.tables.trajectory import DEFINITIONS, trajectories
 from ui import training
 from ui.deployment import public_mode
 from ui.navigation import sidebar_links

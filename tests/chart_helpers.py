@@ -1,5 +1,5 @@
 """Shared fixtures-by-hand for the chart tests: the bundled figure, per-head CSVs, and a slow,
-obvious reference count to check `lib.binning` against."""
+obvious reference count to check `lib.tables.binning` against."""
 
 from __future__ import annotations
 

@@ -2,9 +2,9 @@
 
 `planted_checkpoint.path` is a folder (save_pretrained layout, safetensors, byte-level BPE
 tokenizer trained on the relation words) of the 3-layer, 4-head, d_model 64 GPT-NeoX model of
-`lib.planted`: seeded random weights, except four heads whose answer is known by construction
+`lib.fixtures.planted`: seeded random weights, except four heads whose answer is known by construction
 (`PLANTED`: copying, suppression, country -> capital, previous token; how each is planted is
-written in `lib.planted`). Every other head is random and labelled `unclassified`.
+written in `lib.fixtures.planted`). Every other head is random and labelled `unclassified`.
 
 Fixtures: `planted_checkpoint` (`Planted`: path, heads, `where(label)`), `planted_model`
 (loaded on CPU, float32), `planted_classification` (its `classify_heads` result),
@@ -34,11 +34,17 @@ import huggingface_hub.constants
 import pytest
 import torch
 
-from lib.classify import Classification, ClassifySettings, classify_heads
-from lib.loader import LoadedModel, load_model
-from lib.planted import D_HEAD, D_MODEL, N_HEADS, N_LAYERS, PLANTED, build_planted, plant_ov
-from lib.relations import single_token
-from lib.synthetic import (
+from lib.checkpoints.loader import LoadedModel, load_model
+from lib.fixtures.planted import (
+    D_HEAD,
+    D_MODEL,
+    N_HEADS,
+    N_LAYERS,
+    PLANTED,
+    build_planted,
+    plant_ov,
+)
+from lib.fixtures.synthetic import (
     build_checkpoint,
     pythia_config,
     random_model,
@@ -46,6 +52,8 @@ from lib.synthetic import (
     save_checkpoint,
     train_tokenizer,
 )
+from lib.scoring.pipeline import Classification, ClassifySettings, classify_heads
+from lib.scoring.relations import single_token
 
 if importlib.util.find_spec("playwright") is not None:  # the GPU machine's image has none
     from tests.browser_support import browser, page, server_url  # noqa: F401 (browser fixtures)
@@ -72,7 +80,7 @@ class Planted:
 @pytest.fixture(scope="session", autouse=True)
 def hub_offline() -> Iterator[None]:
     """Tests never reach the hub: offline mode, as `HF_HUB_OFFLINE=1` (also for the servers
-    the browser tests start), so `lib.hub` never probes the network either."""
+    the browser tests start), so `lib.checkpoints.hub` never probes the network either."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("HF_HUB_OFFLINE", "1")
         patch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)

@@ -2,7 +2,7 @@
 browser tests. Fixtures (imported by `conftest.py`): `planted_series` (the series folder),
 `planted_store` (its store, swept in process).
 
-The series (`lib.planted.build_series`) plants each head from its `APPEARANCE` step on, so
+The series (`lib.fixtures.planted.build_series`) plants each head from its `APPEARANCE` step on, so
 every head's label at every step, and its `first_step`, are known by construction."""
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from lib import sweep as sw
-from lib.classify import ClassifySettings
-from lib.labels import UNCLASSIFIED
-from lib.planted import PLANTED, ROLES, build_series
+from lib.fixtures.planted import PLANTED, ROLES, build_series
+from lib.runs.classification import sweep as sw
+from lib.scoring.pipeline import ClassifySettings
+from lib.tables.labels import UNCLASSIFIED
 
 STEPS = (0, 2, 8)
 APPEARANCE = {"previous_token": 0, "suppression": 2, "copying": 8, "country_to_capital": 8}

@@ -11,7 +11,7 @@ import pytest
 
 from bench.dynamic import main as dynamic_main
 from bench.run import build_parser, main, model_specs
-from lib.errors import InputError
+from lib.core.errors import InputError
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lib import binning
-from lib import head_table as ht
-from lib.errors import InputError
+from lib.core.errors import InputError
+from lib.tables import binning
+from lib.tables import head_table as ht
 from tests.chart_helpers import figure_bytes, per_head_frame, reference_counts
 
 

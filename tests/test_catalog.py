@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from lib.catalog import (
+from lib.core.catalog import (
     LAYER_OVERHEAD_BYTES,
     REVISIONS,
     SIZES,
@@ -13,7 +13,7 @@ from lib.catalog import (
     memory_estimate,
     size_of,
 )
-from lib.errors import InputError
+from lib.core.errors import InputError
 
 # Total parameters as published in the Pythia model cards (EleutherAI/pythia README).
 PUBLISHED_PARAMS = {

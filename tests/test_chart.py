@@ -9,10 +9,11 @@ import re
 import pandas as pd
 import pytest
 
-from lib import binning, export
-from lib import head_table as ht
-from lib.chart import MIN_LABEL_HEIGHT, PANEL_HEIGHT, layer_chart
-from lib.colors import FIGURE_COLORS, label_colors
+from lib.charts import export
+from lib.charts.layer_chart import MIN_LABEL_HEIGHT, PANEL_HEIGHT, layer_chart
+from lib.core.colors import FIGURE_COLORS, label_colors
+from lib.tables import binning
+from lib.tables import head_table as ht
 from tests.chart_helpers import FIGURE_COUNTS, FIGURE_PERCENTS, figure_bytes, per_head_frame
 
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from lib.chart import main
-from lib.errors import EXIT_BAD_INPUT, run_cli
+from lib.charts.layer_chart import main
+from lib.core.errors import EXIT_BAD_INPUT, run_cli
 from tests.chart_helpers import (
     FIGURE_COUNTS,
     FIGURE_CSV,

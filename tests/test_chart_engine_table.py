@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from lib import binning, export
-from lib import head_table as ht
-from lib.chart import layer_chart
-from lib.classify import Classification, write_classification
+from lib.charts import export
+from lib.charts.layer_chart import layer_chart
+from lib.scoring.pipeline import Classification, write_classification
+from lib.tables import binning
+from lib.tables import head_table as ht
 
 
 def by_label(table: ht.HeadTable | ht.BinnedTable) -> binning.Counts:

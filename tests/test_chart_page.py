@@ -9,7 +9,7 @@ import pandas as pd
 from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1.element_tree import TextInput
 
-from lib.handoff import HANDOFF_KEY, ChartHandoff
+from lib.app.handoff import HANDOFF_KEY, ChartHandoff
 from tests.chart_helpers import (
     FIGURE_COUNTS,
     HOSTILE_LABELS,

@@ -47,6 +47,7 @@ def test_the_layer_chart_page_imports_no_torch() -> None:
 
 
 def test_the_commands_population_names_are_lib_populations() -> None:
-    from lib import chart, population
+    from lib.charts import layer_chart as chart
+    from lib.tables import population
 
     assert tuple(population.POPULATIONS) == chart.POPULATIONS

@@ -10,17 +10,17 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from lib.classify import (
+from lib.core.errors import InputError, run_cli
+from lib.scoring.patterns import PATTERNS
+from lib.scoring.pipeline import (
     ClassifySettings,
     Thresholds,
     classify_heads,
     label_heads,
     main,
 )
-from lib.errors import InputError, run_cli
-from lib.patterns import PATTERNS
-from lib.relations import relation_names
-from lib.result_files import settings_path
+from lib.scoring.relations import relation_names
+from lib.tables.result_files import settings_path
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -12,10 +12,11 @@ import streamlit as st
 import torch
 from streamlit.testing.v1 import AppTest
 
-import lib.loader
-from lib import resident, runs
-from lib.result_cache import CACHE_DIR_KEY
-from lib.synthetic import pythia_config, random_model, save_checkpoint, train_tokenizer
+import lib.checkpoints.loader
+from lib.fixtures.synthetic import pythia_config, random_model, save_checkpoint, train_tokenizer
+from lib.runs.classification import classification as runs
+from lib.runs.classification import resident
+from lib.runs.result_cache import CACHE_DIR_KEY
 from tests.conftest import Planted
 
 REPO = Path(__file__).resolve().parent.parent
@@ -218,7 +219,7 @@ def test_the_inspector_shows_a_copying_head_mapping_tokens_to_themselves(
 def test_a_model_that_will_not_fit_is_flagged_before_run(
     planted_checkpoint: Planted, engine_calls: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(lib.loader, "free_memory", lambda device: 1000)
+    monkeypatch.setattr(lib.checkpoints.loader, "free_memory", lambda device: 1000)
     app = choose_folder(open_page(), str(planted_checkpoint.path))
     (warning,) = app.sidebar.warning
     assert warning.value.startswith("This will not fit: ")

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from lib.classify import Classification, Thresholds, findings
-from lib.heatmap import MIN_CELL, head_heatmap
-from lib.patterns import PATTERNS
-from lib.score_help import column_help, pattern_definition
+from lib.charts.heatmap import MIN_CELL, head_heatmap
+from lib.scoring.patterns import PATTERNS
+from lib.scoring.pipeline import Classification, Thresholds, findings
+from lib.tables.score_help import column_help, pattern_definition
 
 
 def test_the_heatmap_has_one_cell_per_head_in_percent(

@@ -1,5 +1,5 @@
-"""Comparing two runs (`lib.compare`), the results view's summaries (`lib.summary`) and the
-listing of stored results (`lib.result_cache.stored_results`), on the planted model."""
+"""Comparing two runs (`lib.compare`), the results view's summaries (`lib.tables.summary`) and the
+listing of stored results (`lib.runs.result_cache.stored_results`), on the planted model."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from lib.classify import Classification, Thresholds, label_heads, write_classification
-from lib.compare import compare
-from lib.compare import main as compare_main
-from lib.errors import EXIT_BAD_INPUT, run_cli
-from lib.result_cache import ResultCache, ResultKey, stored_results
-from lib.summary import label_counts, passing_heads, reading_order
+from lib.core.errors import EXIT_BAD_INPUT, run_cli
+from lib.runs.result_cache import ResultCache, ResultKey, stored_results
+from lib.scoring.pipeline import Classification, Thresholds, label_heads, write_classification
+from lib.tables.compare import compare
+from lib.tables.compare import main as compare_main
+from lib.tables.summary import label_counts, passing_heads, reading_order
 from tests.conftest import Planted
 
 

@@ -11,8 +11,8 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from lib.classify import Classification
-from lib.result_cache import CACHE_DIR_KEY, ResultCache, ResultKey
+from lib.runs.result_cache import CACHE_DIR_KEY, ResultCache, ResultKey
+from lib.scoring.pipeline import Classification
 from tests.conftest import Planted
 from tests.test_compare import without_previous_token
 

@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lib.dynamic import correlation
+from lib.scoring.dynamic import correlation
 
 
 def average_ranks(values: list[float]) -> list[float]:

@@ -12,7 +12,9 @@ import pandas as pd
 import pytest
 import torch
 
-from lib.dynamic import (
+from lib.checkpoints.loader import load_model
+from lib.core.errors import InputError, run_cli
+from lib.scoring.dynamic import (
     DEFAULT_TEMPLATES,
     VARIANTS,
     check_templates,
@@ -22,9 +24,7 @@ from lib.dynamic import (
     settings_path,
     summary_path,
 )
-from lib.errors import InputError, run_cli
-from lib.loader import load_model
-from lib.relations import tokenize_relations
+from lib.scoring.relations import tokenize_relations
 from tests.conftest import MAPPING_NAME
 from tests.reference import reference_dynamic_scores
 

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from playwright.sync_api import Page, expect
 
-from lib.heatmap import MAX_CELL
+from lib.charts.heatmap import MAX_CELL
 from tests.browser_support import download, wait_until_idle
 from tests.conftest import Planted
 

@@ -14,12 +14,12 @@ import numpy as np
 import pytest
 import torch
 
-from lib.errors import InputError
-from lib.loader import LoadedModel, load_model
-from lib.operations import operation_scores
-from lib.patterns import PatternSettings, ordinary_token_ids, pattern_scores
-from lib.relations import relation_names, tokenize_relations
-from lib.resident import ModelKey, ResidentModel
+from lib.checkpoints.loader import LoadedModel, load_model
+from lib.core.errors import InputError
+from lib.runs.resident import ModelKey, ResidentModel
+from lib.scoring.operations import operation_scores
+from lib.scoring.patterns import PatternSettings, ordinary_token_ids, pattern_scores
+from lib.scoring.relations import relation_names, tokenize_relations
 from tests.conftest import FEW_RELATIONS, upcast_copy
 
 pytestmark = [

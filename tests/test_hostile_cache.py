@@ -14,15 +14,17 @@ import pandas as pd
 import pytest
 from safetensors.torch import load_file, save_file
 
-from lib import provenance, result_files, runs
-from lib.classify import Classification, ClassifySettings
-from lib.classify import main as classify_main
-from lib.errors import InputError, run_cli
-from lib.resident import ResidentModel
-from lib.result_cache import ResultCache, ResultKey
-from lib.result_files import read_pair, settings_path, write_pair
-from lib.runs import RunRequest, classify_cached, model_key
-from lib.synthetic import pythia_config, random_model, save_checkpoint, train_tokenizer
+from lib.core.errors import InputError, run_cli
+from lib.fixtures.synthetic import pythia_config, random_model, save_checkpoint, train_tokenizer
+from lib.runs.classification import RunRequest, classify_cached, model_key
+from lib.runs.classification import classification as runs
+from lib.runs.resident import ResidentModel
+from lib.runs.result_cache import ResultCache, ResultKey
+from lib.scoring import provenance
+from lib.scoring.pipeline import Classification, ClassifySettings
+from lib.scoring.pipeline import main as classify_main
+from lib.tables import result_files
+from lib.tables.result_files import read_pair, settings_path, write_pair
 from tests.conftest import Planted
 
 KEY = ResultKey("EleutherAI/pythia-14m", "main", "float32", ("a",), None, commit="c" * 40)
@@ -145,13 +147,13 @@ def test_the_code_digest_follows_the_bytes_of_the_scoring_modules(
     monkeypatch.setattr(provenance, "ROOT", tmp_path)
     digest = provenance.scoring_code_digest.__wrapped__
     before = digest()
-    assert tmp_path / "lib/operations.py" in provenance.scoring_modules()
-    with (tmp_path / "lib/operations.py").open("a") as module:
+    assert tmp_path / "lib/scoring/operations.py" in provenance.scoring_modules()
+    with (tmp_path / "lib/scoring/operations.py").open("a") as module:
         module.write("# a change\n")
     assert digest() != before
     # A module new to the scoring path is covered without being listed anywhere.
     (tmp_path / "lib/newstep.py").write_text("SCALE = 1.0\n")
-    with (tmp_path / "lib/patterns.py").open("a") as module:
+    with (tmp_path / "lib/scoring/patterns.py").open("a") as module:
         module.write("from lib.newstep import SCALE  # noqa\n")
     assert tmp_path / "lib/newstep.py" in provenance.scoring_modules()
 

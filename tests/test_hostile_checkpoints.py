@@ -14,12 +14,12 @@ import torch
 from safetensors.torch import load_file, save_file
 from transformers import AutoModelForCausalLM, AutoTokenizer, GPTNeoXForCausalLM
 
-import lib.loader
-from lib.checkpoint import NeoxShape, expected_tensors, safetensors_shapes
-from lib.classify import main as classify_main
-from lib.errors import InputError, run_cli
-from lib.loader import load_model, shape_memory_estimate
-from lib.synthetic import pythia_config, random_model, save_checkpoint, train_tokenizer
+import lib.checkpoints.loader
+from lib.checkpoints.loader import load_model, shape_memory_estimate
+from lib.checkpoints.validation import NeoxShape, expected_tensors, safetensors_shapes
+from lib.core.errors import InputError, run_cli
+from lib.fixtures.synthetic import pythia_config, random_model, save_checkpoint, train_tokenizer
+from lib.scoring.pipeline import main as classify_main
 from tests.conftest import Planted
 
 WEIGHTS = "model.safetensors"
@@ -155,7 +155,7 @@ HOSTILE = {
 @pytest.fixture
 def no_transformers_load(monkeypatch: pytest.MonkeyPatch) -> None:
     """Fail the test if transformers is asked to read model weights."""
-    monkeypatch.setattr(lib.loader.AutoModelForCausalLM, "from_pretrained", pytest.fail)
+    monkeypatch.setattr(lib.checkpoints.loader.AutoModelForCausalLM, "from_pretrained", pytest.fail)
 
 
 def hostile_copy(planted: Planted, tmp_path: Path, edit: Callable[[Path], None]) -> Path:

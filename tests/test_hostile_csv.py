@@ -12,10 +12,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from lib import binning, export
-from lib import head_table as ht
-from lib.chart import layer_chart, main
-from lib.errors import EXIT_BAD_INPUT, InputError, run_cli
+from lib.charts import export
+from lib.charts.layer_chart import layer_chart, main
+from lib.core.errors import EXIT_BAD_INPUT, InputError, run_cli
+from lib.tables import binning
+from lib.tables import head_table as ht
 from tests.chart_helpers import FIGURE_CSV
 
 

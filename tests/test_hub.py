@@ -12,13 +12,13 @@ import huggingface_hub.constants
 import pytest
 from streamlit.testing.v1 import AppTest
 
-import lib.hub
-from lib.classify import ClassifySettings, classify_heads
-from lib.errors import InputError
-from lib.loader import check_revision, load_model
-from lib.resident import ResidentModel
-from lib.result_cache import ResultCache
-from lib.runs import RunRequest, classify_cached, model_key
+import lib.checkpoints.hub
+from lib.checkpoints.loader import check_revision, load_model
+from lib.core.errors import InputError
+from lib.runs.classification import RunRequest, classify_cached, model_key
+from lib.runs.resident import ResidentModel
+from lib.runs.result_cache import ResultCache
+from lib.scoring.pipeline import ClassifySettings, classify_heads
 from tests.conftest import Planted
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
@@ -44,10 +44,10 @@ def online(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[bool]]:
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
     answers: list[bool] = []
-    monkeypatch.setattr(lib.hub, "probe_hub", lambda: answers.pop(0))
-    lib.hub.forget_probe()
+    monkeypatch.setattr(lib.checkpoints.hub, "probe_hub", lambda: answers.pop(0))
+    lib.checkpoints.hub.forget_probe()
     yield answers
-    lib.hub.forget_probe()
+    lib.checkpoints.hub.forget_probe()
 
 
 def test_a_revision_is_pinned_to_its_commit_in_the_table_and_the_key(
@@ -87,14 +87,14 @@ def test_offline_by_probe_is_said_at_once_and_remembered(
 ) -> None:
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "empty"))
     asked: list[bool] = []
-    real = lib.hub.hf_hub_download
+    real = lib.checkpoints.hub.hf_hub_download
 
     def local_only(*args, local_files_only: bool = False, **kwargs):
         asked.append(local_files_only)
         assert local_files_only, "asked the network although the probe said offline"
         return real(*args, local_files_only=local_files_only, **kwargs)
 
-    monkeypatch.setattr(lib.hub, "hf_hub_download", local_only)
+    monkeypatch.setattr(lib.checkpoints.hub, "hf_hub_download", local_only)
     online.append(False)  # the only answer: a second probe would fail on the empty list
     for _ in range(2):
         with pytest.raises(InputError, match="cannot reach the Hugging Face hub"):
@@ -108,9 +108,9 @@ def test_offline_by_probe_still_loads_what_is_cached(online: list[bool], hub_cac
 
 
 def test_the_probe_is_skipped_when_hf_hub_offline_is_set(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(lib.hub, "probe_hub", pytest.fail)
-    lib.hub.forget_probe()
-    assert lib.hub.hub_offline()  # the suite runs with HF_HUB_OFFLINE=1 (conftest)
+    monkeypatch.setattr(lib.checkpoints.hub, "probe_hub", pytest.fail)
+    lib.checkpoints.hub.forget_probe()
+    assert lib.checkpoints.hub.hub_offline()  # the suite runs with HF_HUB_OFFLINE=1 (conftest)
 
 
 def test_the_classify_page_says_the_hub_is_offline_before_run(online: list[bool]) -> None:
@@ -118,4 +118,4 @@ def test_the_classify_page_says_the_hub_is_offline_before_run(online: list[bool]
     app = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=60).run()
     app.switch_page("pages/2_Classify_heads.py").run()
     assert not app.exception
-    assert [warning.value for warning in app.sidebar.warning] == [lib.hub.OFFLINE_NOTE]
+    assert [warning.value for warning in app.sidebar.warning] == [lib.checkpoints.hub.OFFLINE_NOTE]

@@ -12,7 +12,7 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from lib.result_cache import CACHE_DIR_KEY
+from lib.runs.result_cache import CACHE_DIR_KEY
 from tests.conftest import Planted
 from tests.test_classify_page import button, open_page
 from ui import in_context

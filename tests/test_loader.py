@@ -16,11 +16,11 @@ from huggingface_hub.errors import (
 )
 from safetensors import safe_open
 
-import lib.hub
-import lib.loader
-from lib.errors import InputError, run_cli
-from lib.loader import inspect_folder, load_model, resolve_device, resolve_dtype
-from lib.synthetic import main as synthetic_main
+import lib.checkpoints.hub
+import lib.checkpoints.loader
+from lib.checkpoints.loader import inspect_folder, load_model, resolve_device, resolve_dtype
+from lib.core.errors import InputError, run_cli
+from lib.fixtures.synthetic import main as synthetic_main
 
 
 def test_planted_folder_loads_as_pythia(planted_model, planted_checkpoint):
@@ -96,13 +96,13 @@ def test_folder_without_safetensors(tmp_path):
 
 
 def test_not_enough_memory_is_refused_before_loading(planted_checkpoint, monkeypatch):
-    monkeypatch.setattr(lib.loader, "free_memory", lambda device: 1000)
+    monkeypatch.setattr(lib.checkpoints.loader, "free_memory", lambda device: 1000)
     with pytest.raises(InputError, match=r"needs about .* GiB in float32 but only"):
         load_model(str(planted_checkpoint.path), device="cpu", dtype="float32")
 
 
 def test_unknown_pythia_revision_is_refused_without_the_hub(monkeypatch):
-    monkeypatch.setattr(lib.hub, "hf_hub_download", pytest.fail)
+    monkeypatch.setattr(lib.checkpoints.hub, "hf_hub_download", pytest.fail)
     with pytest.raises(InputError, match="unknown revision 'step3'"):
         load_model("EleutherAI/pythia-70m", revision="step3", device="cpu")
 
@@ -132,7 +132,7 @@ def test_hub_errors_become_input_errors(monkeypatch, error, message):
     def refuse(*args, **kwargs):
         raise error
 
-    monkeypatch.setattr(lib.hub, "hf_hub_download", refuse)
+    monkeypatch.setattr(lib.checkpoints.hub, "hf_hub_download", refuse)
     with pytest.raises(InputError, match=message):
         load_model("someone/nothing", device="cpu")
 
@@ -180,7 +180,7 @@ def test_cuda_memory_pytorch_holds_reserved_but_unused_counts_as_free(monkeypatc
     monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device: (1 * gib, 80 * gib))
     monkeypatch.setattr(torch.cuda, "memory_reserved", lambda device: 30 * gib)
     monkeypatch.setattr(torch.cuda, "memory_allocated", lambda device: 10 * gib)
-    assert lib.loader.free_memory(torch.device("cuda")) == 21 * gib
+    assert lib.checkpoints.loader.free_memory(torch.device("cuda")) == 21 * gib
 
 
 def test_a_tokenizer_is_read_once_per_content_and_never_for_other_files(

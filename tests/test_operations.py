@@ -11,7 +11,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lib.operations import (
+from lib.fixtures.synthetic import train_tokenizer
+from lib.scoring.operations import (
     EXTREMES_BLOCK,
     PairIndex,
     head_source_chunks,
@@ -20,8 +21,7 @@ from lib.operations import (
     row_extremes,
     salient_operations,
 )
-from lib.relations import MIN_PAIRS, TokenizedRelation, relation_names, tokenize_relations
-from lib.synthetic import train_tokenizer
+from lib.scoring.relations import MIN_PAIRS, TokenizedRelation, relation_names, tokenize_relations
 from tests.reference import LOOP_ORDERS, count_beyond, reference_scores, single_token_pairs
 
 
@@ -72,7 +72,7 @@ def test_chunk_sizes_never_change_the_result(
     n_sources = len({t for r in relations for t in r.src})
     rows = {"all sources": n_sources, "3 heads": 3 * n_sources, "everything": 10**9}
     budget = rows.get(rows_per_chunk, rows_per_chunk) * vocab * 4
-    monkeypatch.setattr("lib.operations.CPU_CHUNK_BYTES", budget)  # the CPU cap would win
+    monkeypatch.setattr("lib.scoring.operations.CPU_CHUNK_BYTES", budget)  # the CPU cap would win
     chunked = operation_scores(planted_model.model, relations, byte_budget=budget)
     assert np.array_equal(chunked.promotion, engine_scores.promotion)
     assert np.array_equal(chunked.suppression, engine_scores.suppression)

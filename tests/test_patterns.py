@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from lib.patterns import (
+from lib.scoring.patterns import (
     PATTERNS,
     PatternSettings,
     head_pattern_scores,

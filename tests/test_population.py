@@ -1,4 +1,4 @@
-"""Chart populations (`lib.population`) on the planted model, whose answers are known by
+"""Chart populations (`lib.tables.population`) on the planted model, whose answers are known by
 construction: three operation heads (copying, suppression, country -> capital) and one
 pattern-only head (previous token) among 12."""
 
@@ -7,10 +7,10 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from lib.chart import main as chart_main
-from lib.classify import Classification, Thresholds, label_heads, write_classification
-from lib.errors import EXIT_BAD_INPUT, InputError, run_cli
-from lib.population import (
+from lib.charts.layer_chart import main as chart_main
+from lib.core.errors import EXIT_BAD_INPUT, InputError, run_cli
+from lib.scoring.pipeline import Classification, Thresholds, label_heads, write_classification
+from lib.tables.population import (
     DEFAULT_POPULATION,
     OPERATION_LABEL,
     OPERATION_SCORE,

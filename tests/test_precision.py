@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 import torch
 
-from lib.loader import LoadedModel, load_model
-from lib.operations import operation_scores, salient_operations
-from lib.patterns import PatternSettings, ordinary_token_ids, pattern_scores
-from lib.planted import COPY_DIMS
-from lib.precision import MATMUL_BACKENDS, float32_forward, float32_matmul, float32_modules
-from lib.relations import relation_names, tokenize_relations
-from lib.synthetic import save_checkpoint
+from lib.checkpoints.loader import LoadedModel, load_model
+from lib.fixtures.planted import COPY_DIMS
+from lib.fixtures.synthetic import save_checkpoint
+from lib.scoring.operations import operation_scores, salient_operations
+from lib.scoring.patterns import PatternSettings, ordinary_token_ids, pattern_scores
+from lib.scoring.precision import MATMUL_BACKENDS, float32_forward, float32_matmul, float32_modules
+from lib.scoring.relations import relation_names, tokenize_relations
 from tests.conftest import FEW_RELATIONS, upcast_copy
 
 HALF = ("bfloat16", "float16")

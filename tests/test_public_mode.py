@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from lib.errors import InputError
-from lib.head_table import MAX_ROWS
-from lib.public_mode import UPLOAD_SECONDS, PublicMode, public_mode_from
+from lib.app.public_mode import UPLOAD_SECONDS, PublicMode, public_mode_from
+from lib.core.errors import InputError
+from lib.tables.head_table import MAX_ROWS
 
 
 def test_off_unless_switched_on() -> None:

@@ -1,4 +1,4 @@
-"""Public mode as the pages apply it (settings from the environment; `lib.public_mode`)."""
+"""Public mode as the pages apply it (settings from the environment; `lib.app.public_mode`)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from lib.public_mode import ENABLED_KEY, MAX_ROWS_KEY, MAX_SIZE_KEY
+from lib.app.public_mode import ENABLED_KEY, MAX_ROWS_KEY, MAX_SIZE_KEY
 from tests.chart_helpers import plain
 
 REPO = Path(__file__).resolve().parent.parent

@@ -10,21 +10,21 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from lib.classify import ClassifySettings, classify_heads, main
-from lib.errors import InputError, run_cli
-from lib.public_mode import public_mode_from
-from lib.relation_files import (
+from lib.app.public_mode import public_mode_from
+from lib.core.errors import InputError, run_cli
+from lib.runs.classification import RunRequest, classify_cached, model_key
+from lib.runs.resident import ResidentModel
+from lib.runs.result_cache import ResultCache
+from lib.scoring.pipeline import ClassifySettings, classify_heads, main
+from lib.scoring.relation_files import (
     MAX_FILE_BYTES,
     pair_report,
     read_relation_file,
     read_relation_path,
     relation_name,
 )
-from lib.relations import RELATIONS_DIR, load_pairs
-from lib.resident import ResidentModel
-from lib.result_cache import ResultCache
-from lib.result_files import settings_path
-from lib.runs import RunRequest, classify_cached, model_key
+from lib.scoring.relations import RELATIONS_DIR, load_pairs
+from lib.tables.result_files import settings_path
 from tests.conftest import MAPPING_NAME, PlantedMapping
 
 MULTI_TOKEN = "counterclockwise"  # two tokens for the test tokenizer

@@ -12,12 +12,11 @@ import pandas as pd
 import pytest
 import torch
 
-from lib import runs
-from lib.classify import Classification, Thresholds
-from lib.errors import InputError
-from lib.patterns import DEFAULT_PATTERN_SETTINGS
-from lib.resident import ModelKey, ResidentModel
-from lib.result_cache import (
+from lib.core.errors import InputError
+from lib.runs.classification import RunRequest, classify_cached, model_key
+from lib.runs.classification import classification as runs
+from lib.runs.resident import ModelKey, ResidentModel
+from lib.runs.result_cache import (
     CACHE_DIR_KEY,
     DEFAULT_CACHE_DIR,
     ResultCache,
@@ -25,7 +24,8 @@ from lib.result_cache import (
     cache_dir,
     relabel,
 )
-from lib.runs import RunRequest, classify_cached, model_key
+from lib.scoring.patterns import DEFAULT_PATTERN_SETTINGS
+from lib.scoring.pipeline import Classification, Thresholds
 from tests.conftest import Planted
 
 KEY = ResultKey("EleutherAI/pythia-14m", "step1000", "float32", ("a", "b"), None)
@@ -213,7 +213,9 @@ def test_after_out_of_memory_the_device_memory_is_returned_once_the_model_is_fre
     resident = ResidentModel(load)  # type: ignore[arg-type]
     a, b = (ModelKey(name, "main", "cuda", "float16") for name in ("a", "b"))
 
-    def score(key: ModelKey) -> None:  # like lib.runs: the lent model is a local of the caller
+    def score(
+        key: ModelKey,
+    ) -> None:  # like lib.runs.classification: the lent model is a local of the caller
         with resident.use(key) as model:
             assert model is not None
             raise torch.OutOfMemoryError("CUDA out of memory")

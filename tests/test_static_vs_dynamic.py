@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from lib.dynamic import VARIANTS
-from lib.static_vs_dynamic import disagreements, head_scores, panel_title, scatter_chart
+from lib.charts.static_vs_dynamic import disagreements, head_scores, panel_title, scatter_chart
+from lib.scoring.dynamic import VARIANTS
 
 
 @pytest.fixture

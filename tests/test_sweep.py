@@ -15,17 +15,17 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from lib import sweep as sw
-from lib.classify import ClassifySettings, Thresholds
-from lib.errors import InputError
-from lib.labels import UNCLASSIFIED
-from lib.loader import LoadedModel, load_model
-from lib.planted import PLANTED, ROLES
-from lib.store import Progress, Store, sweep_progress
-from lib.synthetic import main as synthetic_main
-from lib.synthetic import relation_words
-from lib.trajectory import main as trajectory_main
-from lib.trajectory import trajectories
+from lib.checkpoints.loader import LoadedModel, load_model
+from lib.core.errors import InputError
+from lib.fixtures.planted import PLANTED, ROLES
+from lib.fixtures.synthetic import main as synthetic_main
+from lib.fixtures.synthetic import relation_words
+from lib.runs.classification import sweep as sw
+from lib.runs.store import Progress, Store, sweep_progress
+from lib.scoring.pipeline import ClassifySettings, Thresholds
+from lib.tables.labels import UNCLASSIFIED
+from lib.tables.trajectory import main as trajectory_main
+from lib.tables.trajectory import trajectories
 from tests.series_support import RELATIONS, SETTINGS, STEPS, expected_label, first_step
 
 WORDS = sorted({word.strip() for word in relation_words()})[500:540]
@@ -203,7 +203,9 @@ def test_synthetic_help_is_whole_sentences() -> None:
 
 def test_readers_of_a_store_import_no_torch() -> None:
     """What the Training dynamics page imports; lib.sweep (torch) runs in its own process."""
-    code = "import sys, lib.store, lib.trajectory, lib.training_chart, lib.chart, ui.training\n"
+    code = (
+        "import sys, lib.runs.store, lib.trajectory, lib.charts.training, lib.chart, ui.training\n"
+    )
     code += "assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
 

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from playwright.sync_api import Page, expect
 
-from lib.planted import ROLES
+from lib.fixtures.planted import ROLES
 from tests.browser_support import download, wait_until_idle
 from tests.series_support import STEPS, first_step
 

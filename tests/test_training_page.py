@@ -10,8 +10,8 @@ from pathlib import Path
 import pandas as pd
 from streamlit.testing.v1 import AppTest
 
-from lib.binning import score_categories
-from lib.planted import ROLES
+from lib.fixtures.planted import ROLES
+from lib.tables.binning import score_categories
 from tests.chart_helpers import REPO
 from tests.series_support import STEPS, first_step
 

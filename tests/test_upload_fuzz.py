@@ -14,10 +14,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lib import binning, export
-from lib import head_table as ht
-from lib.chart import layer_chart
-from lib.errors import InputError
+from lib.charts import export
+from lib.charts.layer_chart import layer_chart
+from lib.core.errors import InputError
+from lib.tables import binning
+from lib.tables import head_table as ht
 
 NASTY_CELLS = [
     "", " ", "nan", "NaN", "inf", "-inf", "1e308", "-1e308", "-1", "-0.5", "1.5", "101",

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from lib import binning
-from lib.chart import layer_chart
-from lib.classify import Thresholds
-from lib.population import DEFAULT_POPULATION, POPULATIONS, describe
+from lib.charts.layer_chart import layer_chart
+from lib.scoring.pipeline import Thresholds
+from lib.tables import binning
+from lib.tables.population import DEFAULT_POPULATION, POPULATIONS, describe
 
 
 def population_choice(thresholds: Thresholds, key: str) -> str:

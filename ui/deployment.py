@@ -11,8 +11,8 @@ from collections.abc import Iterator
 
 import streamlit as st
 
-from lib.errors import InputError
-from lib.public_mode import PublicMode, public_mode_from
+from lib.app.public_mode import PublicMode, public_mode_from
+from lib.core.errors import InputError
 
 
 def secrets() -> dict[str, object]:

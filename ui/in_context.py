@@ -16,18 +16,24 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from lib.dynamic import DEFAULT_TEMPLATES, VARIANT_DEFINITIONS, VARIANTS, InContext, in_context
-from lib.dynamic import check_templates as parse_templates
-from lib.errors import InputError
-from lib.relation_files import CustomRelation
-from lib.relations import relation_names
-from lib.resident import ModelKey, ResidentModel
-from lib.static_vs_dynamic import (
+from lib.charts.static_vs_dynamic import (
     DEFAULT_MARGIN,
     disagreements,
     head_scores,
     scatter_chart,
 )
+from lib.core.errors import InputError
+from lib.runs.resident import ModelKey, ResidentModel
+from lib.scoring.dynamic import (
+    DEFAULT_TEMPLATES,
+    VARIANT_DEFINITIONS,
+    VARIANTS,
+    InContext,
+    in_context,
+)
+from lib.scoring.dynamic import check_templates as parse_templates
+from lib.scoring.relation_files import CustomRelation
+from lib.scoring.relations import relation_names
 
 TEMPLATES = "in_context_templates"
 """Session key of the last good templates (a bad edit keeps them)."""

@@ -1,5 +1,5 @@
 """Your own relations on the Classify page: an uploader of relation files, a k per file, and a
-preview of the pairs each keeps and drops before Run (`lib.relation_files`, docs/methods.md §3).
+preview of the pairs each keeps and drops before Run (`lib.scoring.relation_files`, docs/methods.md §3).
 
 A file's words, its name and any message quoting them are the user's text: pairs are shown in
 a dataframe and messages with Markdown escaped, never rendered.
@@ -13,9 +13,9 @@ import pandas as pd
 import streamlit as st
 from transformers import PreTrainedTokenizerBase
 
-from lib.errors import InputError
-from lib.public_mode import PublicMode
-from lib.relation_files import (
+from lib.app.public_mode import PublicMode
+from lib.core.errors import InputError
+from lib.scoring.relation_files import (
     DEFAULT_K,
     MAX_K,
     CustomRelation,
@@ -26,7 +26,7 @@ from lib.relation_files import (
     read_tokenizer,
     relation_file_summary,
 )
-from lib.relations import MIN_PAIRS
+from lib.scoring.relations import MIN_PAIRS
 
 UPLOAD = "classify_relation_files"
 MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$])")
@@ -95,7 +95,7 @@ def relation_file_controls(
             value=DEFAULT_K,
             key=f"classify_relation_k_{relation.name}",
             help="A pair counts for the score when its target is among the k highest tokens of "
-            "the head's map of its source (suppression score: the k lowest; lib.operations).",
+            "the head's map of its source (suppression score: the k lowest; lib.scoring.operations).",
         )
         relation = relation.with_k(int(k))
         report = preview(source, revision, relation, tokenizer)

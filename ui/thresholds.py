@@ -10,14 +10,14 @@ from dataclasses import fields
 
 import streamlit as st
 
-from lib.classify import Thresholds
+from lib.scoring.pipeline import Thresholds
 
 THRESHOLD_KEY = "classify_threshold_{}"
 
 
 def threshold_controls() -> Thresholds:
     """Thresholds in percent, in a folded sidebar section; they relabel stored scores
-    (`lib.result_cache.relabel`), never recompute them."""
+    (`lib.runs.result_cache.relabel`), never recompute them."""
     defaults = Thresholds()
     with st.sidebar.expander("Thresholds"):
         st.caption(

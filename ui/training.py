@@ -2,7 +2,7 @@
 page, run by `python -m lib.sweep` in its own process while the page shows its progress.
 
 A sweep runs outside the Streamlit server so that a page rerun, a closed tab or a second
-visitor never stops or repeats it; the page only reads the store it writes (`lib.store`), and
+visitor never stops or repeats it; the page only reads the store it writes (`lib.runs.store`), and
 never imports torch or Ray.
 """
 
@@ -17,10 +17,10 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from lib.errors import InputError
-from lib.store import Store, sweep_progress
+from lib.core.errors import InputError
+from lib.core.paths import PROJECT_ROOT
+from lib.runs.store import Store, sweep_progress
 
-ROOT = Path(__file__).resolve().parent.parent
 STORE_INPUT = "training_store"
 NEXT_STORE = "training_next_store"
 """A store to show from the next run on (a widget's value cannot change once it is drawn)."""
@@ -61,7 +61,7 @@ def start_sweep(source: str, revisions: str, store: str) -> None:
     log = Path(tempfile.mkstemp(prefix="sweep-", suffix=".log")[1])
     with log.open("wb") as file:
         process = subprocess.Popen(
-            sweep_command(source, revisions, store), cwd=ROOT, stdout=file, stderr=file
+            sweep_command(source, revisions, store), cwd=PROJECT_ROOT, stdout=file, stderr=file
         )
     st.session_state[SWEEP] = StartedSweep(process, store, log)
     st.session_state[NEXT_STORE] = store

@@ -1,0 +1,131 @@
+"""Public mode: the guard rails of a shared deployment (e.g. Streamlit Community Cloud).
+
+Switched on by the setting `HEAD_ATLAS_PUBLIC` (`1`, `true`, `yes` or `on`), read from the
+environment or from Streamlit secrets (`.streamlit/secrets.toml`, top-level keys); a secret
+wins over the environment. In public mode:
+
+* only catalog models are offered, up to `HEAD_ATLAS_PUBLIC_MAX_SIZE` (default `160m`: what
+  fits Streamlit Community Cloud's memory with room to spare, see `DEFAULT_MAX_SIZE`);
+* local checkpoint folders are refused (a visitor must not read the host's disk);
+* uploaded tables may have at most `HEAD_ATLAS_PUBLIC_MAX_ROWS` rows (default 100,000; the
+  upload size itself is capped by `server.maxUploadSize` in `.streamlit/config.toml`), at most
+  `head_table.MAX_COLUMNS` columns, and take at most `UPLOAD_SECONDS` to read;
+* a relation file may have at most `HEAD_ATLAS_PUBLIC_MAX_RELATION_PAIRS` rows (default 5,000:
+  a relation needs hundreds of pairs, and tokenizing is the page's work before Run);
+* an unexpected error shows visitors a generic message with a short reference, never a
+  traceback (the traceback goes to the server's log).
+
+Everything else works as locally.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from lib.core import catalog
+from lib.core.errors import InputError
+from lib.tables.head_table import MAX_ROWS, ReadLimits
+
+if (
+    TYPE_CHECKING
+):  # lib.scoring.relation_files imports the tokenizer and model code: not on the chart path
+    from lib.scoring.relation_files import CustomRelation
+
+ENABLED_KEY = "HEAD_ATLAS_PUBLIC"
+MAX_SIZE_KEY = "HEAD_ATLAS_PUBLIC_MAX_SIZE"
+MAX_ROWS_KEY = "HEAD_ATLAS_PUBLIC_MAX_ROWS"
+MAX_RELATION_PAIRS_KEY = "HEAD_ATLAS_PUBLIC_MAX_RELATION_PAIRS"
+# Measured (bench/results/footprint-cpu-2026-11-27T1801.md, `python -m bench.footprint`): the
+# app's peak RSS classifying through the page on CPU is 897 MiB for 70m and 1,277 MiB for 160m,
+# ~606 MiB + 4.13 MiB per million parameters; 410m would peak near 2,280 MiB (2.4 GB), 90% of
+# Community Cloud's published 2.7 GB maximum before the page cache of the downloaded weights,
+# 1b near 4.8 GB. 160m peaks at half of it (README, "Deploy").
+DEFAULT_MAX_SIZE = "160m"
+DEFAULT_MAX_ROWS = 100_000
+DEFAULT_MAX_RELATION_PAIRS = 5_000
+UPLOAD_SECONDS = 10.0
+"""Time budget of reading one upload in public mode: a valid 100,000-row table takes about
+a second on one core, so one visitor's file cannot hold a core for long."""
+TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+
+
+@dataclass(frozen=True)
+class PublicMode:
+    """What this deployment allows; `PublicMode()` is the unrestricted local app."""
+
+    enabled: bool = False
+    max_size: str = DEFAULT_MAX_SIZE
+    max_upload_rows: int = MAX_ROWS
+    max_relation_pairs: int | None = (
+        None  # None: any relation file lib.scoring.relation_files reads
+    )
+
+    @property
+    def upload_limits(self) -> ReadLimits:
+        """What reading one uploaded table may cost here (no time budget locally)."""
+        return ReadLimits(
+            max_rows=self.max_upload_rows, max_seconds=UPLOAD_SECONDS if self.enabled else None
+        )
+
+    @property
+    def allowed_sizes(self) -> tuple[str, ...]:
+        """Catalog sizes offered: all locally, up to `max_size` (by parameter count) in public."""
+        if not self.enabled:
+            return tuple(catalog.SIZES)
+        limit = catalog.SIZES[self.max_size].n_params
+        return tuple(name for name, size in catalog.SIZES.items() if size.n_params <= limit)
+
+    def check_source(self, source: str, is_folder: bool) -> None:
+        """Raise `InputError` when public mode refuses to load `source`."""
+        if not self.enabled:
+            return
+        if is_folder:
+            raise InputError(
+                "this public deployment does not load local folders; pick a Pythia model from "
+                "the catalog, or run the app on your own machine to score a local checkpoint"
+            )
+        size = catalog.size_of(source)
+        if size is None or size.name not in self.allowed_sizes:
+            raise InputError(
+                f"this public deployment scores Pythia models up to {self.max_size} "
+                f"({', '.join(self.allowed_sizes)}); run the app on your own machine for {source}"
+            )
+
+    def check_relation_file(self, relation: CustomRelation) -> None:
+        """Raise `InputError` when `relation` has more rows than this deployment takes."""
+        if self.max_relation_pairs is not None and len(relation.rows) > self.max_relation_pairs:
+            raise InputError(
+                f"relation file {relation.name} has {len(relation.rows)} pairs; this public "
+                f"deployment takes at most {self.max_relation_pairs} a file"
+            )
+
+
+def public_mode_from(settings: Mapping[str, object]) -> PublicMode:
+    """Read the public-mode settings (environment merged with secrets) into a `PublicMode`."""
+    if str(settings.get(ENABLED_KEY, "")).strip().lower() not in TRUE_WORDS:
+        return PublicMode()
+    max_size = str(settings.get(MAX_SIZE_KEY, DEFAULT_MAX_SIZE)).strip().lower()
+    if max_size not in catalog.SIZES:
+        raise InputError(
+            f"{MAX_SIZE_KEY}={max_size!r} is not a Pythia size; "
+            f"use one of {', '.join(catalog.SIZES)}"
+        )
+    max_rows = _positive_int(settings.get(MAX_ROWS_KEY, DEFAULT_MAX_ROWS), MAX_ROWS_KEY)
+    max_pairs = _positive_int(
+        settings.get(MAX_RELATION_PAIRS_KEY, DEFAULT_MAX_RELATION_PAIRS), MAX_RELATION_PAIRS_KEY
+    )
+    return PublicMode(
+        enabled=True,
+        max_size=max_size,
+        max_upload_rows=min(max_rows, MAX_ROWS),
+        max_relation_pairs=max_pairs,
+    )
+
+
+def _positive_int(value: object, key: str) -> int:
+    text = str(value).strip().replace("_", "").replace(",", "")
+    if not text.isdigit() or int(text) == 0:
+        raise InputError(f"{key}={value!r} must be a whole number > 0")
+    return int(text)

@@ -1,0 +1,7 @@
+"""Where the project's own files are: the checkout's root and the data shipped in it."""
+
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+RELATIONS_DIR = PROJECT_ROOT / "data" / "relations"
+PUBLISHED_FIGURE_CSV = PROJECT_ROOT / "data" / "examples" / "pythia-6.9b-figure.csv"

@@ -1,0 +1,391 @@
+"""Classify many checkpoints of a training run into one results store (`lib.runs.store`).
+
+    python -m lib.sweep --model SOURCE [--model SOURCE ...] [--revisions all|log|a,b,...]
+        --out STORE [--device ...] [--dtype ...] [--relations ...] [--no-patterns]
+        [--threshold NAME=VALUE ...] [--engine process|ray] [--ray-address ADDRESS]
+
+A SOURCE is a catalog hub id (`EleutherAI/pythia-70m`, its revisions are the hub's training
+checkpoints) or a local series folder whose subfolders `step<N>` are `save_pretrained`
+checkpoints (`python -m lib.synthetic --series` writes one). One job per (model, revision):
+load it (`lib.checkpoints.loader.load_model`), score it (`lib.classify.classify_heads`), write its table
+into the store, release the model. Jobs whose table is stored with the same settings digest
+(`job_digest`) are not run again; a failed job is recorded in the store with its one-line
+reason and the sweep goes on. Exit code 0 when every job has its table, 1 when one failed,
+2 for bad input. docs/methods.md §9.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import gc
+import hashlib
+import json
+import sys
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import torch
+import transformers
+from tqdm import tqdm
+
+from lib.checkpoints.fingerprint import folder_fingerprint
+from lib.checkpoints.loader import is_folder_source, load_model
+from lib.core.catalog import LOG_STEPS, REVISIONS, size_of, step_of
+from lib.core.errors import CliParser, InputError, run_cli
+from lib.core.paths import PROJECT_ROOT
+from lib.runs.store import JobKey, Store
+from lib.scoring.pipeline import (
+    ClassifySettings,
+    add_scoring_options,
+    classify_heads,
+    scoring_settings,
+)
+from lib.scoring.provenance import scoring_code_digest
+
+ENGINES = ("process", "ray")
+REVISION_SETS = (
+    "all: every training checkpoint of a hub model (step0 ... step143000; main is step143000), "
+    "every step<N> subfolder of a series folder; log: step0, the log-spaced steps 1, 2, 4, "
+    "..., 512 and ten evenly spaced thousands (14000, 29000, ..., 129000, 143000), those a "
+    "series folder has; or a comma list such as step0,step1000,main"
+)
+RAY_RETRIES = 3
+"""Times Ray reruns a job whose worker died (a lost node, a killed process); a job that fails
+on its input is a recorded result, never retried."""
+RAY_RUNTIME_ENV = {
+    "working_dir": str(PROJECT_ROOT),
+    "excludes": [".git", ".*_cache", "tests", "bench"],
+}
+"""Ray workers import `lib` from this checkout, shipped to the cluster's nodes."""
+LOCAL_RAY_OBJECT_STORE = 256 * 2**20
+"""Object store of a local Ray started by the sweep: jobs pass only small results."""
+
+
+@dataclass(frozen=True)
+class Job:
+    """One checkpoint to classify: `key` names it in the store; `source` and `revision` are
+    what `load_model` gets (a series' `step<N>` folder, or the hub id at its revision)."""
+
+    key: JobKey
+    source: str
+    revision: str
+
+
+@dataclass(frozen=True)
+class SweepSettings:
+    """How every job loads and scores its checkpoint."""
+
+    classify: ClassifySettings = field(default_factory=ClassifySettings)
+    device: str = "auto"
+    dtype: str = "auto"
+
+
+@dataclass(frozen=True)
+class JobResult:
+    """What became of a job: `stored` (table written), `kept` (its table was already there with
+    the same digest) or `failed` (`error` is the one-line reason, recorded in the store)."""
+
+    job: Job
+    status: Literal["stored", "kept", "failed"]
+    error: str | None = None
+    seconds: float = 0.0
+
+
+def series_revisions(folder: str) -> list[str]:
+    """The `step<N>` subfolders of a series folder, by step; `InputError` when it has none."""
+    path = Path(folder).expanduser()
+    if not path.is_dir():
+        raise InputError(f"no such folder: {folder}; give a hub id or a folder of step<N> folders")
+    names = [p.name for p in path.iterdir() if p.is_dir() and p.name.startswith("step")]
+    steps = sorted((step_of(name), name) for name in names if name[4:].isdigit())
+    if not steps:
+        raise InputError(
+            f"{folder} has no step<N> subfolders; a series folder holds one save_pretrained "
+            "checkpoint per step, e.g. step0, step1000 (python -m lib.synthetic --series)"
+        )
+    return [name for _, name in steps]
+
+
+def plan_jobs(models: Sequence[str], revisions: str = "all") -> list[Job]:
+    """One job per (model, revision) for `revisions` (`REVISION_SETS`), in the order given."""
+    if not models:
+        raise InputError("no model given: add --model SOURCE (a hub id or a series folder)")
+    jobs = []
+    for model in dict.fromkeys(models):
+        local = is_folder_source(model)
+        if not local and size_of(model) is None:
+            raise InputError(
+                f"{model!r} is neither a folder nor a Pythia hub id such as EleutherAI/pythia-70m"
+            )
+        # `main` is `step143000`: `all` takes the step, a list may name either, not both.
+        available = series_revisions(model) if local else list(REVISIONS)
+        picked = pick_revisions(revisions, available, model)
+        if len({step_of(revision) for revision in picked}) < len(picked):
+            raise InputError(f"{model}: main and step143000 are the same checkpoint; give one")
+        for revision in picked:
+            # Absolute: Ray workers run in a copy of this checkout, not in this folder.
+            source = str(Path(model).expanduser().resolve() / revision) if local else model
+            key = JobKey(model, revision, step_of(revision))
+            jobs.append(Job(key, source, "main" if local else revision))
+    return jobs
+
+
+def pick_revisions(text: str, available: list[str], model: str) -> list[str]:
+    """`all`, `log` or a comma list, checked against the model's `available` revisions."""
+    if text == "all":
+        return [revision for revision in available if revision != "main"]
+    if text == "log":
+        return [r for r in available if r != "main" and step_of(r) in LOG_STEPS]
+    asked = [part.strip() for part in text.split(",") if part.strip()]
+    missing = [revision for revision in asked if revision not in available]
+    if missing or not asked:
+        raise InputError(
+            f"{model} has no revision {', '.join(missing) or repr(text)}; "
+            f"--revisions takes {REVISION_SETS}"
+        )
+    return list(dict.fromkeys(asked))
+
+
+def job_digest(job: Job, settings: SweepSettings) -> str:
+    """sha256 (16 hex digits) of everything a job's numbers depend on: the scoring code and
+    relation data (`lib.scoring.provenance.scoring_code_digest`), the `ClassifySettings` (relation
+    files included, by their pairs and k), the dtype asked for, and the checkpoint: hub id and
+    revision, or the folder's fingerprint (a hash of its files' contents,
+    `lib.checkpoints.fingerprint.folder_fingerprint`)."""
+    local = is_folder_source(job.source)
+    checkpoint = folder_fingerprint(Path(job.source)) if local else f"{job.source}@{job.revision}"
+    record = {
+        "code": scoring_code_digest(),
+        "settings": asdict(settings.classify),
+        "dtype": settings.dtype,
+        "checkpoint": checkpoint,
+    }
+    return hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def known_digest(job: Job, settings: SweepSettings) -> str | None:
+    """`job_digest`, or None for a checkpoint folder too broken to fingerprint: its job runs
+    and fails with the reason."""
+    try:
+        return job_digest(job, settings)
+    except InputError:
+        return None
+
+
+def one_line(error: BaseException) -> str:
+    """An error's message on one line, its type named unless it is an `InputError`."""
+    text = " ".join(str(error).split()) or "no message"
+    return text if isinstance(error, InputError) else f"{type(error).__name__}: {text}"
+
+
+def run_job(job: Job, settings: SweepSettings, store_url: str) -> JobResult:
+    """Load, score, write and release one checkpoint. Any failure (no network, a corrupt
+    file, out of memory) is recorded in the store and returned, never raised: the sweep goes
+    on, and Ray does not retry a job that failed on its input."""
+    start = time.perf_counter()
+    transformers.utils.logging.disable_progress_bar()  # a Ray worker's log: one line per job
+    store = Store(store_url)
+    digest = ""
+    try:
+        digest = job_digest(job, settings)
+        loaded = load_model(job.source, job.revision, settings.device, settings.dtype)
+        try:
+            result = classify_heads(loaded, settings.classify)
+        finally:
+            device = loaded.device
+            del loaded  # the model goes before the next job loads (memory stays flat)
+            release(device)
+        record = {**result.settings, "settings_digest": digest}
+        record |= {"scoring_code_digest": scoring_code_digest(), "requested_dtype": settings.dtype}
+        store.write_table(job.key, result.table.drop(columns=["model", "revision"]), digest, record)
+    except Exception as error:  # every failure is a recorded result, not a crash
+        store.write_failure(job.key, digest, one_line(error))
+        return JobResult(job, "failed", one_line(error), time.perf_counter() - start)
+    return JobResult(job, "stored", None, time.perf_counter() - start)
+
+
+def release(device: torch.device) -> None:
+    """Return a released model's memory: Python's cycles, the C heap's free pages (glibc keeps
+    them: in a 15-job run of the planted series, RSS rose 25 MiB without the trim and 7 MiB
+    with it), then the CUDA cache."""
+    gc.collect()
+    if sys.platform == "linux":
+        with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to trim
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+
+
+Report = Callable[[JobResult], None]
+
+
+def sweep(
+    jobs: Sequence[Job],
+    settings: SweepSettings,
+    store_url: str,
+    engine: str = "process",
+    ray_address: str | None = None,
+    report: Report | None = None,
+) -> list[JobResult]:
+    """Run the jobs not already stored with the same digest, in process or as Ray tasks, and
+    return every job's result (in `jobs` order). The store's plan (`lib.runs.store`) lists them all,
+    so a page can show progress while the sweep runs."""
+    if engine not in ENGINES:
+        raise InputError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
+    store = Store(store_url)
+    store_url = store.absolute_url  # workers may run in another folder
+    digests = {job.key.name: known_digest(job, settings) for job in jobs}
+    store.write_plan(
+        {
+            "jobs": [asdict(job.key) for job in jobs],
+            "digests": digests,
+            "settings": {**asdict(settings), "engine": engine},
+        }
+    )
+    results: dict[str, JobResult] = {}
+    pending = []
+    for job in jobs:
+        digest = digests[job.key.name]
+        if digest is not None and store.stored_digest(job.key) == digest:
+            results[job.key.name] = JobResult(job, "kept")
+            (report or ignore)(results[job.key.name])
+        else:
+            store.clear_failure(job.key)  # retried now: its old failure no longer stands
+            pending.append(job)
+    run = run_on_ray if engine == "ray" else run_in_process
+    for result in run(pending, settings, store_url, ray_address):
+        results[result.job.key.name] = result
+        (report or ignore)(result)
+    return [results[job.key.name] for job in jobs]
+
+
+def ignore(result: JobResult) -> None:
+    """A `Report` that reports nothing."""
+
+
+def run_in_process(
+    jobs: Sequence[Job], settings: SweepSettings, store_url: str, ray_address: str | None
+) -> Iterable[JobResult]:
+    """One job after the other in this process (`ray_address` unused)."""
+    for job in jobs:
+        yield run_job(job, settings, store_url)
+
+
+def run_on_ray(
+    jobs: Sequence[Job], settings: SweepSettings, store_url: str, ray_address: str | None
+) -> Iterable[JobResult]:
+    """The same `run_job` as Ray tasks, one GPU each with `--device cuda`, yielded as they
+    finish. Connects to the cluster at `ray_address`, else uses the Ray already started in
+    this process, else starts a local one. A task whose worker died is rerun up to
+    `RAY_RETRIES` times; past that it is recorded as failed."""
+    import ray  # only here: nothing else needs Ray installed
+
+    if not ray.is_initialized():
+        ray.init(
+            address=ray_address,
+            include_dashboard=False,
+            object_store_memory=None if ray_address else LOCAL_RAY_OBJECT_STORE,
+            # Workers import `lib` from this checkout, shipped to the cluster's nodes.
+            runtime_env={
+                "working_dir": str(PROJECT_ROOT),
+                "excludes": [".git", ".*_cache", "tests", "bench"],
+            },
+        )
+    task = ray.remote(run_job).options(
+        num_cpus=1,
+        num_gpus=1 if settings.device == "cuda" else 0,
+        max_retries=RAY_RETRIES,
+        retry_exceptions=False,
+    )
+    running = {task.remote(job, settings, store_url): job for job in jobs}
+    while running:
+        (done,), _ = ray.wait(list(running), num_returns=1)
+        job = running.pop(done)
+        try:
+            yield ray.get(done)
+            continue
+        except ray.exceptions.RayTaskError as error:  # run_job raised: its store write failed
+            reason = one_line(error.cause)
+        except ray.exceptions.RayError as error:  # its worker died, retries included
+            reason = f"Ray lost the job's worker {RAY_RETRIES + 1} times: {one_line(error)}"
+        Store(store_url).write_failure(job.key, known_digest(job, settings) or "", reason)
+        yield JobResult(job, "failed", reason)
+
+
+def terminal_report(total: int) -> tuple[Report, Callable[[], None]]:
+    """A progress bar of jobs done / total with an ETA on a terminal; one line per job when
+    stderr is not one. Returns the report and a function closing the bar."""
+    if sys.stderr.isatty():
+        bar = tqdm(total=total, file=sys.stderr, unit="job")
+
+        def on_bar(result: JobResult) -> None:
+            bar.set_postfix_str(f"{result.job.key.model} {result.job.key.revision}", refresh=False)
+            bar.update(1)
+            if result.error:
+                bar.write(
+                    f"failed {result.job.key.model} {result.job.key.revision}: {result.error}"
+                )
+
+        return on_bar, bar.close
+    done = 0
+
+    def on_line(result: JobResult) -> None:
+        nonlocal done
+        done += 1
+        key = result.job.key
+        detail = f": {result.error}" if result.error else ""
+        detail += f" ({result.seconds:.1f} s)" if result.status == "stored" else ""
+        print(
+            f"[{done}/{total}] {result.status} {key.model} {key.revision}{detail}", file=sys.stderr
+        )
+
+    return on_line, lambda: None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = CliParser(
+        prog="python -m lib.sweep",
+        description="Classify the heads of many checkpoints (models x revisions) into one "
+        "results store, in process or on Ray.",
+    )
+    parser.add_argument(
+        "--model",
+        action="append",
+        required=True,
+        help="catalog hub id (EleutherAI/pythia-70m) or a series folder of step<N> "
+        "save_pretrained folders; repeat for several models",
+    )
+    parser.add_argument("--revisions", default="all", help=REVISION_SETS)
+    parser.add_argument(
+        "--out", required=True, help="the store: a folder, or an fsspec URL (s3://... with s3fs)"
+    )
+    add_scoring_options(parser)
+    parser.add_argument(
+        "--engine", default="process", choices=ENGINES, help="run jobs here or as Ray tasks"
+    )
+    parser.add_argument(
+        "--ray-address", help="Ray cluster to run on (default: a local Ray started here)"
+    )
+    args = parser.parse_args(argv)
+    settings = SweepSettings(scoring_settings(args), args.device, args.dtype)
+    jobs = plan_jobs(args.model, args.revisions)
+    report, close = terminal_report(len(jobs))
+    try:
+        results = sweep(jobs, settings, args.out, args.engine, args.ray_address, report)
+    finally:
+        close()
+    failed = sum(result.status == "failed" for result in results)
+    kept = sum(result.status == "kept" for result in results)
+    print(
+        f"{args.out}: {len(results) - failed - kept} stored, {kept} already there, {failed} failed",
+        file=sys.stderr,
+    )
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(run_cli(main))

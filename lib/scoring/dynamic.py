@@ -1,0 +1,558 @@
+"""Dynamic (in-context) scores: what each head writes at the end of real prompts, read through
+the unembedding, next to its static operation score (docs/methods.md §8).
+
+    python -m lib.dynamic --model ID_OR_FOLDER [--revision R] [--device auto|cpu|cuda]
+        [--dtype auto|float32|bfloat16|float16] [--relations all|none|a,b,...]
+        [--relation-file FILE ...] [--relation-k NAME=K ...] [--templates FILE] --out dyn.csv
+
+A prompt is a template with a relation's source word in its slot `<X>` (the word's token, with
+its leading space, is the one the static score uses). For head h of layer l, at the prompt's
+last position, with `z` the head's value-weighted sum (value bias included, before `dense`):
+
+    logits = z W_O(h)^T W_U^T            (no output bias, no final layer norm: as MAPS)
+
+- **without context** (`dynamic_score`): attention forced onto the source word, so `z` is the
+  head's value vector `v(h)` at the source word's position, in the model's real forward pass;
+- **in context** (`dynamic_score_in_context`): the head's own attention, `z = sum_j a_j v_j`.
+
+A (pair, template) prompt counts when fewer than k entries of `logits` are strictly greater than
+the target's (the static score's k and tie rule); the suppression twins count it on `-logits`.
+A score is the fraction of a relation's (pair, template) prompts that count, i.e. the mean over
+templates of the per-template fraction of pairs. Every number is computed in float32 whatever
+the stored dtype; results do not depend on how prompts are batched.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+import transformers
+from torch import nn
+from tqdm import tqdm  # a transformers dependency
+
+from lib.checkpoints.loader import DEVICES, DTYPES, LoadedModel, check_source, load_model
+from lib.core.errors import CliParser, InputError, check_writable, run_cli
+from lib.core.progress import Progress, ignore, subrange
+from lib.scoring.operations import (
+    CPU_CHUNK_BYTES,
+    DEFAULT_BYTE_BUDGET,
+    head_ov_weights,
+    head_source_chunks,
+    output_unembedding,
+    row_extremes,
+)
+from lib.scoring.pipeline import (
+    ClassifySettings,
+    bar_progress,
+    classify_heads,
+    print_relation_notes,
+    run_record,
+    scored_relations,
+)
+from lib.scoring.precision import float32_matmul, float32_modules, to_float32
+from lib.scoring.relation_files import (
+    CustomRelation,
+    add_relation_file_options,
+    relation_files_from,
+)
+from lib.scoring.relations import (
+    MIN_PAIRS,
+    SkippedRelation,
+    TokenizedRelation,
+    parse_relations,
+)
+from lib.tables.head_table import to_csv_bytes
+
+SLOT = "<X>"
+LEADING = ("model", "revision", "commit", "layer", "head")
+"""The per-head table's leading columns, kept in the dynamic table."""
+DEFAULT_TEMPLATES = (
+    "No <X> means no",
+    "The story of <X> contains",
+    "This is a document about <X>",
+    "When I think about <X> I think about",
+)
+"""The four templates of the published experiment (MAPS `templates.json`), in its order."""
+
+VARIANTS = (
+    "dynamic_score",
+    "dynamic_suppression",
+    "dynamic_score_in_context",
+    "dynamic_suppression_in_context",
+)
+"""Score columns, in the order of `DynamicScores.fractions`' first axis."""
+STATIC_TWIN = {
+    "dynamic_score": "static_score",
+    "dynamic_suppression": "static_suppression",
+    "dynamic_score_in_context": "static_score",
+    "dynamic_suppression_in_context": "static_suppression",
+}
+"""The static score each dynamic score is compared with."""
+VARIANT_DEFINITIONS = {
+    "dynamic_score": "fraction of (pair, template) prompts whose target is among the top k "
+    "of the head's output with attention forced onto the source word, read through the "
+    "unembedding (docs/methods.md §8)",
+    "dynamic_suppression": "the same on the negated logits: the target among the bottom k",
+    "dynamic_score_in_context": "as dynamic_score, with the head's own attention",
+    "dynamic_suppression_in_context": "as dynamic_suppression, with the head's own attention",
+    "static_score": "the operation score read from parameters (lib.scoring.operations)",
+    "static_suppression": "the suppression score read from parameters (lib.scoring.operations)",
+}
+"""One line per column of the dynamic table, shown next to its numbers."""
+
+
+def check_templates(templates: Sequence[str]) -> tuple[str, ...]:
+    """`templates` as a tuple; `InputError` unless there is at least one, none repeats, and
+    each holds the slot `<X>` exactly once with a space before it (the source token carries
+    its leading space, as in the static score)."""
+    if not templates:
+        raise InputError("no template given; a template looks like 'The story of <X> contains'")
+    for template in templates:
+        if template.count(SLOT) != 1 or not template.split(SLOT)[0].endswith(" "):
+            raise InputError(
+                f"template {template!r} must hold {SLOT} exactly once, after a space, "
+                f"e.g. 'The story of {SLOT} contains'"
+            )
+    repeated = sorted({t for t in templates if templates.count(t) > 1})
+    if repeated:
+        raise InputError(f"template {repeated[0]!r} is listed twice")
+    return tuple(templates)
+
+
+def read_templates(path: Path) -> tuple[str, ...]:
+    """One template per line of the UTF-8 text file `path` (blank lines skipped), checked."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        reason = getattr(error, "strerror", None) or "not UTF-8 text"
+        raise InputError(f"cannot read templates file {path}: {reason}") from None
+    return check_templates([line.strip() for line in text.splitlines() if line.strip()])
+
+
+@dataclass(frozen=True)
+class TemplateTokens:
+    """A template's tokens around the slot: a prompt is `prefix + [source] + suffix`, so the
+    source word sits at position `len(prefix)` and the last position is `len(prompt) - 1`."""
+
+    prefix: tuple[int, ...]
+    suffix: tuple[int, ...]
+
+    def prompt(self, source: int) -> list[int]:
+        return [*self.prefix, source, *self.suffix]
+
+
+def template_tokens(tokenizer: Any, template: str) -> TemplateTokens:
+    """Tokenize the text before the slot (without the space the source token carries) and
+    after it, with no special tokens (Pythia's tokenizer adds none: MAPS ran prompts so)."""
+    before, after = template.split(SLOT)
+    return TemplateTokens(
+        tuple(tokenizer.encode(before[:-1], add_special_tokens=False)),
+        tuple(tokenizer.encode(after, add_special_tokens=False)),
+    )
+
+
+@dataclass(frozen=True)
+class DynamicScores:
+    """`fractions[v, l, h, r, t]`: score `VARIANTS[v]` of head (l, h) for `relations[r]` on
+    `templates[t]` alone, a fraction of the relation's pairs in [0, 1]."""
+
+    relations: tuple[TokenizedRelation, ...]
+    templates: tuple[str, ...]
+    fractions: np.ndarray
+
+    def mean_over_templates(self) -> np.ndarray:
+        """`[v, l, h, r]`: the scores (module docstring), the mean over templates."""
+        return self.fractions.mean(axis=-1)
+
+
+def head_vectors(
+    model: nn.Module, input_ids: torch.Tensor, source: torch.Tensor, last: torch.Tensor
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Per layer, `(z_source, z_context)`, each `(H, B, d_head)` float32: every head's value
+    vector at the `source` position and its attention output at the `last` position of each
+    of the B prompts in `input_ids` (right-padded: `last[b]` is prompt b's last real token).
+
+    The layers run one at a time in float32 on the model's own modules (`lib.scoring.precision`: a
+    16-bit layer's parameters are upcast while it runs, then put back). Right padding needs
+    no attention mask beyond the causal one and no shifted positions: a real token only sees
+    earlier positions, which are all real.
+    """
+    gpt = model.gpt_neox
+    n_prompts, length = input_ids.shape
+    n_heads = model.config.num_attention_heads
+    hidden = to_float32(gpt.embed_in(input_ids))
+    positions = torch.arange(length, device=input_ids.device).expand(n_prompts, length)
+    cos, sin = gpt.rotary_emb(hidden, positions)
+    future = torch.ones(length, length, dtype=torch.bool, device=input_ids.device).triu(1)
+    mask = torch.zeros(1, 1, length, length, device=input_ids.device)
+    mask.masked_fill_(future, torch.finfo(torch.float32).min)
+    prompts = torch.arange(n_prompts, device=input_ids.device)
+    captured: dict[str, torch.Tensor] = {}  # this layer's, overwritten by the next
+
+    def values(module: nn.Module, args: Any, qkv: torch.Tensor) -> None:
+        # query_key_value rows are laid out per head as [q | k | v] (methods.md §1).
+        per_head = qkv.view(n_prompts, length, n_heads, 3, -1)
+        captured["source"] = per_head[prompts, source, :, 2]
+
+    def outputs(module: nn.Module, args: tuple[torch.Tensor, ...]) -> None:
+        per_head = args[0].view(n_prompts, length, n_heads, -1)
+        captured["context"] = per_head[prompts, last]
+
+    for layer in gpt.layers:
+        attention = layer.attention
+        handles = [
+            attention.query_key_value.register_forward_hook(values),
+            attention.dense.register_forward_pre_hook(outputs),
+        ]
+        try:
+            with float32_modules(layer):
+                hidden = layer(hidden, attention_mask=mask, position_embeddings=(cos, sin))
+        finally:
+            for handle in handles:
+                handle.remove()
+        yield captured["source"].transpose(0, 1), captured["context"].transpose(0, 1)
+
+
+@dataclass(frozen=True)
+class SourcePairs:
+    """All relations' pairs sorted by source: `sources` the distinct source tokens (sorted);
+    per pair, `source[p]` its row in `sources`, `target[p]`, `relation[p]` and `k[p]`; the
+    pairs of sources `a:b` are `offsets[a]:offsets[b]`."""
+
+    sources: torch.Tensor
+    source: torch.Tensor
+    target: torch.Tensor
+    relation: torch.Tensor
+    k: torch.Tensor
+    offsets: tuple[int, ...]
+
+    @classmethod
+    def build(cls, relations: tuple[TokenizedRelation, ...], device: torch.device):
+        src = torch.tensor([t for r in relations for t in r.src])
+        sources, row = torch.unique(src, sorted=True, return_inverse=True)
+        order = torch.argsort(row, stable=True)
+        relation = torch.repeat_interleave(
+            torch.arange(len(relations)), torch.tensor([len(r.src) for r in relations])
+        )
+        target = torch.tensor([t for r in relations for t in r.dst])
+        k = torch.tensor([r.k for r in relations])[relation]
+        counts = torch.bincount(row, minlength=len(sources))
+        offsets = (0, *torch.cumsum(counts, 0).tolist())
+        on = {"device": device}
+        return cls(
+            sources.to(**on),
+            row[order].to(**on),
+            target[order].to(**on),
+            relation[order].to(**on),
+            k[order].to(**on),
+            offsets,
+        )
+
+    def of(self, sources: slice) -> SourcePairs:
+        """The pairs of `sources` (a slice of `self.sources`), rows counted from its start."""
+        pairs = slice(self.offsets[sources.start], self.offsets[sources.stop])
+        return SourcePairs(
+            self.sources[sources],
+            self.source[pairs] - sources.start,
+            self.target[pairs],
+            self.relation[pairs],
+            self.k[pairs],
+            tuple(o - pairs.start for o in self.offsets[sources.start : sources.stop + 1]),
+        )
+
+
+def count_hits(
+    z: torch.Tensor,
+    ou: torch.Tensor,
+    pairs: SourcePairs,
+    n_templates: int,
+    n_relations: int,
+    byte_budget: int,
+) -> torch.Tensor:
+    """`(2, H, R, T)` counts of (pair, template) prompts that count for the score and for the
+    suppression score (fewer than k logits strictly greater / smaller than the target's: the
+    target at least the row's k-th largest / at most its k-th smallest value,
+    `lib.scoring.operations.row_extremes`), for head vectors `z` `(H, S * T, dh)` of the S sources of
+    `pairs` (row `s * T + t` is source s in template t) and `ou = W_O(h)^T W_U^T`."""
+    n_heads, vocab = z.shape[0], ou.shape[2]
+    counts = torch.zeros(2, n_heads, n_relations, n_templates, dtype=torch.long, device=z.device)
+    templates = torch.arange(n_templates, device=z.device)
+    if z.device.type == "cpu":
+        byte_budget = min(byte_budget, CPU_CHUNK_BYTES)
+    # A source's rows, with room for the extremes and targets read from them.
+    source_bytes = 3 * n_templates * vocab * z.element_size()
+    for heads, sources in head_source_chunks(
+        n_heads, len(pairs.sources), source_bytes, byte_budget
+    ):
+        rows = slice(sources.start * n_templates, sources.stop * n_templates)
+        logits = torch.matmul(z[heads, rows], ou[heads])  # (hc, sc * T, V)
+        inside = pairs.of(sources)
+        local = (inside.source[:, None] * n_templates + templates).ravel()  # (p * T)
+        k = inside.k.clamp(max=vocab).repeat_interleave(n_templates)  # k >= V: every pair
+        top, bottom = row_extremes(logits, int(k.max()))
+        target = logits[:, local, inside.target.repeat_interleave(n_templates)]  # (hc, p * T)
+        hits = torch.stack([target >= top[:, local, k - 1], target <= bottom[:, local, k - 1]])
+        hits = hits.view(2, -1, len(inside.k), n_templates)
+        counts[:, heads].index_add_(2, inside.relation, hits.long())
+    return counts
+
+
+def prompt_batch(
+    tokens: Sequence[TemplateTokens], sources: torch.Tensor, pad: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """`(input_ids, source_position, last_position)` of every (source, template) prompt,
+    source-major (row `s * T + t`), right-padded with `pad` to the longest prompt."""
+    prompts = [t.prompt(s) for s in sources.tolist() for t in tokens]
+    length = max(len(p) for p in prompts)
+    ids = torch.tensor([p + [pad] * (length - len(p)) for p in prompts], device=sources.device)
+    on = {"device": sources.device}
+    source = torch.tensor([len(t.prefix) for t in tokens] * len(sources), **on)
+    last = torch.tensor([len(p) - 1 for p in prompts], **on)
+    return ids, source, last
+
+
+def sources_per_batch(model: nn.Module, tokens: Sequence[TemplateTokens], byte_budget: int) -> int:
+    """Sources whose prompts fit one forward pass in `byte_budget` bytes: its widest
+    activation is the MLP's hidden layer, `intermediate_size` floats per token."""
+    tokens_per_source = sum(len(t.prefix) + 1 + len(t.suffix) for t in tokens)
+    per_source = tokens_per_source * model.config.intermediate_size * 4
+    return max(1, byte_budget // per_source)
+
+
+def dynamic_scores(
+    loaded: LoadedModel,
+    relations: tuple[TokenizedRelation, ...],
+    templates: tuple[str, ...] = DEFAULT_TEMPLATES,
+    byte_budget: int = DEFAULT_BYTE_BUDGET,
+    batch_sources: int | None = None,
+    progress: Progress | None = None,
+) -> DynamicScores:
+    """Every head's dynamic scores for every relation and template (module docstring).
+
+    Each distinct source token of all relations is run once per template: one forward pass
+    serves every relation whose pairs start from it, and both variants. Sources go in batches
+    of `batch_sources` (default: what fits `byte_budget`); logits are formed in chunks within
+    `byte_budget`. Neither changes the result.
+    """
+    model, report = loaded.model, progress or ignore
+    config = model.config
+    n_layers, n_heads = config.num_hidden_layers, config.num_attention_heads
+    templates = check_templates(templates)
+    counts = np.zeros((len(VARIANTS), n_layers, n_heads, len(relations), len(templates)))
+    if not relations:
+        report(1.0, "dynamic scores: done")
+        return DynamicScores(relations, templates, counts)
+    tokens = [template_tokens(loaded.tokenizer, t) for t in templates]
+    all_pairs = SourcePairs.build(relations, model.device)
+    pad = loaded.tokenizer.eos_token_id or 0  # never seen by a real token (right padding)
+    step = batch_sources or sources_per_batch(model, tokens, byte_budget)
+    n_sources = len(all_pairs.sources)
+    with torch.inference_mode(), float32_matmul():
+        w_u = to_float32(model.get_output_embeddings().weight)
+        for start in range(0, n_sources, step):
+            batch = slice(start, min(start + step, n_sources))
+            pairs = all_pairs.of(batch)
+            ids, source, last = prompt_batch(tokens, pairs.sources, pad)
+            for layer, (z_source, z_context) in enumerate(head_vectors(model, ids, source, last)):
+                report(
+                    (start + (batch.stop - start) * layer / n_layers) / n_sources,
+                    f"dynamic scores: sources {start + 1}-{batch.stop} of {n_sources}, "
+                    f"layer {layer + 1} of {n_layers}",
+                )
+                _, w_o = head_ov_weights(model, layer)
+                ou = output_unembedding(to_float32(w_o), w_u)
+                for v, z in ((0, z_source), (2, z_context)):
+                    hits = count_hits(z, ou, pairs, len(tokens), len(relations), byte_budget)
+                    counts[v : v + 2, layer] += hits.cpu().numpy()
+    report(1.0, "dynamic scores: done")
+    n_pairs = np.array([len(r.src) for r in relations], dtype=float)
+    return DynamicScores(relations, templates, counts / n_pairs[:, None])
+
+
+@dataclass(frozen=True)
+class InContext:
+    """Static and dynamic scores of every head side by side: `table` one row per (layer,
+    head, relation), `summary` their agreement per relation and variant
+    (`lib.agreement.agreement`), `settings` the sidecar record."""
+
+    table: pd.DataFrame
+    summary: pd.DataFrame
+    settings: dict[str, Any]
+    skipped: tuple[SkippedRelation, ...]
+
+
+def in_context(
+    loaded: LoadedModel,
+    relations: tuple[str, ...],
+    templates: tuple[str, ...] = DEFAULT_TEMPLATES,
+    progress: Progress | None = None,
+    byte_budget: int = DEFAULT_BYTE_BUDGET,
+    relation_files: tuple[CustomRelation, ...] = (),
+) -> InContext:
+    """Static scores (`lib.classify.classify_heads`, no patterns) and dynamic scores of every
+    head for the valid ones of `relations` (bundled names) and for `relation_files` (your own
+    relations, `lib.scoring.relation_files`), with their agreement."""
+    templates = check_templates(templates)
+    settings = ClassifySettings(relations=relations, patterns=None, relation_files=relation_files)
+    static = classify_heads(loaded, settings, subrange(progress, 0, 0.1), byte_budget)
+    valid, skipped, files = scored_relations(loaded.tokenizer, settings)
+    dynamic = dynamic_scores(
+        loaded, valid, templates, byte_budget, progress=subrange(progress, 0.1, 1)
+    )
+    table = dynamic_table(static.table, dynamic)
+    record = {
+        **run_record(loaded),
+        "compute_dtype": "float32",
+        "templates": list(templates),
+        "relations": [{"name": r.name, "k": r.k, "n_pairs": len(r.src)} for r in valid],
+        "skipped_relations": [{"name": s.name, "n_pairs": s.n_pairs} for s in skipped],
+        "relation_files": files,
+        "min_pairs": MIN_PAIRS,
+        "definitions": VARIANT_DEFINITIONS,
+    }
+    return InContext(table, agreement(table, dynamic), record, skipped)
+
+
+def dynamic_table(static: pd.DataFrame, dynamic: DynamicScores) -> pd.DataFrame:
+    """One row per (layer, head, relation): the `LEADING` columns, `relation`, `k`, `n_pairs`,
+    `static_score`, `static_suppression` (from the per-head table `static`), the `VARIANTS`."""
+    scores = dynamic.mean_over_templates()
+    frames = []
+    for r, relation in enumerate(dynamic.relations):
+        frame = static[list(LEADING)].assign(
+            relation=relation.name,
+            k=relation.k,
+            n_pairs=len(relation.src),
+            static_score=static[f"score_{relation.name}"].to_numpy(),
+            static_suppression=static[f"suppression_{relation.name}"].to_numpy(),
+        )
+        for v, name in enumerate(VARIANTS):
+            frame[name] = scores[v, :, :, r].ravel()  # the table is layer-major, as `static`
+        frames.append(frame)
+    columns = [*LEADING, "relation", "k", "n_pairs"]
+    columns += ["static_score", "static_suppression", *VARIANTS]
+    if not frames:
+        return pd.DataFrame(columns=columns)
+    table = pd.concat(frames, ignore_index=True)
+    return table.sort_values(["layer", "head"], kind="stable", ignore_index=True)[columns]
+
+
+def correlation(x: np.ndarray, y: np.ndarray, method: str) -> float:
+    """Pearson or Spearman correlation of `x` and `y`; NaN when either is constant.
+
+    Spearman's rho is Pearson's r on the average ranks (ties share their mean rank), computed
+    here so that pandas never reaches for SciPy, which this project does not install."""
+    if np.ptp(x) == 0 or np.ptp(y) == 0:
+        return float("nan")
+    a, b = pd.Series(x), pd.Series(y)
+    if method == "spearman":
+        a, b = a.rank(), b.rank()
+    return float(a.corr(b, method="pearson"))
+
+
+def agreement(table: pd.DataFrame, dynamic: DynamicScores) -> pd.DataFrame:
+    """Per relation and variant, how the dynamic score agrees with its static twin over all
+    heads: `pearson_r` and `spearman_rho` of (static, dynamic) with the dynamic score averaged
+    over templates (one point per head), and `pearson_r_pooled` with one point per head and
+    template, the static score repeated (the published experiment's correlation). Empty (NaN)
+    when either side is the same for every head. `n_prompts` = pairs x templates."""
+    n_templates = len(dynamic.templates)
+    rows = []
+    for r, relation in enumerate(dynamic.relations):
+        part = table[table["relation"] == relation.name]  # layer-major, as `fractions`
+        for v, name in enumerate(VARIANTS):
+            static = part[STATIC_TWIN[name]].to_numpy(dtype=float)
+            per_template = dynamic.fractions[v, :, :, r].reshape(len(part), n_templates)
+            rows.append(
+                {
+                    "relation": relation.name,
+                    "variant": name,
+                    "static": STATIC_TWIN[name],
+                    "k": relation.k,
+                    "n_pairs": len(relation.src),
+                    "n_templates": n_templates,
+                    "n_prompts": len(relation.src) * n_templates,
+                    "n_heads": len(part),
+                    "pearson_r": correlation(static, part[name].to_numpy(float), "pearson"),
+                    "spearman_rho": correlation(static, part[name].to_numpy(float), "spearman"),
+                    "pearson_r_pooled": correlation(
+                        np.repeat(static, n_templates), per_template.ravel(), "pearson"
+                    ),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def summary_path(csv_path: Path) -> Path:
+    """`<stem>.summary.csv` next to the table."""
+    return csv_path.with_name(f"{csv_path.stem}.summary.csv")
+
+
+def settings_path(csv_path: Path) -> Path:
+    """`<stem>.settings.json` next to the table."""
+    return csv_path.with_name(f"{csv_path.stem}.settings.json")
+
+
+def write_in_context(result: InContext, csv_path: Path) -> tuple[Path, Path]:
+    """Write the table, its summary and its settings; return (summary, settings) paths."""
+    csv_path.parent.mkdir(parents=True, exist_ok=True)
+    csv_path.write_bytes(to_csv_bytes(result.table))
+    summary_path(csv_path).write_bytes(to_csv_bytes(result.summary))
+    settings_path(csv_path).write_text(json.dumps(result.settings, indent=2) + "\n")
+    return summary_path(csv_path), settings_path(csv_path)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = CliParser(prog="python -m lib.dynamic", description=__doc__.split("\n")[0])
+    parser.add_argument("--model", required=True, help="hub id or local folder")
+    parser.add_argument("--revision", default="main", help="hub revision, e.g. step1000")
+    parser.add_argument("--device", default="auto", choices=DEVICES)
+    parser.add_argument("--dtype", default="auto", choices=list(DTYPES))
+    parser.add_argument(
+        "--relations", default="all", help="all, none or a,b,... (bundled relation names)"
+    )
+    add_relation_file_options(parser)
+    parser.add_argument(
+        "--templates", type=Path, help=f"text file, one template per line, each with {SLOT}"
+    )
+    parser.add_argument("--out", type=Path, required=True, help="CSV to write")
+    args = parser.parse_args(argv)
+    check_source(args.model)
+    check_writable(args.out)
+    relations = parse_relations(args.relations)
+    relation_files = relation_files_from(args)
+    templates = read_templates(args.templates) if args.templates else DEFAULT_TEMPLATES
+    transformers.utils.logging.disable_progress_bar()  # one bar: ours
+    bar_format = "{desc:<60} {bar} {percentage:3.0f}%"
+    quiet = not sys.stderr.isatty()
+    with tqdm(total=1000, file=sys.stderr, bar_format=bar_format, disable=quiet) as bar:
+        progress = bar_progress(bar)
+        loaded = load_model(
+            args.model, args.revision, args.device, args.dtype, subrange(progress, 0, 0.05)
+        )
+        result = in_context(
+            loaded,
+            relations,
+            templates,
+            subrange(progress, 0.05, 1),
+            relation_files=relation_files,
+        )
+    try:
+        summary, sidecar = write_in_context(result, args.out)
+    except OSError as error:
+        raise InputError(f"cannot write {args.out}: {error.strerror}") from None
+    print_relation_notes(result.skipped, result.settings["relation_files"])
+    print(f"wrote {args.out}, {summary} and {sidecar}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(run_cli(main))

@@ -1,0 +1,69 @@
+"""What a stored score depends on besides the checkpoint: the code and data that compute it.
+
+`scoring_code_digest` hashes the source of every module a score passes through and the
+relation datasets, so a change to what a score means changes every cache key and store
+settings digest built on it (docs/methods.md §7); a hand-bumped version string would not.
+The modules are found, not listed: `lib/classify.py` (the one scoring path) and every `lib`
+module it imports, directly or through others, so a module added to the scoring path is
+covered without anyone remembering to add it here.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+from functools import cache
+from pathlib import Path
+
+from lib.core.paths import PROJECT_ROOT as ROOT
+
+SCORING_ENTRY = "lib/classify.py"
+"""The module of `classify_heads`, where every score is computed from."""
+SCORING_DATA = "data/relations"
+
+
+def imported_lib_modules(path: Path) -> set[Path]:
+    """The files of the `lib` modules that the source at `path` imports (`import lib.x`,
+    `from lib.x import y`, `from lib import x`)."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_bytes())):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    files = set()
+    for name in names:
+        if name == "lib" or name.startswith("lib."):
+            parts = name.split(".")
+            for candidate in (
+                ROOT.joinpath(*parts).with_suffix(".py"),
+                ROOT.joinpath(*parts, "__init__.py"),
+            ):
+                if candidate.is_file():
+                    files.add(candidate)
+    return files
+
+
+def scoring_modules() -> list[Path]:
+    """`SCORING_ENTRY` and every `lib` module it imports, directly or not, sorted."""
+    found: set[Path] = set()
+    todo = [ROOT / SCORING_ENTRY]
+    while todo:
+        path = todo.pop()
+        if path not in found:
+            found.add(path)
+            todo.extend(imported_lib_modules(path) - found)
+    return sorted(found)
+
+
+@cache
+def scoring_code_digest() -> str:
+    """sha256 (16 hex digits) of `scoring_modules()` and every relation file, by path and
+    bytes."""
+    files = scoring_modules() + sorted((ROOT / SCORING_DATA).rglob("*.json"))
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(str(path.relative_to(ROOT)).encode() + b"\0")
+        digest.update(path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]

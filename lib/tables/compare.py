@@ -1,0 +1,123 @@
+"""Two classification runs side by side: e.g. two checkpoints, two sizes, deduped or not.
+
+Both runs are labelled anew with the same thresholds (`lib.classify.label_heads`). Their layer
+charts share layer bins and score categories (`lib.tables.population.population_counts`), so a colour
+means the same range in both panels. Heads are matched by (layer, head); when the two models
+have different shapes only the heads both have are matched, and `Comparison.shapes` says so.
+
+    python -m lib.compare A.csv B.csv [--population operation|classified|all] --out diff.csv
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from lib.core.errors import CliParser, InputError, check_writable, run_cli
+from lib.scoring.pipeline import Thresholds, label_heads
+from lib.tables import binning
+from lib.tables import head_table as ht
+from lib.tables.population import (
+    DEFAULT_POPULATION,
+    POPULATIONS,
+    population_counts,
+    sidecar_thresholds,
+)
+from lib.tables.summary import run_name
+
+KEY = ["layer", "head"]
+SIDES = ("A", "B")
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The runs' `names` (`A: model @ revision`, `B: ...`), their shared-bin `counts` (one
+    panel each), the heads whose label differs (`differences`: `layer`, `head`, then label
+    and score of A and of B), how many heads were matched, and `shapes`: None when both models
+    have the same layers x heads, else a sentence saying they differ."""
+
+    names: tuple[str, str]
+    counts: binning.Counts
+    differences: pd.DataFrame
+    n_matched: int
+    shapes: str | None
+
+
+def shape(table: pd.DataFrame) -> tuple[int, int]:
+    """(layers, heads per layer) of a per-head table."""
+    return int(table["layer"].max()) + 1, int(table["head"].max()) + 1
+
+
+def panel_names(a: pd.DataFrame, b: pd.DataFrame) -> tuple[str, str]:
+    """`A: model @ revision` and `B: ...`: distinct even when both runs name the same model."""
+    return f"A: {run_name(a)}", f"B: {run_name(b)}"
+
+
+def compare(
+    a: pd.DataFrame, b: pd.DataFrame, thresholds: Thresholds, population: str = DEFAULT_POPULATION
+) -> Comparison:
+    """Compare two per-head tables of `lib.classify` (module docstring), both labelled with
+    `thresholds`; `population` is charted."""
+    a, b = (label_heads(t.drop(columns=["label", "score"]), thresholds) for t in (a, b))
+    names = panel_names(a, b)
+    counts = population_counts(list(zip(names, (a, b), strict=True)), population, thresholds)
+    matched = a[[*KEY, "label", "score"]].merge(
+        b[[*KEY, "label", "score"]], on=KEY, suffixes=tuple(f" {side}" for side in SIDES)
+    )
+    differences = matched[matched["label A"] != matched["label B"]].sort_values(KEY)
+    shapes = None
+    if shape(a) != shape(b):
+        (la, ha), (lb, hb) = shape(a), shape(b)
+        shapes = (
+            f"The models differ in shape: A has {la} layers × {ha} heads, B {lb} × {hb}. "
+            f"Heads are matched by (layer, head): only the {len(matched)} heads both have are "
+            "compared, and the layer bins span the deeper model."
+        )
+    return Comparison(names, counts, differences.reset_index(drop=True), len(matched), shapes)
+
+
+def read_run(path: Path) -> tuple[pd.DataFrame, Thresholds]:
+    """A `lib.classify` table and the thresholds of its sidecar (the defaults without one)."""
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise InputError(f"cannot read {path}: {error.strerror}") from None
+    table = ht.read_table(data, path.name)
+    if isinstance(table, ht.BinnedTable) or "label" not in table.frame:
+        raise InputError(f"{path.name} is not a lib.classify per-head table")
+    return table.frame, sidecar_thresholds(path)[0]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m lib.compare`: write the heads whose label differs; say the counts."""
+    parser = CliParser(prog="python -m lib.compare", description=__doc__.split("\n")[0])
+    parser.add_argument("a", type=Path, help="per-head CSV of run A (python -m lib.classify)")
+    parser.add_argument("b", type=Path, help="per-head CSV of run B")
+    parser.add_argument("--population", default=DEFAULT_POPULATION, choices=list(POPULATIONS))
+    parser.add_argument("--out", type=Path, required=True, help="CSV of the differing heads")
+    args = parser.parse_args(argv)
+    check_writable(args.out)
+    (a, thresholds), (b, b_thresholds) = read_run(args.a), read_run(args.b)
+    if thresholds != b_thresholds:
+        print("note: the runs' sidecars differ in thresholds; A's label both", file=sys.stderr)
+    comparison = compare(a, b, thresholds, args.population)
+    try:
+        args.out.write_bytes(ht.to_csv_bytes(comparison.differences))
+    except OSError as error:
+        raise InputError(f"cannot write {args.out}: {error.strerror}") from None
+    if comparison.shapes:
+        print(f"note: {comparison.shapes}", file=sys.stderr)
+    print(
+        f"{len(comparison.differences)} of {comparison.n_matched} heads differ in label; "
+        f"wrote {args.out}",
+        file=sys.stderr,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(run_cli(main))
