@@ -27,7 +27,8 @@ from bench.measure import time_call
 
 FLOAT32_BYTES = 4
 # Outputs of the timed logits matmuls, the best rate counts: on a CPU around a last-level cache,
-# like the engine's chunks (`lib.scoring.operations.CPU_CHUNK_BYTES`); on a GPU large enough to fill it.
+# like the engine's chunks (`lib.scoring.operations.CPU_CHUNK_BYTES`); on a GPU large enough to fill
+# it.
 MATMUL_OUT_BYTES = {"cpu": (2 * 2**20, 8 * 2**20, 32 * 2**20), "cuda": (128 * 2**20, 2**29)}
 # A copy far larger than any cache, so B is main memory's (or the card's HBM) bandwidth.
 COPY_BYTES = {"cpu": 512 * 2**20, "cuda": 2 * 2**30}

@@ -3,8 +3,8 @@
     python -m bench.loop --model FOLDER --order vo_first|left_to_right --out scores.csv
 
 Loads a local checkpoint with `transformers` alone, then scores every head for every relation
-with at least `lib.scoring.relations.MIN_PAIRS` single-token pairs, one head and one relation at a time
-(`tests.reference.reference_scores`, `proj` multiplied in `--order`), and writes one row per
+with at least `lib.scoring.relations.MIN_PAIRS` single-token pairs, one head and one relation at a
+time (`tests.reference.reference_scores`, `proj` multiplied in `--order`), and writes one row per
 (layer, head, relation). `bench/process.py` times it against `python -m lib.classify`.
 """
 

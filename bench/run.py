@@ -9,8 +9,8 @@ First the machine's float32 matmul rate at each shape's logits matmul and its me
 Pythia-shaped model and inputs:
 
 - operation scores of every head for every relation valid for the tokenizer: the engine
-  (`lib.scoring.relations.tokenize_relations` + `lib.scoring.operations.operation_scores`) against its floor
-  (`bench.limits.logits_floor`) and against the per-head, per-relation loop of
+  (`lib.scoring.relations.tokenize_relations` + `lib.scoring.operations.operation_scores`) against
+  its floor (`bench.limits.logits_floor`) and against the per-head, per-relation loop of
   `tests/reference.py` in both loop orders (`LOOP_ORDERS`: left to right, and the OV matrix
   first), each checked identical in float32 (max |difference| in reduced precision). A loop is
   skipped when one head's time, times the number of heads, exceeds `--reference-max-seconds`;
@@ -54,10 +54,11 @@ from bench.tasks import (
 from lib.checkpoints.loader import DTYPES, LoadedModel, resolve_device
 from lib.core.catalog import pythia_size
 from lib.core.errors import CliParser, InputError, run_cli
-from lib.fixtures.synthetic import DEFAULT_TOKENIZER_SIZE, parse_shape
+from lib.fixtures.synthetic import DEFAULT_TOKENIZER_SIZE
 from lib.scoring.operations import OperationScores
 from lib.scoring.patterns import DEFAULT_PATTERN_SETTINGS
 from lib.scoring.relations import relation_names, tokenize_relations
+from lib.synthetic import parse_shape
 from tests.reference import LOOP_ORDERS
 
 BENCH_DIR = Path(__file__).resolve().parent

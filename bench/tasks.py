@@ -66,8 +66,8 @@ def size_checkpoint(size: str) -> Path:
 
 
 def load(spec: ModelSpec) -> LoadedModel:
-    """The model of `spec`: through `lib.checkpoints.loader.load_model` from a cached checkpoint folder
-    (written once under `bench/checkpoints/`), or drawn directly on the device in memory."""
+    """The model of `spec`: through `lib.checkpoints.loader.load_model` from a cached checkpoint
+    folder (written once under `bench/checkpoints/`), or drawn directly on the device in memory."""
     transformers.utils.logging.disable_progress_bar()  # one line per step in the bench's log
     if spec.build == "checkpoint":
         return load_model(str(checkpoint(spec)), device=spec.device, dtype=spec.dtype)

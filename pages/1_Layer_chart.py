@@ -23,28 +23,22 @@ from lib.core.errors import InputError
 from lib.core.paths import PUBLISHED_FIGURE_CSV
 from lib.tables import binning
 from lib.tables import head_table as ht
-from ui.deployment import public_mode, reported_errors
+from ui.chart_controls import COLUMN, PREFIX, VERSION, category_controls, key, layer_controls
+from ui.deployment import public_mode
 from ui.literal import literal
-from ui.navigation import sidebar_links
 from ui.state import forget, kept
 
-PREFIX = "layer_chart_"
 TABLE = "layer_chart_table"
-VERSION = "layer_chart_version"
 UPLOAD = "layer_chart_upload"
 UPLOAD_READ = "layer_chart_upload_read"
 UPLOAD_ERROR = "layer_chart_upload_error"
 REPEATS = "layer_chart_repeats"
 REPEATED_RULE = "layer_chart_repeated_rule"
-COLUMN = "layer_chart_column"
 GOOD = "layer_chart_good"
-LAYER_MODES = {"default": "Default", "width": "Width", "edges": "Edges"}
-
-Table = ht.HeadTable | ht.BinnedTable
 
 
 @st.cache_resource
-def figure_table() -> Table:
+def figure_table() -> ht.AnyTable:
     """The bundled figure's counts, read once per server."""
     return ht.read_table(PUBLISHED_FIGURE_CSV.read_bytes(), PUBLISHED_FIGURE_CSV.name)
 
@@ -57,18 +51,13 @@ def chart_spec(_counts: binning.Counts, title: str, digest: str) -> dict[str, An
     return layer_chart(_counts, title).to_dict()
 
 
-def show(table: Table, column: str | None = None) -> None:
+def show(table: ht.AnyTable, column: str | None = None) -> None:
     """Put `table` on screen, categorised by `column` (None: `binning.default_column`) at
     first; every control starts again from its defaults."""
     st.session_state[TABLE] = table
     st.session_state[COLUMN] = column
     st.session_state[VERSION] = st.session_state.get(VERSION, 0) + 1
     forget(PREFIX)
-
-
-def key(name: str) -> str:
-    """A control's key, new for every table shown."""
-    return f"{PREFIX}{name}_{st.session_state[VERSION]}"
 
 
 def take_handoff() -> None:
@@ -121,133 +110,7 @@ def offer_repeated_heads_fix() -> None:
         column.button(caption, key=f"{PREFIX}repeated_{rule}", on_click=choose, args=(rule,))
 
 
-def layer_controls(table: Table) -> binning.LayerBinning:
-    """Layer bins: the default, a width, or explicit edges. A pre-binned table is offered only
-    the widths and edges that merge its bins."""
-    default_bins = binning.default_layer_bins(table)
-    prebinned = isinstance(table, ht.BinnedTable)
-    default_help = (
-        "the file's own bins"
-        if prebinned
-        else f"{binning.DEFAULT_LAYER_BIN_COUNT} equal bins per model"
-    )
-    mode = kept(
-        st.sidebar.radio,
-        "Layer bins",
-        key("layer_mode"),
-        "default",
-        options=list(LAYER_MODES),
-        format_func=LAYER_MODES.get,
-        horizontal=True,
-        help=f"Default: {default_help}. {binning.LAYER_BIN_DEFINITION}",
-    )
-    width = default_bins.edges[1] - default_bins.edges[0]
-    if mode == "width" and isinstance(table, ht.BinnedTable):
-        widths = binning.merge_widths(table)
-        chosen = kept(
-            st.sidebar.selectbox,
-            "Bin width (layers)",
-            key("layer_width"),
-            width,
-            options=widths,
-            help="The widths that merge the file's bins (a pre-binned count cannot be split).",
-        )
-        return binning.LayerBinning(width=int(chosen))
-    if mode == "width":
-        chosen = kept(
-            st.sidebar.number_input,
-            "Bin width (layers)",
-            key("layer_width"),
-            width,
-            min_value=1,
-            max_value=binning.MAX_LAYER_EDGE,
-            step=1,
-        )
-        return binning.LayerBinning(width=int(chosen))
-    if mode == "edges" and isinstance(table, ht.BinnedTable):
-        options = binning.merge_edges(table)
-        edges = kept(
-            st.sidebar.multiselect,
-            "Layer edges",
-            key("layer_edges"),
-            [edge for edge in default_bins.edges if edge in options],
-            options=options,
-            help="Two or more of the file's edges that split none of its bins; heads outside "
-            "the first and last edge are listed.",
-        )
-        return binning.LayerBinning(edges=tuple(sorted(edges)))
-    if mode == "edges":
-        text = kept(
-            st.sidebar.text_input,
-            "Layer edges",
-            key("layer_edges"),
-            ", ".join(map(str, default_bins.edges)),
-            help="Increasing whole numbers; heads outside the first and last edge are listed.",
-        )
-        return binning.LayerBinning(edges=binning.parse_layer_edges(text))
-    return binning.LayerBinning()
-
-
-def category_controls(table: Table) -> binning.Categories:
-    """The column heads are categorised by, its edges, and each category's name and colour.
-    A name follows its category's definition (a score range or a value), a colour its
-    category's position in the stack (score ranges) or value, across edits of the edges."""
-    if isinstance(table, ht.BinnedTable):
-        categories = binning.build_categories(table)
-    else:
-        columns = [*table.numeric_columns, *table.text_columns]
-        first = st.session_state[COLUMN]
-        column = kept(
-            st.sidebar.selectbox,
-            "Categorise heads by",
-            key("column"),
-            first if first in columns else binning.default_column(table),
-            options=columns,
-            help="A numeric column is cut at score edges; a text column gives one category per "
-            "value.",
-        )
-        if column in table.text_columns:
-            categories = binning.build_categories(table, category_column=column)
-        else:
-            edges = kept(
-                st.sidebar.text_input,
-                "Score edges (%)",
-                key(f"score_edges_{column}"),
-                ", ".join(f"{edge:g}" for edge in binning.DEFAULT_SCORE_EDGES),
-                help="Category i holds scores in [edge i, edge i+1), the last one also its "
-                f"upper edge. {ht.SCALE_RULE}",
-            )
-            categories = binning.build_categories(
-                table, score_column=column, score_edges=binning.parse_score_edges(edges)
-            )
-    by_position = isinstance(categories, binning.ScoreCategories)
-    names, colors = [], []
-    few = len(categories.names) <= 8  # a long list (e.g. every engine label) starts folded
-    with st.sidebar.expander("Category names and colours, bottom to top", expanded=few):
-        for i, (name, color) in enumerate(zip(categories.names, categories.colors, strict=True)):
-            left, right = st.columns([3, 1], vertical_alignment="bottom")
-            names.append(
-                kept(
-                    left.text_input,
-                    f"Category {i + 1}",
-                    key(f"name_{categories.column}_{name}"),
-                    name,
-                )
-            )
-            identity = i if by_position else name
-            colors.append(
-                kept(
-                    right.color_picker,
-                    f"Colour of category {i + 1}",
-                    key(f"color_{categories.column}_{identity}"),
-                    color,
-                    label_visibility="collapsed",
-                )
-            )
-    return binning.restyle(categories, names, colors)
-
-
-def counts_by_default_bins(table: Table, categories: binning.Categories) -> bool:
+def counts_by_default_bins(table: ht.AnyTable, categories: binning.Categories) -> bool:
     """Whether `table` counts in `categories` with the default layer bins."""
     try:
         binning.count_heads(table, categories)
@@ -256,7 +119,7 @@ def counts_by_default_bins(table: Table, categories: binning.Categories) -> bool
     return True
 
 
-def counted(table: Table) -> binning.Counts | None:
+def counted(table: ht.AnyTable) -> binning.Counts | None:
     """The counts of the settings in the sidebar, each setting's error shown right below it;
     None when they cannot be counted."""
     try:
@@ -287,7 +150,7 @@ def counted(table: Table) -> binning.Counts | None:
     return counts
 
 
-def downloads(table: Table, counts: binning.Counts, chart: dict[str, Any]) -> None:
+def downloads(table: ht.AnyTable, counts: binning.Counts, chart: dict[str, Any]) -> None:
     """One button per export; each file is made only when its button is clicked."""
     for column, (suffix, (mime, caption)) in zip(
         st.columns(len(export.FORMATS)), export.FORMATS.items(), strict=True
@@ -308,7 +171,7 @@ def main(limits: ht.ReadLimits) -> None:
         show(figure_table())
     take_handoff()
     take_upload(limits)
-    table: Table = st.session_state[TABLE]
+    table: ht.AnyTable = st.session_state[TABLE]
 
     if st.session_state.get(UPLOAD_ERROR):
         st.error(literal(st.session_state[UPLOAD_ERROR]))
@@ -363,8 +226,4 @@ def main(limits: ht.ReadLimits) -> None:
     downloads(table, counts, chart)
 
 
-st.set_page_config(page_title="Layer chart · Pythia Head Atlas", layout="wide")
-sidebar_links()
-mode = public_mode()
-with reported_errors(mode):
-    main(mode.upload_limits)
+main(public_mode().upload_limits)

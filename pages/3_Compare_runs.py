@@ -16,7 +16,7 @@ from lib.runs.result_cache import StoredResult, cache_dir, stored_results
 from lib.tables.compare import compare
 from lib.tables.score_help import column_help
 from ui.charts import population_choice, show_counts
-from ui.navigation import CLASSIFY_HEADS, sidebar_links
+from ui.navigation import CLASSIFY_HEADS
 from ui.thresholds import threshold_controls
 
 SIDES = {"A": "compare_a", "B": "compare_b"}
@@ -40,8 +40,6 @@ def pick_runs(stored: list[StoredResult]) -> tuple[StoredResult, StoredResult]:
     return by_path[picked[0]], by_path[picked[1]]
 
 
-st.set_page_config(page_title="Compare runs · Pythia Head Atlas", layout="wide")
-sidebar_links()
 st.title("Compare runs")
 thresholds = threshold_controls()
 stored = stored_results(cache_dir())

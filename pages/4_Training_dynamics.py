@@ -23,10 +23,8 @@ from lib.tables.head_table import to_csv_bytes
 from lib.tables.trajectory import DEFINITIONS, trajectories
 from ui import training
 from ui.deployment import public_mode
-from ui.navigation import sidebar_links
 
-GOOD = "training_good"
-"""The last store read well: (url, rows, failures)."""
+GOOD = "training_good"  # the last store read well: (url, rows, failures)
 PICKED = "training_picked_head"
 MAX_SMALL_MULTIPLES = 4
 
@@ -147,8 +145,6 @@ def head_view(rows: pd.DataFrame) -> None:
     st.dataframe(labels, hide_index=True)
 
 
-st.set_page_config(page_title="Training dynamics · Pythia Head Atlas", layout="wide")
-sidebar_links()
 st.title("Training dynamics")
 if public_mode().enabled:
     st.info("This page reads and writes folders on the server: it is off in a public deployment.")

@@ -2,9 +2,10 @@
 
 `planted_checkpoint.path` is a folder (save_pretrained layout, safetensors, byte-level BPE
 tokenizer trained on the relation words) of the 3-layer, 4-head, d_model 64 GPT-NeoX model of
-`lib.fixtures.planted`: seeded random weights, except four heads whose answer is known by construction
-(`PLANTED`: copying, suppression, country -> capital, previous token; how each is planted is
-written in `lib.fixtures.planted`). Every other head is random and labelled `unclassified`.
+`lib.fixtures.planted`: seeded random weights, except four heads whose answer is known by
+construction (`PLANTED`: copying, suppression, country -> capital, previous token; how each is
+planted is written in `lib.fixtures.planted`). Every other head is random and labelled
+`unclassified`.
 
 Fixtures: `planted_checkpoint` (`Planted`: path, heads, `where(label)`), `planted_model`
 (loaded on CPU, float32), `planted_classification` (its `classify_heads` result),

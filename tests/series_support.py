@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from lib.fixtures.planted import PLANTED, ROLES, build_series
-from lib.runs.classification import sweep as sw
+from lib.runs import sweep as sw
 from lib.scoring.pipeline import ClassifySettings
 from lib.tables.labels import UNCLASSIFIED
 

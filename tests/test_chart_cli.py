@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from lib.charts.layer_chart import main
+from lib.chart import main
 from lib.core.errors import EXIT_BAD_INPUT, run_cli
 from tests.chart_helpers import (
     FIGURE_COUNTS,

@@ -172,7 +172,7 @@ def test_chart_edits_survive_a_visit_to_another_page() -> None:
     text_input(page, "Category 1").input("low").run()
     page.color_picker[1].pick("#123456").run()
     text_input(page, "Score edges (%)").input("0, 25, 50, 100").run()
-    page.switch_page("streamlit_app.py").run()
+    page.switch_page("pages/home.py").run()
     page.switch_page(PAGE).run()
     assert not page.exception
     assert page.radio[0].value == "width" and page.number_input[0].value == 3

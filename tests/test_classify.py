@@ -10,16 +10,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from lib.classify import main
 from lib.core.errors import InputError, run_cli
-from lib.scoring.patterns import PATTERNS
-from lib.scoring.pipeline import (
-    ClassifySettings,
-    Thresholds,
-    classify_heads,
-    label_heads,
-    main,
-)
+from lib.scoring.pipeline import ClassifySettings, classify_heads
 from lib.scoring.relations import relation_names
+from lib.tables.labels import PATTERNS, Thresholds, label_heads
 from lib.tables.result_files import settings_path
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -14,8 +14,8 @@ from streamlit.testing.v1 import AppTest
 
 import lib.checkpoints.loader
 from lib.fixtures.synthetic import pythia_config, random_model, save_checkpoint, train_tokenizer
-from lib.runs.classification import classification as runs
-from lib.runs.classification import resident
+from lib.runs import classification as runs
+from lib.runs import resident
 from lib.runs.result_cache import CACHE_DIR_KEY
 from tests.conftest import Planted
 

@@ -6,8 +6,9 @@ import pandas as pd
 import pytest
 
 from lib.charts.heatmap import MIN_CELL, head_heatmap
-from lib.scoring.patterns import PATTERNS
-from lib.scoring.pipeline import Classification, Thresholds, findings
+from lib.scoring import patterns
+from lib.scoring.pipeline import Classification
+from lib.tables.labels import PATTERNS, Thresholds, findings
 from lib.tables.score_help import column_help, pattern_definition
 
 
@@ -25,7 +26,12 @@ def test_the_heatmap_has_one_cell_per_head_in_percent(
     assert spec["encoding"]["color"]["scale"]["domain"] == [0, 100]
 
 
-def test_every_pattern_has_its_definition_from_lib_patterns() -> None:
+def test_every_pattern_definition_is_the_one_lib_patterns_documents() -> None:
+    for name in PATTERNS:
+        assert f"- `{name}` = {pattern_definition(name)}" in patterns.__doc__
+
+
+def test_every_pattern_has_its_definition() -> None:
     assert (
         pattern_definition("induction")
         == "mean over rows i >= n of `A[i, i - n + 1]` (the token after the earlier copy)"

@@ -8,11 +8,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from lib.compare import main as compare_main
 from lib.core.errors import EXIT_BAD_INPUT, run_cli
 from lib.runs.result_cache import ResultCache, ResultKey, stored_results
-from lib.scoring.pipeline import Classification, Thresholds, label_heads, write_classification
+from lib.scoring.pipeline import Classification, write_classification
 from lib.tables.compare import compare
-from lib.tables.compare import main as compare_main
+from lib.tables.labels import Thresholds, label_heads
 from lib.tables.summary import label_counts, passing_heads, reading_order
 from tests.conftest import Planted
 

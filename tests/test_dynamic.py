@@ -14,17 +14,17 @@ import torch
 
 from lib.checkpoints.loader import load_model
 from lib.core.errors import InputError, run_cli
+from lib.dynamic import main
 from lib.scoring.dynamic import (
     DEFAULT_TEMPLATES,
-    VARIANTS,
     check_templates,
     dynamic_scores,
     in_context,
-    main,
     settings_path,
     summary_path,
 )
 from lib.scoring.relations import tokenize_relations
+from lib.tables.in_context import VARIANTS
 from tests.conftest import MAPPING_NAME
 from tests.reference import reference_dynamic_scores
 

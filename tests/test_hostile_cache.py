@@ -14,15 +14,15 @@ import pandas as pd
 import pytest
 from safetensors.torch import load_file, save_file
 
+from lib.classify import main as classify_main
 from lib.core.errors import InputError, run_cli
 from lib.fixtures.synthetic import pythia_config, random_model, save_checkpoint, train_tokenizer
+from lib.runs import classification as runs
 from lib.runs.classification import RunRequest, classify_cached, model_key
-from lib.runs.classification import classification as runs
 from lib.runs.resident import ResidentModel
 from lib.runs.result_cache import ResultCache, ResultKey
 from lib.scoring import provenance
 from lib.scoring.pipeline import Classification, ClassifySettings
-from lib.scoring.pipeline import main as classify_main
 from lib.tables import result_files
 from lib.tables.result_files import read_pair, settings_path, write_pair
 from tests.conftest import Planted
@@ -152,10 +152,35 @@ def test_the_code_digest_follows_the_bytes_of_the_scoring_modules(
         module.write("# a change\n")
     assert digest() != before
     # A module new to the scoring path is covered without being listed anywhere.
-    (tmp_path / "lib/newstep.py").write_text("SCALE = 1.0\n")
+    (tmp_path / "lib/scoring/newstep.py").write_text("SCALE = 1.0\n")
     with (tmp_path / "lib/scoring/patterns.py").open("a") as module:
-        module.write("from lib.newstep import SCALE  # noqa\n")
-    assert tmp_path / "lib/newstep.py" in provenance.scoring_modules()
+        module.write("from lib.scoring.newstep import SCALE  # noqa\n")
+    assert tmp_path / "lib/scoring/newstep.py" in provenance.scoring_modules()
+
+
+@pytest.mark.parametrize(
+    "edited",
+    [
+        "lib/tables/result_files.py",  # writes the CSV and its sidecar
+        "lib/tables/head_table.py",  # to_csv_bytes
+        "lib/cli/options.py",  # the commands' help texts
+        "lib/core/errors.py",  # messages
+        "lib/classify.py",  # the command itself
+    ],
+)
+def test_editing_writers_and_help_texts_keeps_caches_and_stores_valid(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, edited: str
+) -> None:
+    """The digest (and so every cache key and sweep job digest built on it) covers the
+    scoring code only: a CSV writer's or a help text's edit must not recompute 154 checkpoints."""
+    for name in ("lib", provenance.SCORING_DATA):
+        shutil.copytree(provenance.ROOT / name, tmp_path / name)
+    monkeypatch.setattr(provenance, "ROOT", tmp_path)
+    digest = provenance.scoring_code_digest.__wrapped__
+    before = digest()
+    with (tmp_path / edited).open("a") as module:
+        module.write('HELP = "an edited help text"\n')
+    assert digest() == before
 
 
 def rewrite_weights_keeping_size_and_times(folder: Path, seed: int) -> None:

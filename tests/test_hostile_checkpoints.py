@@ -17,9 +17,9 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, GPTNeoXForCausalLM
 import lib.checkpoints.loader
 from lib.checkpoints.loader import load_model, shape_memory_estimate
 from lib.checkpoints.validation import NeoxShape, expected_tensors, safetensors_shapes
+from lib.classify import main as classify_main
 from lib.core.errors import InputError, run_cli
 from lib.fixtures.synthetic import pythia_config, random_model, save_checkpoint, train_tokenizer
-from lib.scoring.pipeline import main as classify_main
 from tests.conftest import Planted
 
 WEIGHTS = "model.safetensors"

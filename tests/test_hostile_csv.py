@@ -12,8 +12,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from lib.chart import main
 from lib.charts import export
-from lib.charts.layer_chart import layer_chart, main
+from lib.charts.layer_chart import layer_chart
 from lib.core.errors import EXIT_BAD_INPUT, InputError, run_cli
 from lib.tables import binning
 from lib.tables import head_table as ht

@@ -20,7 +20,7 @@ import lib.checkpoints.hub
 import lib.checkpoints.loader
 from lib.checkpoints.loader import inspect_folder, load_model, resolve_device, resolve_dtype
 from lib.core.errors import InputError, run_cli
-from lib.fixtures.synthetic import main as synthetic_main
+from lib.synthetic import main as synthetic_main
 
 
 def test_planted_folder_loads_as_pythia(planted_model, planted_checkpoint):

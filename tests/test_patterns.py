@@ -6,13 +6,13 @@ import pytest
 import torch
 
 from lib.scoring.patterns import (
-    PATTERNS,
     PatternSettings,
     head_pattern_scores,
     ordinary_token_ids,
     pattern_scores,
     repeated_random_tokens,
 )
+from lib.tables.labels import PATTERNS
 from tests.reference import pattern_targets, reference_pattern_scores, target_score
 
 N = 5  # half length of the hand-made sequences

@@ -7,9 +7,10 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from lib.charts.layer_chart import main as chart_main
+from lib.chart import main as chart_main
 from lib.core.errors import EXIT_BAD_INPUT, InputError, run_cli
-from lib.scoring.pipeline import Classification, Thresholds, label_heads, write_classification
+from lib.scoring.pipeline import Classification, write_classification
+from lib.tables.labels import Thresholds, label_heads
 from lib.tables.population import (
     DEFAULT_POPULATION,
     OPERATION_LABEL,

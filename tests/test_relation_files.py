@@ -11,11 +11,12 @@ import pandas as pd
 import pytest
 
 from lib.app.public_mode import public_mode_from
+from lib.classify import main
 from lib.core.errors import InputError, run_cli
 from lib.runs.classification import RunRequest, classify_cached, model_key
 from lib.runs.resident import ResidentModel
 from lib.runs.result_cache import ResultCache
-from lib.scoring.pipeline import ClassifySettings, classify_heads, main
+from lib.scoring.pipeline import ClassifySettings, classify_heads
 from lib.scoring.relation_files import (
     MAX_FILE_BYTES,
     pair_report,

@@ -13,8 +13,8 @@ import pytest
 import torch
 
 from lib.core.errors import InputError
+from lib.runs import classification as runs
 from lib.runs.classification import RunRequest, classify_cached, model_key
-from lib.runs.classification import classification as runs
 from lib.runs.resident import ModelKey, ResidentModel
 from lib.runs.result_cache import (
     CACHE_DIR_KEY,
@@ -25,7 +25,8 @@ from lib.runs.result_cache import (
     relabel,
 )
 from lib.scoring.patterns import DEFAULT_PATTERN_SETTINGS
-from lib.scoring.pipeline import Classification, Thresholds
+from lib.scoring.pipeline import Classification
+from lib.tables.labels import Thresholds
 from tests.conftest import Planted
 
 KEY = ResultKey("EleutherAI/pythia-14m", "step1000", "float32", ("a", "b"), None)

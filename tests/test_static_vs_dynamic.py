@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from lib.charts.static_vs_dynamic import disagreements, head_scores, panel_title, scatter_chart
-from lib.scoring.dynamic import VARIANTS
+from lib.tables.in_context import VARIANTS
 
 
 @pytest.fixture

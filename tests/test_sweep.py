@@ -18,14 +18,15 @@ import pytest
 from lib.checkpoints.loader import LoadedModel, load_model
 from lib.core.errors import InputError
 from lib.fixtures.planted import PLANTED, ROLES
-from lib.fixtures.synthetic import main as synthetic_main
 from lib.fixtures.synthetic import relation_words
-from lib.runs.classification import sweep as sw
+from lib.runs import sweep as sw
 from lib.runs.store import Progress, Store, sweep_progress
-from lib.scoring.pipeline import ClassifySettings, Thresholds
-from lib.tables.labels import UNCLASSIFIED
-from lib.tables.trajectory import main as trajectory_main
+from lib.scoring.pipeline import ClassifySettings
+from lib.sweep import main as sweep_main
+from lib.synthetic import main as synthetic_main
+from lib.tables.labels import UNCLASSIFIED, Thresholds
 from lib.tables.trajectory import trajectories
+from lib.trajectory import main as trajectory_main
 from tests.series_support import RELATIONS, SETTINGS, STEPS, expected_label, first_step
 
 WORDS = sorted({word.strip() for word in relation_words()})[500:540]
@@ -148,7 +149,7 @@ def test_a_failed_job_is_recorded_and_the_sweep_goes_on(
     (broken / "step5" / "model.safetensors").write_bytes(b"")
     store = tmp_path / "store"
     relations = ",".join(RELATIONS)
-    code = sw.main(
+    code = sweep_main(
         ["--model", str(broken), "--out", str(store), "--device", "cpu", "--relations", relations]
     )
     assert code == 1
@@ -234,10 +235,10 @@ def test_relation_files_are_swept_like_classify_takes_them(
     store = tmp_path / "store"
     argv = ["--model", str(planted_series), "--revisions", "step8", "--out", str(store)]
     argv += ["--relations", "none", "--no-patterns", "--relation-file", str(relation)]
-    assert sw.main(argv) == 0
+    assert sweep_main(argv) == 0
     rows = pd.read_parquet(store)
     assert {"score_my_pairs", "suppression_my_pairs"} <= set(rows.columns)
     copying = rows[(rows["layer"] == ROLES["copying"][0]) & (rows["head"] == ROLES["copying"][1])]
     assert copying["score_my_pairs"].iloc[0] == 1  # the copying head copies these words too
-    assert sw.main([*argv, "--relation-k", "my_pairs=3"]) == 0  # another k: computed again
+    assert sweep_main([*argv, "--relation-k", "my_pairs=3"]) == 0  # another k: computed again
     assert set(pd.read_parquet(store)["settings_digest"]) != set(rows["settings_digest"])

@@ -9,8 +9,8 @@ from __future__ import annotations
 import streamlit as st
 
 from lib.charts.layer_chart import layer_chart
-from lib.scoring.pipeline import Thresholds
 from lib.tables import binning
+from lib.tables.labels import Thresholds
 from lib.tables.population import DEFAULT_POPULATION, POPULATIONS, describe
 
 

@@ -27,18 +27,25 @@ def public_mode() -> PublicMode:
     """This deployment's `PublicMode` (a secret wins over the environment); a bad setting
     stops the page with its message, since nothing can safely run without it."""
     try:
-        mode = public_mode_from({**os.environ, **secrets()})
+        return public_mode_from({**os.environ, **secrets()})
     except InputError as error:
         st.error(str(error))
         st.stop()
+
+
+LOG = logging.getLogger("pythia_head_atlas")
+
+
+@contextlib.contextmanager
+def guarded(mode: PublicMode) -> Iterator[None]:
+    """The frame around every page: public mode applied, then the page run inside
+    `reported_errors`."""
     if mode.enabled:
         # Server-wide and scriptable in Streamlit 1.67: an error that escapes `reported_errors`
         # shows Streamlit's own redacted message, never a traceback or a server path.
         st.set_option("client.showErrorDetails", "none")
-    return mode
-
-
-LOG = logging.getLogger("pythia_head_atlas")
+    with reported_errors(mode):
+        yield
 
 
 @contextlib.contextmanager

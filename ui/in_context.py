@@ -24,16 +24,11 @@ from lib.charts.static_vs_dynamic import (
 )
 from lib.core.errors import InputError
 from lib.runs.resident import ModelKey, ResidentModel
-from lib.scoring.dynamic import (
-    DEFAULT_TEMPLATES,
-    VARIANT_DEFINITIONS,
-    VARIANTS,
-    InContext,
-    in_context,
-)
+from lib.scoring.dynamic import DEFAULT_TEMPLATES, InContext, in_context
 from lib.scoring.dynamic import check_templates as parse_templates
 from lib.scoring.relation_files import CustomRelation
 from lib.scoring.relations import relation_names
+from lib.tables.in_context import VARIANT_DEFINITIONS, VARIANTS
 
 TEMPLATES = "in_context_templates"
 """Session key of the last good templates (a bad edit keeps them)."""

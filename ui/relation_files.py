@@ -1,5 +1,6 @@
 """Your own relations on the Classify page: an uploader of relation files, a k per file, and a
-preview of the pairs each keeps and drops before Run (`lib.scoring.relation_files`, docs/methods.md §3).
+preview of the pairs each keeps and drops before Run (`lib.scoring.relation_files`, docs/methods.md
+§3).
 
 A file's words, its name and any message quoting them are the user's text: pairs are shown in
 a dataframe and messages with Markdown escaped, never rendered.
@@ -95,7 +96,8 @@ def relation_file_controls(
             value=DEFAULT_K,
             key=f"classify_relation_k_{relation.name}",
             help="A pair counts for the score when its target is among the k highest tokens of "
-            "the head's map of its source (suppression score: the k lowest; lib.scoring.operations).",
+            "the head's map of its source (suppression score: the k lowest; "
+            "lib.scoring.operations).",
         )
         relation = relation.with_k(int(k))
         report = preview(source, revision, relation, tokenizer)

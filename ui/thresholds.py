@@ -10,7 +10,7 @@ from dataclasses import fields
 
 import streamlit as st
 
-from lib.scoring.pipeline import Thresholds
+from lib.tables.labels import Thresholds
 
 THRESHOLD_KEY = "classify_threshold_{}"
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
-from lib.scoring.dynamic import STATIC_TWIN, VARIANTS
+from lib.tables.in_context import STATIC_TWIN, VARIANTS
 
 DEFAULT_MARGIN = 0.2
 """Default disagreement margin: 20 percentage points between static and dynamic score."""

@@ -3,12 +3,12 @@
 A source is a hub id (`EleutherAI/pythia-70m`, with a git `revision` such as `step1000`, or a
 commit hash) or a folder in the `save_pretrained` layout (`config.json`, `*.safetensors`,
 tokenizer files). Only safetensors weights are read and `trust_remote_code` stays off: loading
-runs no code from the checkpoint. A hub revision is pinned to its commit first (`lib.checkpoints.hub`);
-a folder is identified by its content fingerprint (`lib.checkpoints.fingerprint`). Before transformers
-reads a weight, the config, the weights' headers and the tokenizer are checked
-(`lib.checkpoints.validation`) and the memory the model needs (`lib.core.catalog.memory_estimate`) is compared
-with what is free on the target device. Every problem a user can fix is an `InputError` that
-says what to do.
+runs no code from the checkpoint. A hub revision is pinned to its commit first
+(`lib.checkpoints.hub`); a folder is identified by its content fingerprint
+(`lib.checkpoints.fingerprint`). Before transformers reads a weight, the config, the weights'
+headers and the tokenizer are checked (`lib.checkpoints.validation`) and the memory the model needs
+(`lib.core.catalog.memory_estimate`) is compared with what is free on the target device. Every
+problem a user can fix is an `InputError` that says what to do.
 """
 
 from __future__ import annotations

@@ -119,9 +119,7 @@ def size_of(model_id: str) -> PythiaSize | None:
 
 
 def bytes_per_element(dtype: torch.dtype) -> int:
-    import torch
-
-    return torch.empty((), dtype=dtype).element_size()
+    return dtype.itemsize
 
 
 LAYER_OVERHEAD_BYTES = 128 * 2**10

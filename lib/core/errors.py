@@ -8,10 +8,8 @@ is raised as `InputError` with a one-line, specific message. Pages show it with
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import NoReturn
 
 EXIT_BAD_INPUT = 2
@@ -38,12 +36,3 @@ class CliParser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         raise InputError(f"{self.prog}: {message}")
-
-
-def check_writable(path: Path) -> None:
-    """Refuse, before any long work, an output path that cannot be written."""
-    if path.is_dir():
-        raise InputError(f"{path} is a folder; give a file name such as {path / 'heads.csv'}")
-    folder = next(p for p in (path.parent, *path.parent.parents) if p.exists())
-    if not os.access(folder, os.W_OK):
-        raise InputError(f"cannot write {path}: {folder} is not writable")

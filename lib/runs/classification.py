@@ -10,8 +10,10 @@ request's thresholds (`lib.runs.result_cache.relabel`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -32,7 +34,7 @@ from lib.core.progress import Progress, subrange
 from lib.runs.resident import ModelKey, ResidentModel
 from lib.runs.result_cache import Lookup, ResultCache, ResultKey, relabel
 from lib.scoring.pipeline import Classification, ClassifySettings, classify_heads
-from lib.scoring.relation_files import cache_identity, renamed_for
+from lib.scoring.relation_files import CustomRelation, cache_identity
 
 LOADING_SHARE = 0.1
 """Part of the progress bar given to loading (reading local weights takes seconds; a download
@@ -42,7 +44,8 @@ shows as this part standing still, with the loader's message)."""
 @dataclass(frozen=True)
 class RunRequest:
     """A checkpoint (`source`: catalog hub id or local folder; `revision` is ignored for a
-    folder), how to load it (`lib.checkpoints.loader.DEVICES`, `lib.checkpoints.loader.DTYPES`) and what to score."""
+    folder), how to load it (`lib.checkpoints.loader.DEVICES`, `lib.checkpoints.loader.DTYPES`) and
+    what to score."""
 
     source: str
     revision: str = "main"
@@ -53,8 +56,8 @@ class RunRequest:
 
 def model_key(request: RunRequest) -> ModelKey:
     """The request's model: device and dtype resolved; a folder's path resolved, checked
-    (`lib.checkpoints.loader.inspect_folder`) and fingerprinted by content; a hub revision resolved to its
-    commit (offline: from the hub cache). `InputError` for anything that cannot be loaded."""
+    (`lib.checkpoints.loader.inspect_folder`) and fingerprinted by content; a hub revision resolved
+    to its commit (offline: from the hub cache). `InputError` for anything that cannot be loaded."""
     check_source(request.source)
     device = resolve_device(request.device)
     dtype = dtype_name(resolve_dtype(request.dtype, device))
@@ -106,11 +109,44 @@ def classify_cached(
 
 def memory_needed(source: str, dtype: torch.dtype) -> int | None:
     """Bytes needed to load and score `source` (`lib.core.catalog.memory_estimate`), from the
-    catalog or a folder's config (checked: `lib.checkpoints.loader.inspect_folder`); None for a hub id
-    outside the catalog (nothing is fetched)."""
+    catalog or a folder's config (checked: `lib.checkpoints.loader.inspect_folder`); None for a hub
+    id outside the catalog (nothing is fetched)."""
     if is_folder_source(source):
         return shape_memory_estimate(inspect_folder(source), dtype)
     size = size_of(source)
     if size is None:
         return None
     return memory_estimate(size.n_params, size.d_model, size.vocab_rows, dtype, size.n_layers)
+
+
+def renamed_for(result: Classification, relations: Sequence[CustomRelation]) -> Classification:
+    """`result`, computed for files with the same `cache_identity` as `relations`, with its
+    custom relations' columns and records renamed to `relations`' names and the relation
+    columns in name order, as `lib.scoring.pipeline.classify_heads` writes them (labels are not
+    updated: relabel afterwards)."""
+    stored = result.settings.get("relation_files", [])
+    wanted: dict[tuple[str, int], list[str]] = {}
+    for relation in relations:
+        wanted.setdefault((relation.sha256, relation.k), []).append(relation.name)
+    # Files with equal bytes and k have equal scores, so any pairing of equals is right.
+    names = {record["name"]: wanted[(record["sha256"], record["k"])].pop() for record in stored}
+    if all(old == new for old, new in names.items()):
+        return result
+
+    def rename(record: dict[str, Any]) -> dict[str, Any]:
+        return {**record, "name": names.get(record["name"], record["name"])}
+
+    kinds = ("score", "suppression")  # a relation's two columns, in table order
+    records = sorted(map(rename, result.settings["relations"]), key=lambda r: r["name"])
+    columns = [f"{kind}_{r['name']}" for kind in kinds for r in records]
+    table = result.table.rename(
+        columns={f"{kind}_{old}": f"{kind}_{new}" for old, new in names.items() for kind in kinds}
+    )
+    others = [column for column in table.columns if column not in set(columns)]
+    at = list(table.columns).index(next(c for c in table.columns if c in set(columns)))
+    settings = {
+        **result.settings,
+        "relations": records,
+        "relation_files": sorted(map(rename, stored), key=lambda r: r["name"]),
+    }
+    return replace(result, table=table[[*others[:at], *columns, *others[at:]]], settings=settings)

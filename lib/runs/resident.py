@@ -32,8 +32,9 @@ from lib.core.progress import Progress, ignore
 @dataclass(frozen=True)
 class ModelKey:
     """What identifies a loaded model: `device` and `dtype` resolved (e.g. `cuda`,
-    `bfloat16`); `fingerprint` the content of a local folder (`lib.checkpoints.fingerprint`, empty for a hub
-    id); `commit` the hub commit `revision` resolved to (`lib.checkpoints.hub`, empty for a folder)."""
+    `bfloat16`); `fingerprint` the content of a local folder (`lib.checkpoints.fingerprint`, empty
+    for a hub id); `commit` the hub commit `revision` resolved to (`lib.checkpoints.hub`, empty for
+    a folder)."""
 
     source: str
     revision: str

@@ -9,12 +9,12 @@ thresholds (`relabel`) and a threshold change never recomputes.
 
 On disk, under `cache_dir()` (`$HEAD_ATLAS_CACHE_DIR`, default `~/.cache/pythia-head-atlas`),
 a result is `<digest>.csv` with its sidecar `<digest>.settings.json`, written as a pair by
-`lib.tables.result_files.write_pair`. Before an entry is served from disk, `lib.tables.result_files.read_pair`
-checks it against the checksums and row count its sidecar records; an entry that fails (cut
-short, edited, a folder in a file's place, unreadable) is removed and recomputed, and only
-checked or freshly computed results are kept in memory. Staging files of killed runs are
-removed when the cache is opened. `ResultCache.get_or_compute` holds one lock per key, so two
-callers (e.g. two browser sessions) asking for the same result wait for one computation.
+`lib.tables.result_files.write_pair`. Before an entry is served from disk,
+`lib.tables.result_files.read_pair` checks it against the checksums and row count its sidecar
+records; an entry that fails (cut short, edited, a folder in a file's place, unreadable) is removed
+and recomputed, and only checked or freshly computed results are kept in memory. Staging files of
+killed runs are removed when the cache is opened. `ResultCache.get_or_compute` holds one lock per
+key, so two callers (e.g. two browser sessions) asking for the same result wait for one computation.
 """
 
 from __future__ import annotations
@@ -36,8 +36,9 @@ from lib.core.errors import InputError
 from lib.core.progress import Progress, ignore
 from lib.scoring import provenance
 from lib.scoring.patterns import PatternSettings
-from lib.scoring.pipeline import Classification, Thresholds, label_heads, write_classification
+from lib.scoring.pipeline import Classification, write_classification
 from lib.scoring.relations import SkippedRelation
+from lib.tables.labels import Thresholds, label_heads
 from lib.tables.result_files import read_pair, remove_pair, remove_stale_staging, settings_path
 
 CACHE_DIR_KEY = "HEAD_ATLAS_CACHE_DIR"
@@ -219,8 +220,8 @@ class StoredResult:
         )
 
     def read(self) -> Classification:
-        """The stored result, checked by `lib.tables.result_files.read_pair` (`InputError` naming what
-        is wrong when it fails); thresholds as recorded, `relabel` for others."""
+        """The stored result, checked by `lib.tables.result_files.read_pair` (`InputError` naming
+        what is wrong when it fails); thresholds as recorded, `relabel` for others."""
         table, settings = read_pair(self.csv_path)
         skipped = tuple(SkippedRelation(**s) for s in settings.get("skipped_relations", []))
         return Classification(table, settings, skipped)

@@ -1,15 +1,12 @@
-"""Classify many checkpoints of a training run into one results store (`lib.runs.store`).
-
-    python -m lib.sweep --model SOURCE [--model SOURCE ...] [--revisions all|log|a,b,...]
-        --out STORE [--device ...] [--dtype ...] [--relations ...] [--no-patterns]
-        [--threshold NAME=VALUE ...] [--engine process|ray] [--ray-address ADDRESS]
+"""Classify many checkpoints of a training run into one results store (`lib.runs.store`); the
+command line is `python -m lib.sweep`.
 
 A SOURCE is a catalog hub id (`EleutherAI/pythia-70m`, its revisions are the hub's training
 checkpoints) or a local series folder whose subfolders `step<N>` are `save_pretrained`
 checkpoints (`python -m lib.synthetic --series` writes one). One job per (model, revision):
-load it (`lib.checkpoints.loader.load_model`), score it (`lib.classify.classify_heads`), write its table
-into the store, release the model. Jobs whose table is stored with the same settings digest
-(`job_digest`) are not run again; a failed job is recorded in the store with its one-line
+load it (`lib.checkpoints.loader.load_model`), score it (`lib.scoring.pipeline.classify_heads`),
+write its table into the store, release the model. Jobs whose table is stored with the same settings
+digest (`job_digest`) are not run again; a failed job is recorded in the store with its one-line
 reason and the sweep goes on. Exit code 0 when every job has its table, 1 when one failed,
 2 for bad input. docs/methods.md §9.
 """
@@ -30,20 +27,14 @@ from typing import Literal
 
 import torch
 import transformers
-from tqdm import tqdm
 
-from lib.checkpoints.fingerprint import folder_fingerprint
 from lib.checkpoints.loader import is_folder_source, load_model
 from lib.core.catalog import LOG_STEPS, REVISIONS, size_of, step_of
-from lib.core.errors import CliParser, InputError, run_cli
+from lib.core.errors import InputError
 from lib.core.paths import PROJECT_ROOT
+from lib.runs.classification import RunRequest, model_key, result_key
 from lib.runs.store import JobKey, Store
-from lib.scoring.pipeline import (
-    ClassifySettings,
-    add_scoring_options,
-    classify_heads,
-    scoring_settings,
-)
+from lib.scoring.pipeline import ClassifySettings, classify_heads
 from lib.scoring.provenance import scoring_code_digest
 
 ENGINES = ("process", "ray")
@@ -151,19 +142,14 @@ def pick_revisions(text: str, available: list[str], model: str) -> list[str]:
 
 
 def job_digest(job: Job, settings: SweepSettings) -> str:
-    """sha256 (16 hex digits) of everything a job's numbers depend on: the scoring code and
-    relation data (`lib.scoring.provenance.scoring_code_digest`), the `ClassifySettings` (relation
-    files included, by their pairs and k), the dtype asked for, and the checkpoint: hub id and
-    revision, or the folder's fingerprint (a hash of its files' contents,
-    `lib.checkpoints.fingerprint.folder_fingerprint`)."""
-    local = is_folder_source(job.source)
-    checkpoint = folder_fingerprint(Path(job.source)) if local else f"{job.source}@{job.revision}"
-    record = {
-        "code": scoring_code_digest(),
-        "settings": asdict(settings.classify),
-        "dtype": settings.dtype,
-        "checkpoint": checkpoint,
-    }
+    """sha256 (16 hex digits) of what a stored job's table depends on: the result cache's key
+    of the job (`lib.runs.classification.result_key`: the checkpoint by hub commit or folder
+    fingerprint, resolved device and dtype, relations and pattern settings, scoring-code
+    digest, torch and transformers versions) and the thresholds, since a stored table carries
+    its labels. One definition serves the cache and the store (docs/methods.md §7)."""
+    request = RunRequest(job.source, job.revision, settings.device, settings.dtype)
+    key = result_key(model_key(request), settings.classify)
+    record = {"result_key": key.digest, "thresholds": asdict(settings.classify.thresholds)}
     return hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -314,78 +300,3 @@ def run_on_ray(
             reason = f"Ray lost the job's worker {RAY_RETRIES + 1} times: {one_line(error)}"
         Store(store_url).write_failure(job.key, known_digest(job, settings) or "", reason)
         yield JobResult(job, "failed", reason)
-
-
-def terminal_report(total: int) -> tuple[Report, Callable[[], None]]:
-    """A progress bar of jobs done / total with an ETA on a terminal; one line per job when
-    stderr is not one. Returns the report and a function closing the bar."""
-    if sys.stderr.isatty():
-        bar = tqdm(total=total, file=sys.stderr, unit="job")
-
-        def on_bar(result: JobResult) -> None:
-            bar.set_postfix_str(f"{result.job.key.model} {result.job.key.revision}", refresh=False)
-            bar.update(1)
-            if result.error:
-                bar.write(
-                    f"failed {result.job.key.model} {result.job.key.revision}: {result.error}"
-                )
-
-        return on_bar, bar.close
-    done = 0
-
-    def on_line(result: JobResult) -> None:
-        nonlocal done
-        done += 1
-        key = result.job.key
-        detail = f": {result.error}" if result.error else ""
-        detail += f" ({result.seconds:.1f} s)" if result.status == "stored" else ""
-        print(
-            f"[{done}/{total}] {result.status} {key.model} {key.revision}{detail}", file=sys.stderr
-        )
-
-    return on_line, lambda: None
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = CliParser(
-        prog="python -m lib.sweep",
-        description="Classify the heads of many checkpoints (models x revisions) into one "
-        "results store, in process or on Ray.",
-    )
-    parser.add_argument(
-        "--model",
-        action="append",
-        required=True,
-        help="catalog hub id (EleutherAI/pythia-70m) or a series folder of step<N> "
-        "save_pretrained folders; repeat for several models",
-    )
-    parser.add_argument("--revisions", default="all", help=REVISION_SETS)
-    parser.add_argument(
-        "--out", required=True, help="the store: a folder, or an fsspec URL (s3://... with s3fs)"
-    )
-    add_scoring_options(parser)
-    parser.add_argument(
-        "--engine", default="process", choices=ENGINES, help="run jobs here or as Ray tasks"
-    )
-    parser.add_argument(
-        "--ray-address", help="Ray cluster to run on (default: a local Ray started here)"
-    )
-    args = parser.parse_args(argv)
-    settings = SweepSettings(scoring_settings(args), args.device, args.dtype)
-    jobs = plan_jobs(args.model, args.revisions)
-    report, close = terminal_report(len(jobs))
-    try:
-        results = sweep(jobs, settings, args.out, args.engine, args.ray_address, report)
-    finally:
-        close()
-    failed = sum(result.status == "failed" for result in results)
-    kept = sum(result.status == "kept" for result in results)
-    print(
-        f"{args.out}: {len(results) - failed - kept} stored, {kept} already there, {failed} failed",
-        file=sys.stderr,
-    )
-    return 1 if failed else 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(run_cli(main))

@@ -1,9 +1,6 @@
 """Dynamic (in-context) scores: what each head writes at the end of real prompts, read through
-the unembedding, next to its static operation score (docs/methods.md §8).
-
-    python -m lib.dynamic --model ID_OR_FOLDER [--revision R] [--device auto|cpu|cuda]
-        [--dtype auto|float32|bfloat16|float16] [--relations all|none|a,b,...]
-        [--relation-file FILE ...] [--relation-k NAME=K ...] [--templates FILE] --out dyn.csv
+the unembedding, next to its static operation score (docs/methods.md §8); the command line is
+`python -m lib.dynamic`.
 
 A prompt is a template with a relation's source word in its slot `<X>` (the word's token, with
 its leading space, is the one the static score uses). For head h of layer l, at the prompt's
@@ -25,7 +22,6 @@ the stored dtype; results do not depend on how prompts are batched.
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,12 +30,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-import transformers
 from torch import nn
-from tqdm import tqdm  # a transformers dependency
 
-from lib.checkpoints.loader import DEVICES, DTYPES, LoadedModel, check_source, load_model
-from lib.core.errors import CliParser, InputError, check_writable, run_cli
+from lib.checkpoints.loader import LoadedModel
+from lib.checkpoints.neox import VALUE, split_heads
+from lib.core.errors import InputError
 from lib.core.progress import Progress, ignore, subrange
 from lib.scoring.operations import (
     CPU_CHUNK_BYTES,
@@ -49,27 +44,16 @@ from lib.scoring.operations import (
     output_unembedding,
     row_extremes,
 )
-from lib.scoring.pipeline import (
-    ClassifySettings,
-    bar_progress,
-    classify_heads,
-    print_relation_notes,
-    run_record,
-    scored_relations,
-)
+from lib.scoring.pipeline import ClassifySettings, classify_heads, run_record, scored_relations
 from lib.scoring.precision import float32_matmul, float32_modules, to_float32
-from lib.scoring.relation_files import (
-    CustomRelation,
-    add_relation_file_options,
-    relation_files_from,
-)
+from lib.scoring.relation_files import CustomRelation
 from lib.scoring.relations import (
     MIN_PAIRS,
     SkippedRelation,
     TokenizedRelation,
-    parse_relations,
 )
 from lib.tables.head_table import to_csv_bytes
+from lib.tables.in_context import STATIC_TWIN, VARIANT_DEFINITIONS, VARIANTS
 
 SLOT = "<X>"
 LEADING = ("model", "revision", "commit", "layer", "head")
@@ -81,32 +65,6 @@ DEFAULT_TEMPLATES = (
     "When I think about <X> I think about",
 )
 """The four templates of the published experiment (MAPS `templates.json`), in its order."""
-
-VARIANTS = (
-    "dynamic_score",
-    "dynamic_suppression",
-    "dynamic_score_in_context",
-    "dynamic_suppression_in_context",
-)
-"""Score columns, in the order of `DynamicScores.fractions`' first axis."""
-STATIC_TWIN = {
-    "dynamic_score": "static_score",
-    "dynamic_suppression": "static_suppression",
-    "dynamic_score_in_context": "static_score",
-    "dynamic_suppression_in_context": "static_suppression",
-}
-"""The static score each dynamic score is compared with."""
-VARIANT_DEFINITIONS = {
-    "dynamic_score": "fraction of (pair, template) prompts whose target is among the top k "
-    "of the head's output with attention forced onto the source word, read through the "
-    "unembedding (docs/methods.md §8)",
-    "dynamic_suppression": "the same on the negated logits: the target among the bottom k",
-    "dynamic_score_in_context": "as dynamic_score, with the head's own attention",
-    "dynamic_suppression_in_context": "as dynamic_suppression, with the head's own attention",
-    "static_score": "the operation score read from parameters (lib.scoring.operations)",
-    "static_suppression": "the suppression score read from parameters (lib.scoring.operations)",
-}
-"""One line per column of the dynamic table, shown next to its numbers."""
 
 
 def check_templates(templates: Sequence[str]) -> tuple[str, ...]:
@@ -198,9 +156,7 @@ def head_vectors(
     captured: dict[str, torch.Tensor] = {}  # this layer's, overwritten by the next
 
     def values(module: nn.Module, args: Any, qkv: torch.Tensor) -> None:
-        # query_key_value rows are laid out per head as [q | k | v] (methods.md §1).
-        per_head = qkv.view(n_prompts, length, n_heads, 3, -1)
-        captured["source"] = per_head[prompts, source, :, 2]
+        captured["source"] = split_heads(qkv, n_heads)[prompts, source, :, VALUE]
 
     def outputs(module: nn.Module, args: tuple[torch.Tensor, ...]) -> None:
         per_head = args[0].view(n_prompts, length, n_heads, -1)
@@ -280,7 +236,8 @@ def count_hits(
     """`(2, H, R, T)` counts of (pair, template) prompts that count for the score and for the
     suppression score (fewer than k logits strictly greater / smaller than the target's: the
     target at least the row's k-th largest / at most its k-th smallest value,
-    `lib.scoring.operations.row_extremes`), for head vectors `z` `(H, S * T, dh)` of the S sources of
+    `lib.scoring.operations.row_extremes`), for head vectors `z` `(H, S * T, dh)` of the S sources
+    of
     `pairs` (row `s * T + t` is source s in template t) and `ou = W_O(h)^T W_U^T`."""
     n_heads, vocab = z.shape[0], ou.shape[2]
     counts = torch.zeros(2, n_heads, n_relations, n_templates, dtype=torch.long, device=z.device)
@@ -508,51 +465,3 @@ def write_in_context(result: InContext, csv_path: Path) -> tuple[Path, Path]:
     summary_path(csv_path).write_bytes(to_csv_bytes(result.summary))
     settings_path(csv_path).write_text(json.dumps(result.settings, indent=2) + "\n")
     return summary_path(csv_path), settings_path(csv_path)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = CliParser(prog="python -m lib.dynamic", description=__doc__.split("\n")[0])
-    parser.add_argument("--model", required=True, help="hub id or local folder")
-    parser.add_argument("--revision", default="main", help="hub revision, e.g. step1000")
-    parser.add_argument("--device", default="auto", choices=DEVICES)
-    parser.add_argument("--dtype", default="auto", choices=list(DTYPES))
-    parser.add_argument(
-        "--relations", default="all", help="all, none or a,b,... (bundled relation names)"
-    )
-    add_relation_file_options(parser)
-    parser.add_argument(
-        "--templates", type=Path, help=f"text file, one template per line, each with {SLOT}"
-    )
-    parser.add_argument("--out", type=Path, required=True, help="CSV to write")
-    args = parser.parse_args(argv)
-    check_source(args.model)
-    check_writable(args.out)
-    relations = parse_relations(args.relations)
-    relation_files = relation_files_from(args)
-    templates = read_templates(args.templates) if args.templates else DEFAULT_TEMPLATES
-    transformers.utils.logging.disable_progress_bar()  # one bar: ours
-    bar_format = "{desc:<60} {bar} {percentage:3.0f}%"
-    quiet = not sys.stderr.isatty()
-    with tqdm(total=1000, file=sys.stderr, bar_format=bar_format, disable=quiet) as bar:
-        progress = bar_progress(bar)
-        loaded = load_model(
-            args.model, args.revision, args.device, args.dtype, subrange(progress, 0, 0.05)
-        )
-        result = in_context(
-            loaded,
-            relations,
-            templates,
-            subrange(progress, 0.05, 1),
-            relation_files=relation_files,
-        )
-    try:
-        summary, sidecar = write_in_context(result, args.out)
-    except OSError as error:
-        raise InputError(f"cannot write {args.out}: {error.strerror}") from None
-    print_relation_notes(result.skipped, result.settings["relation_files"])
-    print(f"wrote {args.out}, {summary} and {sidecar}", file=sys.stderr)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(run_cli(main))

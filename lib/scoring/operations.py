@@ -48,6 +48,7 @@ import torch
 from transformers import PreTrainedModel
 
 from lib.checkpoints.loader import LoadedModel
+from lib.checkpoints.neox import output_weights, value_weights
 from lib.core.progress import Progress, ignore
 from lib.scoring.patterns import ordinary_token_ids
 from lib.scoring.precision import float32_matmul, float32_modules, to_float32
@@ -76,14 +77,12 @@ def head_ov_weights(model: PreTrainedModel, layer: int) -> tuple[torch.Tensor, t
     """`(W_V, W_O)` of every head of `layer` in float32: `(H, d_head, d_model)` and
     `(H, d_model, d_head)` (copies of just these rows and columns when stored in 16 bits).
 
-    `query_key_value.weight` is laid out per head as `[q | k | v]` blocks of d_head rows.
+    The fused layout is decoded by `lib.checkpoints.neox`.
     """
-    config = model.config
-    n_heads, d_model = config.num_attention_heads, config.hidden_size
-    d_head = d_model // n_heads
+    n_heads = model.config.num_attention_heads
     attention = model.gpt_neox.layers[layer].attention
-    w_v = attention.query_key_value.weight.view(n_heads, 3, d_head, d_model)[:, 2]
-    w_o = attention.dense.weight.view(d_model, n_heads, d_head).permute(1, 0, 2)
+    w_v = value_weights(attention.query_key_value.weight, n_heads)
+    w_o = output_weights(attention.dense.weight, n_heads)
     return to_float32(w_v), to_float32(w_o)
 
 

@@ -34,8 +34,6 @@ from lib.core.errors import InputError
 from lib.core.progress import Progress, ignore
 from lib.scoring.precision import float32_forward
 
-PATTERNS = ("previous_token", "duplicate_token", "induction", "first_token")
-
 
 @dataclass(frozen=True)
 class PatternSettings:

@@ -3,9 +3,12 @@
 `scoring_code_digest` hashes the source of every module a score passes through and the
 relation datasets, so a change to what a score means changes every cache key and store
 settings digest built on it (docs/methods.md §7); a hand-bumped version string would not.
-The modules are found, not listed: `lib/classify.py` (the one scoring path) and every `lib`
-module it imports, directly or through others, so a module added to the scoring path is
-covered without anyone remembering to add it here.
+The modules are found, not listed: `lib/scoring/pipeline.py` (the one scoring path) and every
+module of the scoring code it imports, directly or through others, so a module added to the
+scoring path is covered without anyone remembering to add it here. Only the scoring code
+counts (`SCORING_CODE`: the `lib.scoring` package and the GPT-NeoX layout decoder): the
+layers it also imports (errors, progress, tables, CSV writing) never change a number, so
+editing a message or a writer leaves every cached result and stored sweep valid.
 """
 
 from __future__ import annotations
@@ -17,9 +20,11 @@ from pathlib import Path
 
 from lib.core.paths import PROJECT_ROOT as ROOT
 
-SCORING_ENTRY = "lib/classify.py"
+SCORING_ENTRY = "lib/scoring/pipeline.py"
 """The module of `classify_heads`, where every score is computed from."""
 SCORING_DATA = "data/relations"
+SCORING_CODE = ("lib/scoring/", "lib/checkpoints/neox.py")
+"""The files that decide a number, as paths from the project root (a folder ends in `/`)."""
 
 
 def imported_lib_modules(path: Path) -> set[Path]:
@@ -45,15 +50,25 @@ def imported_lib_modules(path: Path) -> set[Path]:
     return files
 
 
+def is_scoring_code(path: Path) -> bool:
+    """Whether `path` is one of `SCORING_CODE`'s files."""
+    relative = path.relative_to(ROOT).as_posix()
+    return any(
+        relative.startswith(part) if part.endswith("/") else relative == part
+        for part in SCORING_CODE
+    )
+
+
 def scoring_modules() -> list[Path]:
-    """`SCORING_ENTRY` and every `lib` module it imports, directly or not, sorted."""
+    """`SCORING_ENTRY` and every scoring-code module it imports, directly or through other
+    scoring-code modules, sorted."""
     found: set[Path] = set()
     todo = [ROOT / SCORING_ENTRY]
     while todo:
         path = todo.pop()
         if path not in found:
             found.add(path)
-            todo.extend(imported_lib_modules(path) - found)
+            todo.extend(p for p in imported_lib_modules(path) - found if is_scoring_code(p))
     return sorted(found)
 
 

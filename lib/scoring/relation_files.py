@@ -11,7 +11,7 @@ a row that repeats an earlier pair. A pair's **status** is the first that applie
 kept pairs is an error (`InputError`), not a skipped relation, since the user asked for it.
 
 One reading function, `read_relation_file`, serves the page (an upload) and the command line
-(`--relation-file`, added to any command by `add_relation_file_options`).
+(`--relation-file`, `lib.cli.options.relation_options`).
 """
 
 from __future__ import annotations
@@ -32,13 +32,11 @@ import pandas as pd
 
 from lib.checkpoints.loader import is_folder_source
 from lib.core.errors import InputError
-from lib.scoring.patterns import PATTERNS
 from lib.scoring.relations import MIN_PAIRS, TokenizedRelation, relation_names, single_token
+from lib.tables.labels import PATTERNS
 
-if TYPE_CHECKING:  # types only: lib.classify imports this module
+if TYPE_CHECKING:  # a type only: reading a file needs no transformers import
     from transformers import PreTrainedTokenizerBase
-
-    from lib.scoring.pipeline import Classification
 
 MAX_FILE_BYTES = 2 * 2**20
 """Most bytes read from one relation file (about 100,000 pairs of words); a larger file is
@@ -277,39 +275,6 @@ def cache_identity(relations: Sequence[CustomRelation]) -> tuple[tuple[str, int]
     return tuple(sorted((relation.sha256, relation.k) for relation in relations))
 
 
-def renamed_for(result: Classification, relations: Sequence[CustomRelation]) -> Classification:
-    """`result`, computed for files with the same `cache_identity` as `relations`, with its
-    custom relations' columns and records renamed to `relations`' names and the relation
-    columns in name order, as `lib.classify.classify_heads` writes them (labels are not
-    updated: relabel afterwards)."""
-    stored = result.settings.get("relation_files", [])
-    wanted: dict[tuple[str, int], list[str]] = {}
-    for relation in relations:
-        wanted.setdefault((relation.sha256, relation.k), []).append(relation.name)
-    # Files with equal bytes and k have equal scores, so any pairing of equals is right.
-    names = {record["name"]: wanted[(record["sha256"], record["k"])].pop() for record in stored}
-    if all(old == new for old, new in names.items()):
-        return result
-
-    def rename(record: dict[str, Any]) -> dict[str, Any]:
-        return {**record, "name": names.get(record["name"], record["name"])}
-
-    kinds = ("score", "suppression")  # a relation's two columns, in table order
-    records = sorted(map(rename, result.settings["relations"]), key=lambda r: r["name"])
-    columns = [f"{kind}_{r['name']}" for kind in kinds for r in records]
-    table = result.table.rename(
-        columns={f"{kind}_{old}": f"{kind}_{new}" for old, new in names.items() for kind in kinds}
-    )
-    others = [column for column in table.columns if column not in set(columns)]
-    at = list(table.columns).index(next(c for c in table.columns if c in set(columns)))
-    settings = {
-        **result.settings,
-        "relations": records,
-        "relation_files": sorted(map(rename, stored), key=lambda r: r["name"]),
-    }
-    return replace(result, table=table[[*others[:at], *columns, *others[at:]]], settings=settings)
-
-
 def read_relation_path(path: Path) -> CustomRelation:
     """`read_relation_file` of a file on disk (k: `DEFAULT_K`)."""
     try:
@@ -319,28 +284,9 @@ def read_relation_path(path: Path) -> CustomRelation:
         raise InputError(f"cannot read relation file {path}: {error.strerror}") from None
 
 
-def add_relation_file_options(parser: argparse.ArgumentParser) -> None:
-    """`--relation-file FILE` (repeatable) and `--relation-k NAME=K` on a command's parser."""
-    parser.add_argument(
-        "--relation-file",
-        action="append",
-        type=Path,
-        default=[],
-        metavar="FILE",
-        help="your own relation: a src,dst CSV or a JSON list of [src, dst] pairs (repeatable)",
-    )
-    parser.add_argument(
-        "--relation-k",
-        action="append",
-        default=[],
-        metavar="NAME=K",
-        help=f"k of a relation file's relation (default {DEFAULT_K})",
-    )
-
-
 def relation_files_from(args: argparse.Namespace) -> tuple[CustomRelation, ...]:
     """The relations of `--relation-file`, with their `--relation-k`, checked and in name
-    order (parsed arguments of a parser given `add_relation_file_options`)."""
+    order (parsed arguments of `lib.cli.options.relation_options`)."""
     relations = check_relation_files([read_relation_path(path) for path in args.relation_file])
     by_name = {relation.name: relation for relation in relations}
     for assignment in args.relation_k:

@@ -1,29 +1,25 @@
 """Two classification runs side by side: e.g. two checkpoints, two sizes, deduped or not.
 
 Both runs are labelled anew with the same thresholds (`lib.classify.label_heads`). Their layer
-charts share layer bins and score categories (`lib.tables.population.population_counts`), so a colour
-means the same range in both panels. Heads are matched by (layer, head); when the two models
+charts share layer bins and score categories (`lib.tables.population.population_counts`), so a
+colour means the same range in both panels. Heads are matched by (layer, head); when the two models
 have different shapes only the heads both have are matched, and `Comparison.shapes` says so.
-
-    python -m lib.compare A.csv B.csv [--population operation|classified|all] --out diff.csv
+The command line is `python -m lib.compare`.
 """
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
-from lib.core.errors import CliParser, InputError, check_writable, run_cli
-from lib.scoring.pipeline import Thresholds, label_heads
+from lib.core.errors import InputError
 from lib.tables import binning
 from lib.tables import head_table as ht
+from lib.tables.labels import Thresholds, label_heads
 from lib.tables.population import (
     DEFAULT_POPULATION,
-    POPULATIONS,
     population_counts,
     sidecar_thresholds,
 )
@@ -90,34 +86,3 @@ def read_run(path: Path) -> tuple[pd.DataFrame, Thresholds]:
     if isinstance(table, ht.BinnedTable) or "label" not in table.frame:
         raise InputError(f"{path.name} is not a lib.classify per-head table")
     return table.frame, sidecar_thresholds(path)[0]
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m lib.compare`: write the heads whose label differs; say the counts."""
-    parser = CliParser(prog="python -m lib.compare", description=__doc__.split("\n")[0])
-    parser.add_argument("a", type=Path, help="per-head CSV of run A (python -m lib.classify)")
-    parser.add_argument("b", type=Path, help="per-head CSV of run B")
-    parser.add_argument("--population", default=DEFAULT_POPULATION, choices=list(POPULATIONS))
-    parser.add_argument("--out", type=Path, required=True, help="CSV of the differing heads")
-    args = parser.parse_args(argv)
-    check_writable(args.out)
-    (a, thresholds), (b, b_thresholds) = read_run(args.a), read_run(args.b)
-    if thresholds != b_thresholds:
-        print("note: the runs' sidecars differ in thresholds; A's label both", file=sys.stderr)
-    comparison = compare(a, b, thresholds, args.population)
-    try:
-        args.out.write_bytes(ht.to_csv_bytes(comparison.differences))
-    except OSError as error:
-        raise InputError(f"cannot write {args.out}: {error.strerror}") from None
-    if comparison.shapes:
-        print(f"note: {comparison.shapes}", file=sys.stderr)
-    print(
-        f"{len(comparison.differences)} of {comparison.n_matched} heads differ in label; "
-        f"wrote {args.out}",
-        file=sys.stderr,
-    )
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(run_cli(main))

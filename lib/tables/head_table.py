@@ -191,6 +191,10 @@ class _Clock:
             )
 
 
+AnyTable = HeadTable | BinnedTable
+"""Either form a file is read into (`read_table`)."""
+
+
 def read_file(
     stream: BinaryIO,
     source: str,

@@ -27,9 +27,9 @@ from pathlib import Path
 import pandas as pd
 
 from lib.core.errors import InputError
-from lib.scoring.pipeline import UNCLASSIFIED, Thresholds, label_heads
 from lib.tables import binning
 from lib.tables import head_table as ht
+from lib.tables.labels import UNCLASSIFIED, Thresholds, label_heads
 from lib.tables.result_files import settings_path
 
 OPERATION_LABEL = "operation"

@@ -2,26 +2,22 @@
 labels a head: the help texts a page shows next to every score.
 
 Formulas are not restated here: an operation score's line names its k and pair count and
-points to `lib.scoring.operations`; a pattern's line is its definition as written in `lib.scoring.patterns`;
-thresholds come from the `Thresholds` in use (`lib.classify.findings`).
+points to `lib.scoring.operations`; a pattern's line is its definition
+(`lib.tables.labels.PATTERN_DEFINITIONS`); thresholds come from the `Thresholds` in use
+(`lib.tables.labels.findings`).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from typing import Any
 
-from lib.scoring import patterns
-from lib.scoring.pipeline import LABEL_ORDER, UNCLASSIFIED, Thresholds, findings
+from lib.tables.labels import LABEL_ORDER, PATTERN_DEFINITIONS, UNCLASSIFIED, Thresholds, findings
 
 
 def pattern_definition(name: str) -> str:
-    """The `- `name` = ...` line of `lib.scoring.patterns`' docstring, without its bullet."""
-    found = re.search(rf"^- `{name}` = (.+?);?$", patterns.__doc__ or "", flags=re.MULTILINE)
-    if found is None:
-        raise KeyError(f"lib.scoring.patterns does not define {name!r}")
-    return found.group(1).rstrip(";.")
+    """The definition of pattern score `name` (`lib.tables.labels.PATTERN_DEFINITIONS`)."""
+    return PATTERN_DEFINITIONS[name]
 
 
 def column_help(

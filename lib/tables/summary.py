@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from lib.scoring.pipeline import UNCLASSIFIED, Thresholds, findings
+from lib.tables.labels import UNCLASSIFIED, Thresholds, findings
 
 FIRST_COLUMNS = ("layer", "head", "label", "score")
 """The columns a reader looks for first in the per-head table."""

@@ -1,6 +1,5 @@
-"""Each head's label over the swept training steps, summarised: the emergence table.
-
-    python -m lib.trajectory STORE --out FILE.csv
+"""Each head's label over the swept training steps, summarised: the emergence table
+(`python -m lib.trajectory`).
 
 One row per (model, layer, head) of the store (`lib.runs.store`), unclassified heads included, over
 the steps swept for that model, in step order (docs/methods.md §9):
@@ -19,15 +18,9 @@ kept. This module imports no torch: pages use it.
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Sequence
-from pathlib import Path
-
 import pandas as pd
 
-from lib.core.errors import CliParser, InputError, check_writable, run_cli
-from lib.runs.store import Store
-from lib.tables.head_table import to_csv_bytes
+from lib.core.errors import InputError
 from lib.tables.labels import UNCLASSIFIED
 
 HEAD = ["model", "layer", "head"]
@@ -78,26 +71,3 @@ def trajectories(rows: pd.DataFrame) -> pd.DataFrame:
     for column in ("first_step", "threshold_step"):
         summary[column] = summary[column].astype("Int64")
     return summary[list(COLUMNS)]
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = CliParser(
-        prog="python -m lib.trajectory",
-        description="Write the emergence table (final label, first step holding it, label "
-        "changes, first step at threshold) of every head in a sweep's results store.",
-    )
-    parser.add_argument("store", help="results store of python -m lib.sweep (folder or URL)")
-    parser.add_argument("--out", type=Path, required=True, help="CSV to write")
-    args = parser.parse_args(argv)
-    check_writable(args.out)
-    table = trajectories(Store(args.store).read())
-    try:
-        args.out.write_bytes(to_csv_bytes(table))
-    except OSError as error:
-        raise InputError(f"cannot write {args.out}: {error.strerror}") from None
-    print(f"wrote {args.out}: {len(table)} heads", file=sys.stderr)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(run_cli(main))

@@ -1,0 +1,1 @@
+"""The command-line layer: shared option groups, one progress bar, one output writer."""

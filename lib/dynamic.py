@@ -1,0 +1,67 @@
+"""Dynamic (in-context) scores of every head, next to its static operation score.
+
+    python -m lib.dynamic --model ID_OR_FOLDER [--revision R] [--device auto|cpu|cuda]
+        [--dtype auto|float32|bfloat16|float16] [--relations all|none|a,b,...]
+        [--relation-file FILE ...] [--relation-k NAME=K ...] [--templates FILE] --out dyn.csv
+
+Writes `dyn.csv`, `dyn.summary.csv` and `dyn.settings.json`; definitions in
+`lib.scoring.dynamic` and docs/methods.md §8.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from lib.checkpoints.loader import check_source, load_model
+from lib.cli.options import model_options, out_option
+from lib.cli.output import check_writable, say, write_output
+from lib.cli.progress_bar import progress_bar
+from lib.cli.scoring_options import load_options, print_relation_notes, relation_options
+from lib.core.errors import CliParser, run_cli
+from lib.core.progress import subrange
+from lib.scoring.dynamic import (
+    DEFAULT_TEMPLATES,
+    SLOT,
+    in_context,
+    read_templates,
+    write_in_context,
+)
+from lib.scoring.relation_files import relation_files_from
+from lib.scoring.relations import parse_relations
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = CliParser(
+        prog="python -m lib.dynamic",
+        description=__doc__.split("\n")[0],
+        parents=[model_options(), load_options(), relation_options(), out_option()],
+    )
+    parser.add_argument(
+        "--templates", type=Path, help=f"text file, one template per line, each with {SLOT}"
+    )
+    args = parser.parse_args(argv)
+    check_source(args.model)
+    check_writable(args.out)
+    relations = parse_relations(args.relations)
+    relation_files = relation_files_from(args)
+    templates = read_templates(args.templates) if args.templates else DEFAULT_TEMPLATES
+    with progress_bar() as progress:
+        loaded = load_model(
+            args.model, args.revision, args.device, args.dtype, subrange(progress, 0, 0.05)
+        )
+        result = in_context(
+            loaded,
+            relations,
+            templates,
+            subrange(progress, 0.05, 1),
+            relation_files=relation_files,
+        )
+    summary, sidecar = write_output(args.out, lambda path: write_in_context(result, path))
+    print_relation_notes(result.skipped, result.settings["relation_files"])
+    say(f"wrote {args.out}, {summary} and {sidecar}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(run_cli(main))

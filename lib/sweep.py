@@ -1,0 +1,101 @@
+"""Classify many checkpoints of a training run into one results store.
+
+    python -m lib.sweep --model SOURCE [--model SOURCE ...] [--revisions all|log|a,b,...]
+        --out STORE [--device ...] [--dtype ...] [--relations ...] [--no-patterns]
+        [--threshold NAME=VALUE ...] [--engine process|ray] [--ray-address ADDRESS]
+
+What a SOURCE is, the jobs, the engines and the exit codes: `lib.runs.sweep`; the store:
+`lib.runs.store`.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Sequence
+
+from tqdm import tqdm  # a transformers dependency, pinned in requirements.txt
+
+from lib.cli.output import say
+from lib.cli.scoring_options import scoring_options, scoring_settings
+from lib.core.errors import CliParser, run_cli
+from lib.runs.sweep import (
+    ENGINES,
+    REVISION_SETS,
+    JobResult,
+    Report,
+    SweepSettings,
+    plan_jobs,
+    sweep,
+)
+
+
+def terminal_report(total: int) -> tuple[Report, Callable[[], None]]:
+    """A progress bar of jobs done / total with an ETA on a terminal; one line per job when
+    stderr is not one. Returns the report and a function closing the bar."""
+    if sys.stderr.isatty():
+        bar = tqdm(total=total, file=sys.stderr, unit="job")
+
+        def on_bar(result: JobResult) -> None:
+            bar.set_postfix_str(f"{result.job.key.model} {result.job.key.revision}", refresh=False)
+            bar.update(1)
+            if result.error:
+                bar.write(
+                    f"failed {result.job.key.model} {result.job.key.revision}: {result.error}"
+                )
+
+        return on_bar, bar.close
+    done = 0
+
+    def on_line(result: JobResult) -> None:
+        nonlocal done
+        done += 1
+        key = result.job.key
+        detail = f": {result.error}" if result.error else ""
+        detail += f" ({result.seconds:.1f} s)" if result.status == "stored" else ""
+        print(
+            f"[{done}/{total}] {result.status} {key.model} {key.revision}{detail}", file=sys.stderr
+        )
+
+    return on_line, lambda: None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = CliParser(
+        prog="python -m lib.sweep",
+        description="Classify the heads of many checkpoints (models x revisions) into one "
+        "results store, in process or on Ray.",
+        parents=scoring_options(),
+    )
+    parser.add_argument(
+        "--model",
+        action="append",
+        required=True,
+        help="catalog hub id (EleutherAI/pythia-70m) or a series folder of step<N> "
+        "save_pretrained folders; repeat for several models",
+    )
+    parser.add_argument("--revisions", default="all", help=REVISION_SETS)
+    parser.add_argument(
+        "--out", required=True, help="the store: a folder, or an fsspec URL (s3://... with s3fs)"
+    )
+    parser.add_argument(
+        "--engine", default="process", choices=ENGINES, help="run jobs here or as Ray tasks"
+    )
+    parser.add_argument(
+        "--ray-address", help="Ray cluster to run on (default: a local Ray started here)"
+    )
+    args = parser.parse_args(argv)
+    settings = SweepSettings(scoring_settings(args), args.device, args.dtype)
+    jobs = plan_jobs(args.model, args.revisions)
+    report, close = terminal_report(len(jobs))
+    try:
+        results = sweep(jobs, settings, args.out, args.engine, args.ray_address, report)
+    finally:
+        close()
+    failed = sum(result.status == "failed" for result in results)
+    kept = sum(result.status == "kept" for result in results)
+    say(f"{args.out}: {len(results) - failed - kept} stored, {kept} already there, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(run_cli(main))

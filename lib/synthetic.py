@@ -1,0 +1,106 @@
+"""Pythia-shaped GPT-NeoX checkpoints with seeded random weights, for tests, benchmarks and an
+offline demo.
+
+    python -m lib.synthetic --size 14m --out DIR          (or --shape LAYERS,HEADS,D_MODEL)
+    python -m lib.synthetic --series --out DIR --steps 0,1,4,64
+
+`--series` writes a training series of tiny checkpoints with planted heads that appear at
+chosen steps. How the checkpoints are made: `lib.fixtures.synthetic`, `lib.fixtures.planted`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+
+from lib.core.catalog import SIZES
+from lib.core.errors import CliParser, InputError, run_cli
+from lib.fixtures import planted
+from lib.fixtures.synthetic import DESCRIPTION, build_checkpoint
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = CliParser(prog="python -m lib.synthetic", description=DESCRIPTION)
+    parser.add_argument("--size", choices=list(SIZES), help="a Pythia shape, e.g. 14m")
+    parser.add_argument("--shape", help="LAYERS,HEADS,D_MODEL instead of --size, e.g. 3,4,64")
+    parser.add_argument("--vocab-rows", type=int, help="embedding rows (default: see docs)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
+    series = parser.add_argument_group(
+        "training series (--series)",
+        "A step<N> folder per step of the planted 3-layer model of lib.fixtures.planted; "
+        "each planted head is there from its --appear step on and random before it.",
+    )
+    series.add_argument("--series", action="store_true", help="write a step<N> series")
+    series.add_argument(
+        "--steps", help="comma list of steps (default: 0,1,4,16,64,256,1000,10000,143000)"
+    )
+    series.add_argument(
+        "--appear",
+        action="append",
+        default=[],
+        metavar="ROLE=STEP",
+        help="the step a planted role appears at; roles copying, suppression, "
+        "country_to_capital, previous_token (default: previous_token=4, copying=64, "
+        "suppression=1000, country_to_capital=10000); a role set to -1 is never planted",
+    )
+    parser.add_argument("--out", type=Path, required=True, help="folder to write")
+    args = parser.parse_args(argv)
+    if args.series:
+        steps = parse_steps(args.steps) if args.steps else planted.DEFAULT_SERIES_STEPS
+        appearance = {**planted.DEFAULT_APPEARANCE, **parse_appearance(args.appear)}
+        never = [role for role, step in appearance.items() if step < 0]
+        folders = planted.build_series(
+            args.out, steps, {r: s for r, s in appearance.items() if r not in never}
+        )
+        print(
+            f"wrote {len(folders)} checkpoints to {args.out} ({', '.join(f.name for f in folders)})"
+        )
+        return 0
+    shape = parse_shape(args.shape) if args.shape else None
+    dtype = getattr(torch, args.dtype)
+    out = build_checkpoint(args.out, shape, args.size, args.vocab_rows, args.seed, dtype)
+    print(f"wrote {out}")
+    return 0
+
+
+def parse_steps(text: str) -> tuple[int, ...]:
+    """Comma-separated whole numbers >= 0, e.g. `0,1,4,64`."""
+    try:
+        steps = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise InputError(f"--steps {text!r}: expected whole numbers like 0,1,4,64") from None
+    if any(step < 0 for step in steps):
+        raise InputError(f"--steps {text!r}: steps are whole numbers >= 0")
+    return steps
+
+
+def parse_appearance(assignments: Sequence[str]) -> dict[str, int]:
+    """`ROLE=STEP` assignments, e.g. `copying=64`."""
+    appearance = {}
+    for assignment in assignments:
+        role, _, step = assignment.partition("=")
+        try:
+            appearance[role] = int(step)
+        except ValueError:
+            raise InputError(
+                f"--appear {assignment!r}: expected ROLE=STEP, e.g. copying=64"
+            ) from None
+    return appearance
+
+
+def parse_shape(text: str) -> tuple[int, int, int]:
+    try:
+        n_layers, n_heads, d_model = (int(part) for part in text.split(","))
+    except ValueError as error:
+        raise InputError(f"--shape {text!r}: expected LAYERS,HEADS,D_MODEL like 3,4,64") from error
+    # Rotary embeddings turn pairs of dims in a quarter of each head: d_head % 8 == 0.
+    if min(n_layers, n_heads, d_model) < 1 or d_model % (8 * n_heads):
+        raise InputError(f"--shape {text!r}: d_model must be a positive multiple of 8 x heads")
+    return n_layers, n_heads, d_model
+
+
+if __name__ == "__main__":
+    raise SystemExit(run_cli(main))
