@@ -20,8 +20,9 @@ import pandas as pd
 from lib import binning
 from lib import head_table as ht
 from lib.classify import Thresholds, label_heads
-from lib.errors import CliParser, InputError, check_writable, run_cli
+from lib.errors import CliParser, InputError, check_not_input, check_writable, run_cli
 from lib.population import DEFAULT_POPULATION, POPULATIONS, population_counts, sidecar_thresholds
+from lib.result_files import replace_together, settings_path
 from lib.summary import run_name
 
 KEY = ["layer", "head"]
@@ -96,12 +97,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True, help="CSV of the differing heads")
     args = parser.parse_args(argv)
     check_writable(args.out)
+    check_not_input([args.out], [args.a, args.b, settings_path(args.a), settings_path(args.b)])
     (a, thresholds), (b, b_thresholds) = read_run(args.a), read_run(args.b)
     if thresholds != b_thresholds:
         print("note: the runs' sidecars differ in thresholds; A's label both", file=sys.stderr)
     comparison = compare(a, b, thresholds, args.population)
     try:
-        args.out.write_bytes(ht.to_csv_bytes(comparison.differences))
+        replace_together([(args.out, ht.to_csv_bytes(comparison.differences))])
     except OSError as error:
         raise InputError(f"cannot write {args.out}: {error.strerror}") from None
     if comparison.shapes:

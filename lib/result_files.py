@@ -22,6 +22,7 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -50,11 +51,16 @@ def settings_digest(settings: dict[str, Any]) -> str:
 def check_pair_target(csv_path: Path) -> None:
     """`InputError` unless the table and its sidecar can be regular files at `csv_path`:
     `/dev/null`, a pipe or a folder is refused (a sidecar would be created beside it)."""
-    for path in (csv_path, settings_path(csv_path)):
+    check_file_targets((csv_path, settings_path(csv_path)))
+
+
+def check_file_targets(paths: Iterable[Path]) -> None:
+    """`InputError` unless each path can be replaced by a regular file: `/dev/null`, a pipe or
+    a folder in its place is refused (it would be replaced, or a file written beside it)."""
+    for path in paths:
         if os.path.lexists(path) and not path.is_file():
             raise InputError(
-                f"{path} exists and is not a regular file; give a file name such as heads.csv "
-                "(its settings are written beside it as heads.settings.json)"
+                f"{path} exists and is not a regular file; give the name of a file to write"
             )
 
 
@@ -62,7 +68,6 @@ def write_pair(table: pd.DataFrame, settings: dict[str, Any], csv_path: Path) ->
     """Write `table` to `csv_path` and `settings` (with `INTEGRITY`) to its sidecar, as a pair
     (module docstring); return the sidecar's path. `OSError` when the folder refuses."""
     csv_path = Path(csv_path)
-    check_pair_target(csv_path)
     sidecar = settings_path(csv_path)
     data = to_csv_bytes(table)
     integrity = {
@@ -72,22 +77,32 @@ def write_pair(table: pd.DataFrame, settings: dict[str, Any], csv_path: Path) ->
     }
     text = json.dumps({**settings, INTEGRITY: integrity}, indent=2) + "\n"
     csv_path.parent.mkdir(parents=True, exist_ok=True)
+    replace_together([(csv_path, data), (sidecar, text.encode())])
+    return sidecar
+
+
+def replace_together(files: Sequence[tuple[Path, bytes]]) -> None:
+    """Write each `(path, content)` to a hidden staging file beside its path (`STAGING_MARK`),
+    then move them into place in order. Nothing is replaced until every content is written,
+    so a full disk or a refusing folder (`OSError`) leaves the old files whole. With several
+    files the last one vouches for the others (a sidecar): it is removed before the others
+    move and moved in last, so a kill in between leaves files without it, never a mix."""
+    files = [(Path(path), content) for path, content in files]
+    check_file_targets(path for path, _ in files)
     staged: list[Path] = []
     try:
-        for content in (data, text.encode()):
-            handle, name = tempfile.mkstemp(
-                dir=csv_path.parent, prefix=f".{csv_path.name}{STAGING_MARK}"
-            )
+        for path, content in files:
+            handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}{STAGING_MARK}")
             staged.append(Path(name))
             with os.fdopen(handle, "wb") as file:
                 file.write(content)
-        sidecar.unlink(missing_ok=True)
-        os.replace(staged[0], csv_path)
-        os.replace(staged[1], sidecar)
+        if len(files) > 1:
+            files[-1][0].unlink(missing_ok=True)
+        for (path, _), staging in zip(files, staged, strict=True):
+            os.replace(staging, path)
     finally:
         for path in staged:
             path.unlink(missing_ok=True)
-    return sidecar
 
 
 def read_pair(csv_path: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
