@@ -207,28 +207,45 @@ class StoredResult:
     settings: dict[str, Any]
 
     @property
+    def stale(self) -> bool:
+        """Scored by another version of the scoring code than this server's (its recorded
+        `scoring_code` digest differs): its numbers may not be what this code computes."""
+        return self.settings.get("scoring_code") != current_code()
+
+    @property
     def description(self) -> str:
         """For a reader choosing among results: model, revision, dtype, device, what was
         scored, and the key digest that tells apart otherwise equal descriptions."""
         s = self.settings
         scored = f"{len(s.get('relations', []))} relations"
         scored += " + patterns" if s.get("patterns") else ""
+        stale = " · older scoring code" if self.stale else ""
         return (
             f"{s.get('model')} @ {s.get('revision')} · {s.get('dtype')} on {s.get('device')} · "
-            f"{scored} · {self.csv_path.stem[:8]}"
+            f"{scored} · {self.csv_path.stem[:8]}{stale}"
         )
 
     def read(self) -> Classification:
-        """The stored result, checked by `lib.result_files.read_pair` (`InputError` naming what
-        is wrong when it fails); thresholds as recorded, `relabel` for others."""
-        table, settings = read_pair(self.csv_path)
+        """The stored result, checked by `lib.result_files.read_pair` (`InputError` naming the
+        result and what is wrong when it fails, or when it is `stale`: never served as if this
+        code had scored it); thresholds as recorded, `relabel` for others."""
+        if self.stale:
+            raise InputError(
+                f"{self.description}: scored by another version of the scoring code than this "
+                "server's, so its numbers may differ; score it again on Classify heads"
+            )
+        try:
+            table, settings = read_pair(self.csv_path)
+        except InputError as error:
+            raise InputError(f"{self.description}: {error}; score it again") from None
         skipped = tuple(SkippedRelation(**s) for s in settings.get("skipped_relations", []))
         return Classification(table, settings, skipped)
 
 
 def stored_results(directory: Path) -> list[StoredResult]:
-    """The results stored in `directory`, newest first: every `<digest>.csv` whose sidecar
-    reads as JSON. Read-only and light (sidecars only): `StoredResult.read` checks an entry."""
+    """The results stored in `directory`, newest first, those of older scoring code last
+    (`StoredResult.stale`): every `<digest>.csv` whose sidecar reads as JSON. Read-only and
+    light (sidecars only): `StoredResult.read` checks an entry."""
     found = []
     for csv_path in Path(directory).glob("*.csv"):
         try:
@@ -238,4 +255,5 @@ def stored_results(directory: Path) -> list[StoredResult]:
             continue  # being written, or not ours: left to the cache itself
         if isinstance(settings, dict):
             found.append((modified, StoredResult(csv_path, settings)))
-    return [result for _, result in sorted(found, key=lambda pair: -pair[0])]
+    ordered = sorted(found, key=lambda pair: (pair[1].stale, -pair[0]))
+    return [result for _, result in ordered]

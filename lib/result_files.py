@@ -107,28 +107,32 @@ def replace_together(files: Sequence[tuple[Path, bytes]]) -> None:
 
 def read_pair(csv_path: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
     """The table at `csv_path` and its settings (without `INTEGRITY`); `InputError` naming
-    what is wrong unless both files are there and match their `INTEGRITY` record."""
+    what is wrong unless both files are there and match their `INTEGRITY` record. Messages
+    name the files, not their folder: a page may show them to visitors of a server."""
     sidecar = settings_path(csv_path)
+    name, sidecar_name = csv_path.name, sidecar.name
     try:
         data = csv_path.read_bytes()
         settings = json.loads(sidecar.read_bytes())
     except OSError as error:
-        raise InputError(f"cannot read {csv_path} and its settings: {error.strerror}") from None
+        raise InputError(f"cannot read {name} and its settings: {error.strerror}") from None
     except (ValueError, RecursionError):
-        raise InputError(f"{sidecar} is not a JSON settings file") from None
+        raise InputError(f"{sidecar_name} is not a JSON settings file") from None
     integrity = settings.pop(INTEGRITY, None) if isinstance(settings, dict) else None
     if not isinstance(integrity, dict):
-        raise InputError(f"{sidecar} has no {INTEGRITY} record: it is not this table's sidecar")
+        raise InputError(
+            f"{sidecar_name} has no {INTEGRITY} record: it is not this table's sidecar"
+        )
     if integrity.get("settings_sha256") != settings_digest(settings):
-        raise InputError(f"{sidecar} was changed after it was written")
+        raise InputError(f"{sidecar_name} was changed after it was written")
     if integrity.get("csv_sha256") != hashlib.sha256(data).hexdigest():
-        raise InputError(f"{csv_path} was changed after it was written (its SHA-256 differs)")
+        raise InputError(f"{name} was changed after it was written (its SHA-256 differs)")
     try:
         table = pd.read_csv(io.BytesIO(data), dtype=TEXT_COLUMNS)
     except (ValueError, pd.errors.ParserError) as error:
-        raise InputError(f"{csv_path} is not a readable table ({error})") from None
+        raise InputError(f"{name} is not a readable table ({error})") from None
     if len(table) != integrity.get("rows"):
-        raise InputError(f"{csv_path} has {len(table)} rows, not {integrity.get('rows')}")
+        raise InputError(f"{name} has {len(table)} rows, not {integrity.get('rows')}")
     return table, settings
 
 
