@@ -62,3 +62,9 @@ def check_not_input(outputs: Iterable[Path], inputs: Iterable[Path | str]) -> No
                 raise InputError(f"{output} is an input of this command; write elsewhere")
             if source.is_dir() and source.resolve() in target.parents:
                 raise InputError(f"{output} is inside the input folder {source}; write outside it")
+
+
+def is_whole_number(text: str) -> bool:
+    """`text` is ASCII digits only. `str.isdigit` also takes `²` (which `int` refuses) and
+    other scripts' digits: a file name or setting with them is not a number here."""
+    return text.isascii() and text.isdigit()

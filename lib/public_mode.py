@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from lib import catalog
-from lib.errors import InputError
+from lib.errors import InputError, is_whole_number
 from lib.head_table import MAX_ROWS, ReadLimits
 
 if TYPE_CHECKING:  # lib.relation_files imports the tokenizer and model code: not on the chart path
@@ -122,6 +122,6 @@ def public_mode_from(settings: Mapping[str, object]) -> PublicMode:
 
 def _positive_int(value: object, key: str) -> int:
     text = str(value).strip().replace("_", "").replace(",", "")
-    if not text.isdigit() or int(text) == 0:
+    if not is_whole_number(text) or int(text) == 0:
         raise InputError(f"{key}={value!r} must be a whole number > 0")
     return int(text)

@@ -15,6 +15,7 @@ sidecar of other settings. `remove_stale_staging` deletes staging files a killed
 from __future__ import annotations
 
 import contextlib
+import glob
 import hashlib
 import io
 import json
@@ -145,6 +146,19 @@ def remove_pair(csv_path: Path) -> None:
                 shutil.rmtree(path)
             else:
                 path.unlink(missing_ok=True)
+
+
+def being_written(csv_path: Path, within_s: float = STALE_STAGING_S) -> bool:
+    """Whether the pair at `csv_path` has a staging file changed in the last `within_s`
+    seconds: another process may be writing it now (`replace_together` stages every file
+    before it touches the old ones), so a failed read of it is no proof of damage."""
+    cutoff = time.time() - within_s
+    for path in (csv_path, settings_path(csv_path)):
+        for staging in path.parent.glob(f".{glob.escape(path.name)}{STAGING_MARK}*"):
+            with contextlib.suppress(OSError):
+                if staging.lstat().st_mtime >= cutoff:
+                    return True
+    return False
 
 
 def remove_stale_staging(folder: Path, older_than_s: float = STALE_STAGING_S) -> None:

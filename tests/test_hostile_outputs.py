@@ -5,6 +5,7 @@ written atomically, so a full disk leaves the old good result whole."""
 from __future__ import annotations
 
 import errno
+import re
 import resource
 import signal
 from collections.abc import Iterator
@@ -13,18 +14,20 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import streamlit as st
 
 from lib.chart import main as chart_main
 from lib.classify import Classification, write_classification
 from lib.compare import main as compare_main
 from lib.dynamic import InContext, settings_path, summary_path, write_in_context
 from lib.dynamic import main as dynamic_main
-from lib.errors import EXIT_BAD_INPUT, run_cli
+from lib.errors import EXIT_BAD_INPUT, InputError, run_cli
 from lib.result_files import STAGING_MARK
 from lib.store import JobKey, Store
 from lib.trajectory import main as trajectory_main
 from tests.chart_helpers import FIGURE_CSV
 from tests.conftest import Planted
+from ui import training
 
 
 def cli(main, *args: str | Path) -> int:
@@ -113,3 +116,27 @@ def test_a_full_disk_leaves_the_old_in_context_result_whole(tmp_path: Path) -> N
     assert raised.value.errno == errno.EFBIG
     assert [path.read_bytes() for path in files] == before
     assert not [path for path in tmp_path.iterdir() if STAGING_MARK in path.name]
+
+
+@pytest.mark.parametrize("url", ["ftp://127.0.0.1:1/store", "zip://store", "simplecache::s3://b"])
+def test_an_unsupported_store_location_is_one_line(
+    url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(InputError, match=f"cannot use {re.escape(url)} as a store: give a folder"):
+        Store(url)
+    assert cli(trajectory_main, url, "--out", tmp_path / "e.csv") == EXIT_BAD_INPUT
+    assert "s3://" in capsys.readouterr().err
+
+
+def test_a_sweep_started_with_relative_folders_writes_where_the_page_reads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "series").mkdir()
+    monkeypatch.chdir(tmp_path)  # the server's folder; the sweep's process runs in the checkout
+    started: list[list[str]] = []
+    monkeypatch.setattr(training.subprocess, "Popen", lambda command, **_: started.append(command))
+    training.start_sweep("series", "all", "store")
+    (command,) = started
+    assert command[command.index("--model") + 1] == str(tmp_path / "series")
+    assert command[command.index("--out") + 1] == str(tmp_path / "store")
+    assert Store(st.session_state[training.SWEEP].store).root == str(tmp_path / "store")
