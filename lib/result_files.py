@@ -9,7 +9,10 @@ table beside another run's sidecar), so nothing damaged is ever served as a resu
 `write_pair` writes both files to hidden staging files in the same folder (`STAGING_MARK`), then
 removes the old sidecar, moves the CSV into place and the sidecar last: a process killed at any
 point leaves the old pair, the new pair, or a table without a sidecar, never a table beside a
-sidecar of other settings. `remove_stale_staging` deletes staging files a killed process left.
+sidecar of other settings. `remove_stale_staging` deletes staging files a killed process left;
+`being_written` tells a reader that fresh ones are another process's write in progress.
+`replace_together` is this mechanism for any files (`lib.dynamic`'s three, a command's one):
+a full disk leaves the old files whole.
 """
 
 from __future__ import annotations
