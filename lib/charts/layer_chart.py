@@ -21,9 +21,10 @@ import pandas as pd
 
 from lib.charts import export
 from lib.core.colors import label_colors, parse_colors
-from lib.core.errors import CliParser, InputError, run_cli
+from lib.core.errors import CliParser, InputError, check_not_input, run_cli
 from lib.tables import binning
 from lib.tables import head_table as ht
+from lib.tables.result_files import replace_together, settings_path
 
 POPULATIONS = ("operation", "classified", "all")
 """`lib.tables.population.POPULATIONS`, named here so that the command's other uses never import the
@@ -149,7 +150,8 @@ def _panel(frame: pd.DataFrame, categories: binning.Categories, title: str) -> a
 def main(argv: Sequence[str] | None = None) -> int:
     """`python -m lib.chart`: read a head table, count, draw, write the export OUT names."""
     args = _parser().parse_args(argv)
-    path = Path(args.input)
+    path, out = Path(args.input), Path(args.out)
+    check_not_input([out], [path, settings_path(path)])
     try:
         with path.open("rb") as stream:
             table = ht.read_file(stream, path.name, repeated=args.repeated_heads)
@@ -176,10 +178,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         colors=parse_colors(args.colors) if args.colors else None,
     )
     counts = binning.count_heads(table, categories, layers)
-    out = Path(args.out)
     payload = export.render(out.suffix.lower(), layer_chart(counts, args.title), counts)
     try:
-        out.write_bytes(payload)
+        replace_together([(out, payload)])
     except OSError as error:
         raise InputError(f"cannot write {out}: {error.strerror}") from None
     for note in (population_note, *counts.notes, binning.describe_outside(counts)):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import NoReturn
 
@@ -47,3 +47,24 @@ def check_writable(path: Path) -> None:
     folder = next(p for p in (path.parent, *path.parent.parents) if p.exists())
     if not os.access(folder, os.W_OK):
         raise InputError(f"cannot write {path}: {folder} is not writable")
+
+
+def check_not_input(outputs: Iterable[Path], inputs: Iterable[Path | str]) -> None:
+    """Refuse, before any work, an output that is one of the command's inputs (the same file,
+    through any link) or lies inside an input folder (a model folder, a results store): a
+    command never overwrites what it reads. Inputs that are not local paths are skipped."""
+    existing = [Path(source) for source in inputs if Path(source).exists()]
+    for output in outputs:
+        target = Path(output).resolve()
+        for source in existing:
+            same = target.exists() and os.path.samefile(target, source)
+            if same or target == source.resolve():
+                raise InputError(f"{output} is an input of this command; write elsewhere")
+            if source.is_dir() and source.resolve() in target.parents:
+                raise InputError(f"{output} is inside the input folder {source}; write outside it")
+
+
+def is_whole_number(text: str) -> bool:
+    """`text` is ASCII digits only. `str.isdigit` also takes `²` (which `int` refuses) and
+    other scripts' digits: a file name or setting with them is not a number here."""
+    return text.isascii() and text.isdigit()

@@ -33,9 +33,10 @@ import transformers
 from tqdm import tqdm
 
 from lib.checkpoints.fingerprint import folder_fingerprint
-from lib.checkpoints.loader import is_folder_source, load_model
+from lib.checkpoints.loader import is_folder_source, load_model, read_config
+from lib.checkpoints.validation import check_config
 from lib.core.catalog import LOG_STEPS, REVISIONS, size_of, step_of
-from lib.core.errors import CliParser, InputError, run_cli
+from lib.core.errors import CliParser, InputError, is_whole_number, run_cli
 from lib.core.paths import PROJECT_ROOT
 from lib.runs.store import JobKey, Store
 from lib.scoring.pipeline import (
@@ -101,7 +102,7 @@ def series_revisions(folder: str) -> list[str]:
     if not path.is_dir():
         raise InputError(f"no such folder: {folder}; give a hub id or a folder of step<N> folders")
     names = [p.name for p in path.iterdir() if p.is_dir() and p.name.startswith("step")]
-    steps = sorted((step_of(name), name) for name in names if name[4:].isdigit())
+    steps = sorted((step_of(name), name) for name in names if is_whole_number(name[4:]))
     if not steps:
         raise InputError(
             f"{folder} has no step<N> subfolders; a series folder holds one save_pretrained "
@@ -124,14 +125,50 @@ def plan_jobs(models: Sequence[str], revisions: str = "all") -> list[Job]:
         # `main` is `step143000`: `all` takes the step, a list may name either, not both.
         available = series_revisions(model) if local else list(REVISIONS)
         picked = pick_revisions(revisions, available, model)
-        if len({step_of(revision) for revision in picked}) < len(picked):
-            raise InputError(f"{model}: main and step143000 are the same checkpoint; give one")
+        check_distinct_steps(model, picked)
+        if local:
+            check_one_shape(model, picked)
         for revision in picked:
             # Absolute: Ray workers run in a copy of this checkout, not in this folder.
             source = str(Path(model).expanduser().resolve() / revision) if local else model
             key = JobKey(model, revision, step_of(revision))
             jobs.append(Job(key, source, "main" if local else revision))
     return jobs
+
+
+def check_distinct_steps(model: str, revisions: Sequence[str]) -> None:
+    """`InputError` naming two revisions of one training step (`main` and `step143000`, or
+    folders `step10` and `step00010`): the same checkpoint, swept once."""
+    by_step: dict[int, str] = {}
+    for revision in revisions:
+        step = step_of(revision)
+        if step in by_step:
+            raise InputError(
+                f"{model}: {by_step[step]} and {revision} are the same checkpoint (step {step}); "
+                "sweep one of them"
+            )
+        by_step[step] = revision
+
+
+def check_one_shape(model: str, revisions: Sequence[str]) -> None:
+    """`InputError` when the steps of a series folder differ in layers, heads or width: its
+    heads are followed over training by (layer, head). A step whose config does not read is
+    left to fail as its own job."""
+    seen: dict[tuple[int, int, int], str] = {}
+    for revision in revisions:
+        folder = Path(model).expanduser() / revision
+        try:
+            shape = check_config(read_config(folder, revision), f"{revision}/config.json")
+        except InputError:
+            continue
+        seen.setdefault((shape.n_layers, shape.n_heads, shape.d_model), revision)
+        if len(seen) > 1:
+            (first, a), (second, b) = seen.items()
+            raise InputError(
+                f"{model}: its steps differ in shape: {a} has {first[0]} layers × {first[1]} "
+                f"heads (d_model {first[2]}), {b} {second[0]} × {second[1]} (d_model "
+                f"{second[2]}); a series folder holds the checkpoints of one model"
+            )
 
 
 def pick_revisions(text: str, available: list[str], model: str) -> list[str]:

@@ -39,7 +39,7 @@ from torch import nn
 from tqdm import tqdm  # a transformers dependency
 
 from lib.checkpoints.loader import DEVICES, DTYPES, LoadedModel, check_source, load_model
-from lib.core.errors import CliParser, InputError, check_writable, run_cli
+from lib.core.errors import CliParser, InputError, check_not_input, check_writable, run_cli
 from lib.core.progress import Progress, ignore, subrange
 from lib.scoring.operations import (
     CPU_CHUNK_BYTES,
@@ -70,6 +70,7 @@ from lib.scoring.relations import (
     parse_relations,
 )
 from lib.tables.head_table import to_csv_bytes
+from lib.tables.result_files import replace_together
 
 SLOT = "<X>"
 LEADING = ("model", "revision", "commit", "layer", "head")
@@ -501,13 +502,24 @@ def settings_path(csv_path: Path) -> Path:
     return csv_path.with_name(f"{csv_path.stem}.settings.json")
 
 
+def output_paths(csv_path: Path) -> tuple[Path, Path, Path]:
+    """The three files `write_in_context` writes: table, summary, settings."""
+    return csv_path, summary_path(csv_path), settings_path(csv_path)
+
+
 def write_in_context(result: InContext, csv_path: Path) -> tuple[Path, Path]:
-    """Write the table, its summary and its settings; return (summary, settings) paths."""
+    """Write the table, its summary and its settings together (`lib.tables.result_files.
+    replace_together`: a full disk leaves the old three whole); return (summary, settings)."""
+    table, summary, settings = output_paths(csv_path)
     csv_path.parent.mkdir(parents=True, exist_ok=True)
-    csv_path.write_bytes(to_csv_bytes(result.table))
-    summary_path(csv_path).write_bytes(to_csv_bytes(result.summary))
-    settings_path(csv_path).write_text(json.dumps(result.settings, indent=2) + "\n")
-    return summary_path(csv_path), settings_path(csv_path)
+    replace_together(
+        [
+            (table, to_csv_bytes(result.table)),
+            (summary, to_csv_bytes(result.summary)),
+            (settings, (json.dumps(result.settings, indent=2) + "\n").encode()),
+        ]
+    )
+    return summary, settings
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -527,6 +539,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     check_source(args.model)
     check_writable(args.out)
+    inputs = [args.model, *args.relation_file, *([args.templates] if args.templates else [])]
+    check_not_input(output_paths(args.out), inputs)
     relations = parse_relations(args.relations)
     relation_files = relation_files_from(args)
     templates = read_templates(args.templates) if args.templates else DEFAULT_TEMPLATES

@@ -25,10 +25,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from lib.core.errors import CliParser, InputError, check_writable, run_cli
+from lib.core.errors import CliParser, InputError, check_not_input, check_writable, run_cli
 from lib.runs.store import Store
 from lib.tables.head_table import to_csv_bytes
 from lib.tables.labels import UNCLASSIFIED
+from lib.tables.result_files import replace_together
 
 HEAD = ["model", "layer", "head"]
 COLUMNS = (*HEAD, "final_label", "first_step", "n_changes", "threshold_step", "n_steps")
@@ -90,9 +91,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True, help="CSV to write")
     args = parser.parse_args(argv)
     check_writable(args.out)
+    check_not_input([args.out], [args.store])
     table = trajectories(Store(args.store).read())
     try:
-        args.out.write_bytes(to_csv_bytes(table))
+        replace_together([(args.out, to_csv_bytes(table))])
     except OSError as error:
         raise InputError(f"cannot write {args.out}: {error.strerror}") from None
     print(f"wrote {args.out}: {len(table)} heads", file=sys.stderr)
