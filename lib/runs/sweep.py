@@ -20,7 +20,10 @@ import contextlib
 import ctypes
 import gc
 import hashlib
+import importlib
 import json
+import os
+import socket
 import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -59,9 +62,24 @@ RAY_RETRIES = 3
 on its input is a recorded result, never retried."""
 RAY_RUNTIME_ENV = {
     "working_dir": str(PROJECT_ROOT),
-    "excludes": [".git", ".*_cache", "tests", "bench"],
+    # gitignore patterns, the last match wins: every top-level entry (`/*` would match the root
+    # itself) but the code and the relation data, never the series folders and stores a README
+    # workflow keeps in the checkout (past 512 MiB Ray refuses the upload).
+    "excludes": [
+        *("/[!.]*", "/.?*"),
+        *("!/lib", "!/lib/**", "__pycache__"),
+        *("!/data", "!/data/relations", "!/data/relations/**"),
+    ],
 }
-"""Ray workers import `lib` from this checkout, shipped to the cluster's nodes."""
+"""Ray workers import `lib` and hash `data/relations` (`scoring_code_digest`) from this
+checkout's copy shipped to the cluster's nodes: only those two folders."""
+RAY_ADDRESS_FORMS = (
+    "auto (the Ray started on this machine by `ray start --head`), HOST:PORT (a cluster's GCS "
+    "address, port 6379 by default) or ray://HOST:PORT (Ray Client, needs ray[client])"
+)
+RAY_CONNECT_TIMEOUT = 5.0
+"""Seconds to reach a cluster's address before Ray tries: Ray itself retries a closed port for
+many minutes."""
 LOCAL_RAY_OBJECT_STORE = 256 * 2**20
 """Object store of a local Ray started by the sweep: jobs pass only small results."""
 
@@ -316,22 +334,11 @@ def run_on_ray(
     jobs: Sequence[Job], settings: SweepSettings, store_url: str, ray_address: str | None
 ) -> Iterable[JobResult]:
     """The same `run_job` as Ray tasks, one GPU each with `--device cuda`, yielded as they
-    finish. Connects to the cluster at `ray_address`, else uses the Ray already started in
-    this process, else starts a local one. A task whose worker died is rerun up to
-    `RAY_RETRIES` times; past that it is recorded as failed."""
+    finish, on the Ray of `connect_ray`. A task whose worker died is rerun up to `RAY_RETRIES`
+    times; past that it is recorded as failed."""
     import ray  # only here: nothing else needs Ray installed
 
-    if not ray.is_initialized():
-        ray.init(
-            address=ray_address,
-            include_dashboard=False,
-            object_store_memory=None if ray_address else LOCAL_RAY_OBJECT_STORE,
-            # Workers import `lib` from this checkout, shipped to the cluster's nodes.
-            runtime_env={
-                "working_dir": str(PROJECT_ROOT),
-                "excludes": [".git", ".*_cache", "tests", "bench"],
-            },
-        )
+    connect_ray(ray_address, settings.device)
     task = ray.remote(run_job).options(
         num_cpus=1,
         num_gpus=1 if settings.device == "cuda" else 0,
@@ -351,6 +358,66 @@ def run_on_ray(
             reason = f"Ray lost the job's worker {RAY_RETRIES + 1} times: {one_line(error)}"
         Store(store_url).write_failure(job.key, known_digest(job, settings) or "", reason)
         yield JobResult(job, "failed", reason)
+
+
+def connect_ray(ray_address: str | None, device: str) -> None:
+    """Use the Ray already started in this process, else connect to the cluster at
+    `ray_address` (or $RAY_ADDRESS), else start a local one; `InputError` in one line, within
+    seconds, for an address that is malformed, unreachable or not a cluster, and for
+    `device` cuda on a cluster without a GPU (its tasks would wait forever)."""
+    import ray
+
+    started = not ray.is_initialized()
+    if started:
+        address = checked_ray_address(ray_address or os.environ.get("RAY_ADDRESS") or None)
+        try:
+            ray.init(
+                address=address,
+                include_dashboard=False,
+                object_store_memory=None if address else LOCAL_RAY_OBJECT_STORE,
+                runtime_env=RAY_RUNTIME_ENV,
+            )
+        except (ConnectionError, ValueError) as error:  # Ray's words for a cluster not there
+            where = f"Ray at {address}" if address else "a local Ray"
+            hint = "; start one with `ray start --head`" if address == "auto" else ""
+            raise InputError(f"cannot run on {where}: {one_line(error)}{hint}") from None
+    if device == "cuda" and ray.cluster_resources().get("GPU", 0) < 1:
+        if started:
+            ray.shutdown()
+        raise InputError(
+            "--device cuda runs one GPU per job, and the Ray cluster has no GPU; "
+            "give --device cpu, or a cluster with GPUs with --ray-address"
+        )
+
+
+def checked_ray_address(address: str | None) -> str | None:
+    """`address` if it is one of `RAY_ADDRESS_FORMS` and, for a host and port, something
+    listens there; `InputError` otherwise. None (start a local Ray) stays None."""
+    if address is None or address == "auto":
+        return address
+    if address.startswith("ray://"):
+        try:
+            importlib.import_module("grpc")  # Ray Client's transport: what ray[client] adds
+        except ImportError:
+            import ray
+
+            raise InputError(
+                f"{address}: ray:// goes through Ray Client, which needs "
+                f"`pip install 'ray[client]=={ray.__version__}'`; or give the cluster's GCS "
+                "address HOST:PORT"
+            ) from None
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if "://" in host or not host or not (port.isascii() and port.isdigit()):
+        web = " (http:// is a dashboard's, which runs no tasks)" if "http" in host else ""
+        raise InputError(f"{address!r} is not a Ray address{web}; give {RAY_ADDRESS_FORMS}")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), RAY_CONNECT_TIMEOUT).close()
+    except (OSError, OverflowError) as error:
+        raise InputError(
+            f"no Ray cluster answers at {address} ({one_line(error)}); start one with "
+            "`ray start --head`, or give its address"
+        ) from None
+    return address
 
 
 def terminal_report(total: int) -> tuple[Report, Callable[[], None]]:
@@ -405,11 +472,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--engine", default="process", choices=ENGINES, help="run jobs here or as Ray tasks"
     )
     parser.add_argument(
-        "--ray-address", help="Ray cluster to run on (default: a local Ray started here)"
+        "--ray-address",
+        help=f"Ray cluster to run on with --engine ray: {RAY_ADDRESS_FORMS}; default: "
+        "$RAY_ADDRESS, else a local Ray started here",
     )
     args = parser.parse_args(argv)
+    if args.ray_address is not None and args.engine != "ray":
+        raise InputError("--ray-address is for --engine ray; add it, or leave the address out")
     settings = SweepSettings(scoring_settings(args), args.device, args.dtype)
     jobs = plan_jobs(args.model, args.revisions)
+    if args.engine == "ray":  # a bad address or a cluster without GPUs: refused before the store
+        connect_ray(args.ray_address, args.device)
     report, close = terminal_report(len(jobs))
     try:
         results = sweep(jobs, settings, args.out, args.engine, args.ray_address, report)
