@@ -15,18 +15,20 @@ from pathlib import Path
 
 from lib.charts import export
 from lib.charts.layer_chart import layer_chart
-from lib.cli.output import say, write_output
+from lib.cli.output import check_not_input, say, write_bytes
 from lib.core.colors import parse_colors
 from lib.core.errors import CliParser, InputError, run_cli
 from lib.tables import binning
 from lib.tables import head_table as ht
 from lib.tables.population import POPULATIONS, head_table_population
+from lib.tables.result_files import settings_path
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """`python -m lib.chart`: read a head table, count, draw, write the export OUT names."""
     args = _parser().parse_args(argv)
-    path = Path(args.input)
+    path, out = Path(args.input), Path(args.out)
+    check_not_input([out], [path, settings_path(path)])
     try:
         with path.open("rb") as stream:
             table = ht.read_file(stream, path.name, repeated=args.repeated_heads)
@@ -49,9 +51,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         colors=parse_colors(args.colors) if args.colors else None,
     )
     counts = binning.count_heads(table, categories, layers)
-    out = Path(args.out)
     payload = export.render(out.suffix.lower(), layer_chart(counts, args.title), counts)
-    write_output(out, lambda path: path.write_bytes(payload))
+    write_bytes(out, payload)
     for note in (population_note, *counts.notes, binning.describe_outside(counts)):
         if note:
             say(f"note: {note}")

@@ -15,13 +15,13 @@ from collections.abc import Sequence
 
 from lib.checkpoints.loader import check_source, load_model
 from lib.cli.options import model_options, out_option
-from lib.cli.output import check_writable, say, write_output
+from lib.cli.output import check_not_input, check_writable, say, write_output
 from lib.cli.progress_bar import progress_bar
 from lib.cli.scoring_options import print_relation_notes, scoring_options, scoring_settings
 from lib.core.errors import CliParser, run_cli
 from lib.core.progress import subrange
 from lib.scoring.pipeline import classify_heads, write_classification
-from lib.tables.result_files import check_pair_target
+from lib.tables.result_files import check_pair_target, settings_path
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -33,6 +33,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     check_source(args.model)
     check_writable(args.out)
+    check_not_input([args.out, settings_path(args.out)], [args.model, *args.relation_file])
     check_pair_target(args.out)
     settings = scoring_settings(args)
     with progress_bar(description_width=45) as progress:

@@ -10,11 +10,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from lib.cli.output import check_writable, say, write_output
+from lib.cli.output import check_not_input, check_writable, say, write_bytes
 from lib.core.errors import CliParser, run_cli
 from lib.tables import head_table as ht
 from lib.tables.compare import compare, read_run
 from lib.tables.population import DEFAULT_POPULATION, POPULATIONS
+from lib.tables.result_files import settings_path
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -26,13 +27,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True, help="CSV of the differing heads")
     args = parser.parse_args(argv)
     check_writable(args.out)
+    check_not_input([args.out], [args.a, args.b, settings_path(args.a), settings_path(args.b)])
     (a, thresholds), (b, b_thresholds) = read_run(args.a), read_run(args.b)
     if thresholds != b_thresholds:
         say("note: the runs' sidecars differ in thresholds; A's label both")
     comparison = compare(a, b, thresholds, args.population)
-    write_output(args.out, lambda path: path.write_bytes(ht.to_csv_bytes(comparison.differences)))
-    if comparison.shapes:
-        say(f"note: {comparison.shapes}")
+    write_bytes(args.out, ht.to_csv_bytes(comparison.differences))
+    for note in (comparison.shapes, comparison.chart_note):
+        if note:
+            say(f"note: {note}")
     say(
         f"{len(comparison.differences)} of {comparison.n_matched} heads differ in label; "
         f"wrote {args.out}"

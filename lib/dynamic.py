@@ -15,7 +15,7 @@ from pathlib import Path
 
 from lib.checkpoints.loader import check_source, load_model
 from lib.cli.options import model_options, out_option
-from lib.cli.output import check_writable, say, write_output
+from lib.cli.output import check_not_input, check_writable, say, write_output
 from lib.cli.progress_bar import progress_bar
 from lib.cli.scoring_options import load_options, print_relation_notes, relation_options
 from lib.core.errors import CliParser, run_cli
@@ -24,6 +24,7 @@ from lib.scoring.dynamic import (
     DEFAULT_TEMPLATES,
     SLOT,
     in_context,
+    output_paths,
     read_templates,
     write_in_context,
 )
@@ -43,6 +44,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     check_source(args.model)
     check_writable(args.out)
+    inputs = [args.model, *args.relation_file, *([args.templates] if args.templates else [])]
+    check_not_input(output_paths(args.out), inputs)
     relations = parse_relations(args.relations)
     relation_files = relation_files_from(args)
     templates = read_templates(args.templates) if args.templates else DEFAULT_TEMPLATES

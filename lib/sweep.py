@@ -17,13 +17,15 @@ from tqdm import tqdm  # a transformers dependency, pinned in requirements.txt
 
 from lib.cli.output import say
 from lib.cli.scoring_options import scoring_options, scoring_settings
-from lib.core.errors import CliParser, run_cli
+from lib.core.errors import CliParser, InputError, run_cli
 from lib.runs.sweep import (
     ENGINES,
+    RAY_ADDRESS_FORMS,
     REVISION_SETS,
     JobResult,
     Report,
     SweepSettings,
+    connect_ray,
     plan_jobs,
     sweep,
 )
@@ -81,11 +83,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--engine", default="process", choices=ENGINES, help="run jobs here or as Ray tasks"
     )
     parser.add_argument(
-        "--ray-address", help="Ray cluster to run on (default: a local Ray started here)"
+        "--ray-address",
+        help=f"Ray cluster to run on with --engine ray: {RAY_ADDRESS_FORMS}; default: "
+        "$RAY_ADDRESS, else a local Ray started here",
     )
     args = parser.parse_args(argv)
+    if args.ray_address is not None and args.engine != "ray":
+        raise InputError("--ray-address is for --engine ray; add it, or leave the address out")
     settings = SweepSettings(scoring_settings(args), args.device, args.dtype)
     jobs = plan_jobs(args.model, args.revisions)
+    if args.engine == "ray":  # a bad address or a cluster without GPUs: refused before the store
+        connect_ray(args.ray_address, args.device)
     report, close = terminal_report(len(jobs))
     try:
         results = sweep(jobs, settings, args.out, args.engine, args.ray_address, report)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from lib.cli.options import out_option
-from lib.cli.output import check_writable, say, write_output
+from lib.cli.output import check_not_input, check_writable, say, write_bytes
 from lib.core.errors import CliParser, run_cli
 from lib.runs.store import Store
 from lib.tables.head_table import to_csv_bytes
@@ -27,8 +27,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("store", help="results store of python -m lib.sweep (folder or URL)")
     args = parser.parse_args(argv)
     check_writable(args.out)
+    check_not_input([args.out], [args.store])
     table = trajectories(Store(args.store).read())
-    write_output(args.out, lambda path: path.write_bytes(to_csv_bytes(table)))
+    write_bytes(args.out, to_csv_bytes(table))
     say(f"wrote {args.out}: {len(table)} heads")
     return 0
 

@@ -59,7 +59,10 @@ except InputError as error:
     st.stop()
 if comparison.shapes:
     st.warning(comparison.shapes)
-show_counts(comparison.counts)
+if comparison.counts is None:
+    st.info(comparison.chart_note)
+else:
+    show_counts(comparison.counts)
 st.subheader("Heads whose label differs")
 st.caption(
     f"{len(comparison.differences)} of {comparison.n_matched} heads matched by (layer, head) "

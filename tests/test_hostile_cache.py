@@ -284,3 +284,22 @@ def test_nothing_to_score_is_refused_not_an_empty_table(
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and "nothing to score" in error
     assert not out.exists()
+
+
+def test_a_reader_never_removes_an_entry_another_process_is_writing(
+    tmp_path: Path, planted_classification: Classification
+) -> None:
+    ResultCache(tmp_path).get_or_compute(KEY, lambda: planted_classification)
+    csv = tmp_path / f"{KEY.digest}.csv"
+    sidecar = settings_path(csv)
+    # Another process rewriting the entry, caught between its steps (`replace_together`):
+    # both files staged, the old sidecar removed, the new one not yet moved into place.
+    staged = tmp_path / f".{sidecar.name}{result_files.STAGING_MARK}other"
+    shutil.copy(sidecar, staged)
+    sidecar.unlink()
+    with pytest.raises(AssertionError, match="computed although cached"):  # a miss, no more
+        ResultCache(tmp_path).get_or_compute(KEY, fail)
+    os.replace(staged, sidecar)  # the writer finishes
+    served = ResultCache(tmp_path).get_or_compute(KEY, fail)
+    assert served.origin == "disk"
+    pd.testing.assert_frame_equal(served.result.table, planted_classification.table)

@@ -20,6 +20,7 @@ from lib.checkpoints.validation import NeoxShape, expected_tensors, safetensors_
 from lib.classify import main as classify_main
 from lib.core.errors import InputError, run_cli
 from lib.fixtures.synthetic import pythia_config, random_model, save_checkpoint, train_tokenizer
+from lib.runs.sweep import plan_jobs
 from tests.conftest import Planted
 
 WEIGHTS = "model.safetensors"
@@ -232,3 +233,33 @@ def test_a_pickle_index_beside_safetensors_weights_is_never_followed(
     index = {"weight_map": {"gpt_neox.embed_in.weight": "pytorch_model-00001-of-00002.bin"}}
     (folder / "pytorch_model.bin.index.json").write_text(json.dumps(index))
     assert load_model(str(folder), device="cpu").model.config.num_hidden_layers == 3
+
+
+def series_of(folder: Path, steps: dict[str, int]) -> Path:
+    """A series folder: a `step<N>` subfolder per name, each with a config of that many
+    layers and a (header-only) weights file: enough to plan a sweep, which loads nothing."""
+    for name, n_layers in steps.items():
+        step = folder / name
+        step.mkdir(parents=True)
+        pythia_config(n_layers, 4, 64, 512).to_json_file(step / "config.json")
+        (step / WEIGHTS).write_bytes(b"")
+    return folder
+
+
+def test_a_step_folder_with_a_non_ascii_digit_is_not_a_step(tmp_path: Path) -> None:
+    series = series_of(tmp_path / "series", {"step0": 3, "step²": 3})
+    assert [job.key.revision for job in plan_jobs([str(series)])] == ["step0"]
+
+
+def test_two_folders_of_one_step_are_named_in_the_refusal(tmp_path: Path) -> None:
+    series = series_of(tmp_path / "series", {"step10": 3, "step00010": 3})
+    with pytest.raises(InputError, match=r"step00010 and step10 are the same checkpoint \(step 10"):
+        plan_jobs([str(series)])
+
+
+def test_steps_of_different_shapes_are_refused_in_one_line(tmp_path: Path) -> None:
+    series = series_of(tmp_path / "series", {"step0": 3, "step1": 3, "step2": 2})
+    message = "its steps differ in shape: step0 has 3 layers × 4 heads (d_model 64), step2 2 × 4"
+    with pytest.raises(InputError, match=re.escape(message)):
+        plan_jobs([str(series)])
+    assert len(plan_jobs([str(series)], "step0,step1")) == 2

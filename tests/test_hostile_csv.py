@@ -5,6 +5,7 @@ tables. Each ends in the right table or one line (CLI: exit code 2), never a tra
 
 from __future__ import annotations
 
+import argparse
 import io
 import json
 from pathlib import Path
@@ -16,6 +17,7 @@ from lib.chart import main
 from lib.charts import export
 from lib.charts.layer_chart import layer_chart
 from lib.core.errors import EXIT_BAD_INPUT, InputError, run_cli
+from lib.scoring.relation_files import read_relation_file, relation_files_from, relation_name
 from lib.tables import binning
 from lib.tables import head_table as ht
 from tests.chart_helpers import FIGURE_CSV
@@ -168,3 +170,39 @@ def test_absurd_bins_are_one_line(
     assert chart_cli(FIGURE_CSV, "--out", tmp_path / "x.png", *options) == EXIT_BAD_INPUT
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
+
+
+PAIRS_CSV = "src,dst\n" + "".join(f"w{i},v{i}\n" for i in range(40))
+
+
+def test_a_relation_csv_starting_with_blank_lines_is_read() -> None:
+    spaced = "\n \n" + PAIRS_CSV.replace("\n", "\n\n", 3)
+    relation = read_relation_file("spaced.csv", io.BytesIO(spaced.encode()))
+    assert relation.rows == tuple((f"w{i}", f"v{i}") for i in range(40))
+    bad = "\n" + PAIRS_CSV.replace("w7,v7", "w7")
+    with pytest.raises(InputError, match="row 10: no dst cell"):  # rows keep their numbers
+        read_relation_file("bad.csv", io.BytesIO(bad.encode()))
+
+
+@pytest.mark.parametrize(
+    ("file_name", "name"),
+    [
+        ("Größe.csv", "größe"),
+        ("Grüße.csv", "grüße"),
+        ("日本語.csv", "日本語"),
+        ("My Pairs (v2).csv", "my_pairs_v2"),
+        ("x²-y.csv", "x2_y"),  # NFKC, as Python reads identifiers
+    ],
+)
+def test_relation_names_keep_letters_of_every_script(file_name: str, name: str) -> None:
+    assert relation_name(file_name) == name
+    assert f"score_{name}".isidentifier()
+
+
+def test_a_relation_k_of_non_ascii_digits_is_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "pairs.csv"
+    path.write_text(PAIRS_CSV)
+    for k in ("²", "٣"):
+        args = argparse.Namespace(relation_file=[path], relation_k=[f"pairs={k}"])
+        with pytest.raises(InputError, match="expected NAME=K with K a whole number"):
+            relation_files_from(args)

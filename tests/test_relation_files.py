@@ -218,7 +218,7 @@ def test_bad_relation_options_are_one_line_and_exit_code_2(
 
 
 def test_relation_names_are_safe_column_names() -> None:
-    assert relation_name("Ünïcode café-pairs.v2.CSV") == "n_code_caf_pairs_v2"
+    assert relation_name("Ünïcode café-pairs.v2.CSV") == "ünïcode_café_pairs_v2"
     assert relation_name("/some/dir/capitals.json") == "capitals"
 
 

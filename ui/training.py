@@ -57,7 +57,12 @@ def sweep_command(source: str, revisions: str, store: str) -> list[str]:
 
 
 def start_sweep(source: str, revisions: str, store: str) -> None:
-    """Start a sweep in its own process; its output goes to a log file the page can show."""
+    """Start a sweep in its own process; its output goes to a log file the page can show.
+    The process runs in `ROOT`: local paths are made absolute here first, once, so that it
+    reads and writes the folders the page names (`InputError` for a store it cannot use)."""
+    store = Store(store).absolute_url
+    if Path(source).expanduser().exists():  # else a hub id, or a folder the sweep says is missing
+        source = str(Path(source).expanduser().resolve())
     log = Path(tempfile.mkstemp(prefix="sweep-", suffix=".log")[1])
     with log.open("wb") as file:
         process = subprocess.Popen(
@@ -96,8 +101,12 @@ def sweep_form() -> None:
             if not source.strip() or not store.strip():
                 st.error("Give a model and a store folder.")
             else:
-                start_sweep(source.strip(), revisions.strip(), store.strip())
-                st.rerun()
+                try:
+                    start_sweep(source.strip(), revisions.strip(), store.strip())
+                except InputError as error:
+                    st.error(str(error))
+                else:
+                    st.rerun()
 
 
 def running() -> bool:

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from lib.core import catalog
-from lib.core.errors import InputError
+from lib.core.errors import InputError, is_whole_number
 from lib.tables.head_table import MAX_ROWS, ReadLimits
 
 if (
@@ -126,6 +126,6 @@ def public_mode_from(settings: Mapping[str, object]) -> PublicMode:
 
 def _positive_int(value: object, key: str) -> int:
     text = str(value).strip().replace("_", "").replace(",", "")
-    if not text.isdigit() or int(text) == 0:
+    if not is_whole_number(text) or int(text) == 0:
         raise InputError(f"{key}={value!r} must be a whole number > 0")
     return int(text)

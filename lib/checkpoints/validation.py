@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lib.core.errors import InputError
+from lib.core.errors import InputError, is_whole_number
 
 LIMITS = {
     "num_hidden_layers": 1024,
@@ -272,7 +272,7 @@ def _sample(names: set[str]) -> str:
 
 
 def _natural(name: str) -> tuple[object, ...]:
-    return tuple(int(part) if part.isdigit() else part for part in name.split("."))
+    return tuple(int(part) if is_whole_number(part) else part for part in name.split("."))
 
 
 def check_weights(folder: Path, shape: NeoxShape) -> None:

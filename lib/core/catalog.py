@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from lib.core.errors import InputError
+from lib.core.errors import InputError, is_whole_number
 
 if TYPE_CHECKING:  # torch is imported where a dtype is measured: the chart path needs none
     import torch
@@ -88,7 +88,7 @@ def step_of(revision: str) -> int:
     if revision == "main":
         return FINAL_STEP
     number = revision.removeprefix("step")
-    if not revision.startswith("step") or not number.isdigit():
+    if not revision.startswith("step") or not is_whole_number(number):
         raise InputError(f"revision {revision!r} is not main or step<N> (e.g. step1000)")
     return int(number)
 

@@ -36,3 +36,9 @@ class CliParser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         raise InputError(f"{self.prog}: {message}")
+
+
+def is_whole_number(text: str) -> bool:
+    """`text` is ASCII digits only. `str.isdigit` also takes `²` (which `int` refuses) and
+    other scripts' digits: a file name or setting with them is not a number here."""
+    return text.isascii() and text.isdigit()

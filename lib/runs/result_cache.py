@@ -12,13 +12,15 @@ a result is `<digest>.csv` with its sidecar `<digest>.settings.json`, written as
 `lib.tables.result_files.write_pair`. Before an entry is served from disk,
 `lib.tables.result_files.read_pair` checks it against the checksums and row count its sidecar
 records; an entry that fails (cut short, edited, a folder in a file's place, unreadable) is removed
-and recomputed, and only checked or freshly computed results are kept in memory. Staging files of
-killed runs are removed when the cache is opened. `ResultCache.get_or_compute` holds one lock per
-key, so two callers (e.g. two browser sessions) asking for the same result wait for one computation.
+and recomputed (one that another process is writing now is a miss, not removed), and only checked or
+freshly computed results are kept in memory. Staging files of killed runs are
+removed when the cache is opened. `ResultCache.get_or_compute` holds one lock per key, so two
+callers (e.g. two browser sessions) asking for the same result wait for one computation.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -39,7 +41,13 @@ from lib.scoring.patterns import PatternSettings
 from lib.scoring.pipeline import Classification, write_classification
 from lib.scoring.relations import SkippedRelation
 from lib.tables.labels import Thresholds, label_heads
-from lib.tables.result_files import read_pair, remove_pair, remove_stale_staging, settings_path
+from lib.tables.result_files import (
+    being_written,
+    read_pair,
+    remove_pair,
+    remove_stale_staging,
+    settings_path,
+)
 
 CACHE_DIR_KEY = "HEAD_ATLAS_CACHE_DIR"
 DEFAULT_CACHE_DIR = Path("~/.cache/pythia-head-atlas")
@@ -176,17 +184,19 @@ class ResultCache:
     def _from_disk(self, key: ResultKey) -> Classification | None:
         """The stored result, or None when absent or failing its checks (`read_pair`); a
         failing entry is removed, then recomputed and rewritten: the cache heals itself rather
-        than failing the run or serving a damaged table."""
+        than failing the run or serving a damaged table. An entry another process is writing
+        (`being_written`) is a miss, never removed; one read again after its writer finished
+        (a table read before the write and a sidecar after) is served."""
         csv_path = self.csv_path(key)
         if not os.path.lexists(csv_path):
             return None
-        try:
-            table, settings = read_pair(csv_path)
-            skipped = tuple(SkippedRelation(**s) for s in settings.get("skipped_relations", []))
-        except (InputError, TypeError):
-            remove_pair(csv_path)
-            return None
-        return Classification(table, settings, skipped)
+        for _ in range(2):  # twice: a writer may finish between our reads of its two files
+            with contextlib.suppress(InputError):
+                return read_entry(csv_path)
+            if being_written(csv_path):
+                return None
+        remove_pair(csv_path)
+        return None
 
     def _write(self, key: ResultKey, result: Classification) -> None:
         target = self.csv_path(key)
@@ -200,6 +210,16 @@ class ResultCache:
             ) from error
 
 
+def read_entry(csv_path: Path) -> Classification:
+    """The result stored at `csv_path`; `InputError` when it fails its checks (`read_pair`)."""
+    table, settings = read_pair(csv_path)
+    try:
+        skipped = tuple(SkippedRelation(**s) for s in settings.get("skipped_relations", []))
+    except TypeError:
+        raise InputError(f"{csv_path.name} records skipped relations it cannot have") from None
+    return Classification(table, settings, skipped)
+
+
 @dataclass(frozen=True)
 class StoredResult:
     """A result stored in a cache folder: its table's path and its settings (sidecar JSON)."""
@@ -208,28 +228,43 @@ class StoredResult:
     settings: dict[str, Any]
 
     @property
+    def stale(self) -> bool:
+        """Scored by another version of the scoring code than this server's (its recorded
+        `scoring_code` digest differs): its numbers may not be what this code computes."""
+        return self.settings.get("scoring_code") != current_code()
+
+    @property
     def description(self) -> str:
         """For a reader choosing among results: model, revision, dtype, device, what was
         scored, and the key digest that tells apart otherwise equal descriptions."""
         s = self.settings
         scored = f"{len(s.get('relations', []))} relations"
         scored += " + patterns" if s.get("patterns") else ""
+        stale = " · older scoring code" if self.stale else ""
         return (
             f"{s.get('model')} @ {s.get('revision')} · {s.get('dtype')} on {s.get('device')} · "
-            f"{scored} · {self.csv_path.stem[:8]}"
+            f"{scored} · {self.csv_path.stem[:8]}{stale}"
         )
 
     def read(self) -> Classification:
         """The stored result, checked by `lib.tables.result_files.read_pair` (`InputError` naming
-        what is wrong when it fails); thresholds as recorded, `relabel` for others."""
-        table, settings = read_pair(self.csv_path)
-        skipped = tuple(SkippedRelation(**s) for s in settings.get("skipped_relations", []))
-        return Classification(table, settings, skipped)
+        the result and what is wrong when it fails, or when it is `stale`: never served as if this
+        code had scored it); thresholds as recorded, `relabel` for others."""
+        if self.stale:
+            raise InputError(
+                f"{self.description}: scored by another version of the scoring code than this "
+                "server's, so its numbers may differ; score it again on Classify heads"
+            )
+        try:
+            return read_entry(self.csv_path)
+        except InputError as error:
+            raise InputError(f"{self.description}: {error}; score it again") from None
 
 
 def stored_results(directory: Path) -> list[StoredResult]:
-    """The results stored in `directory`, newest first: every `<digest>.csv` whose sidecar
-    reads as JSON. Read-only and light (sidecars only): `StoredResult.read` checks an entry."""
+    """The results stored in `directory`, newest first, those of older scoring code last
+    (`StoredResult.stale`): every `<digest>.csv` whose sidecar reads as JSON. Read-only and
+    light (sidecars only): `StoredResult.read` checks an entry."""
     found = []
     for csv_path in Path(directory).glob("*.csv"):
         try:
@@ -239,4 +274,5 @@ def stored_results(directory: Path) -> list[StoredResult]:
             continue  # being written, or not ours: left to the cache itself
         if isinstance(settings, dict):
             found.append((modified, StoredResult(csv_path, settings)))
-    return [result for _, result in sorted(found, key=lambda pair: -pair[0])]
+    ordered = sorted(found, key=lambda pair: (pair[1].stale, -pair[0]))
+    return [result for _, result in ordered]

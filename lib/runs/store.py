@@ -65,9 +65,13 @@ class Store:
 
     def __init__(self, url: str) -> None:
         self.url = str(url)
+        supported = ("file", "s3", "gs", "gcs", "az", "abfs")  # writable by every worker
+        if "://" in self.url and self.url.split("://", 1)[0].lower() not in supported:
+            where = ", ".join(f"{protocol}://" for protocol in supported)
+            raise InputError(f"cannot use {self.url} as a store: give a folder or {where}")
         try:
             self.fs, self.root = fsspec.core.url_to_fs(self.url)
-        except (ImportError, ValueError) as error:
+        except (ImportError, ValueError, OSError) as error:
             raise InputError(f"cannot open store {self.url}: {error}") from None
         self.root = self.root.rstrip("/")
 

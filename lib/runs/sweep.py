@@ -17,7 +17,10 @@ import contextlib
 import ctypes
 import gc
 import hashlib
+import importlib
 import json
+import os
+import socket
 import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -28,9 +31,10 @@ from typing import Literal
 import torch
 import transformers
 
-from lib.checkpoints.loader import is_folder_source, load_model
+from lib.checkpoints.loader import is_folder_source, load_model, read_config
+from lib.checkpoints.validation import check_config
 from lib.core.catalog import LOG_STEPS, REVISIONS, size_of, step_of
-from lib.core.errors import InputError
+from lib.core.errors import InputError, is_whole_number
 from lib.core.paths import PROJECT_ROOT
 from lib.runs.classification import RunRequest, model_key, result_key
 from lib.runs.store import JobKey, Store
@@ -49,9 +53,24 @@ RAY_RETRIES = 3
 on its input is a recorded result, never retried."""
 RAY_RUNTIME_ENV = {
     "working_dir": str(PROJECT_ROOT),
-    "excludes": [".git", ".*_cache", "tests", "bench"],
+    # gitignore patterns, the last match wins: every top-level entry (`/*` would match the root
+    # itself) but the code and the relation data, never the series folders and stores a README
+    # workflow keeps in the checkout (past 512 MiB Ray refuses the upload).
+    "excludes": [
+        *("/[!.]*", "/.?*"),
+        *("!/lib", "!/lib/**", "__pycache__"),
+        *("!/data", "!/data/relations", "!/data/relations/**"),
+    ],
 }
-"""Ray workers import `lib` from this checkout, shipped to the cluster's nodes."""
+"""Ray workers import `lib` and hash `data/relations` (`scoring_code_digest`) from this
+checkout's copy shipped to the cluster's nodes: only those two folders."""
+RAY_ADDRESS_FORMS = (
+    "auto (the Ray started on this machine by `ray start --head`), HOST:PORT (a cluster's GCS "
+    "address, port 6379 by default) or ray://HOST:PORT (Ray Client, needs ray[client])"
+)
+RAY_CONNECT_TIMEOUT = 5.0
+"""Seconds to reach a cluster's address before Ray tries: Ray itself retries a closed port for
+many minutes."""
 LOCAL_RAY_OBJECT_STORE = 256 * 2**20
 """Object store of a local Ray started by the sweep: jobs pass only small results."""
 
@@ -92,7 +111,7 @@ def series_revisions(folder: str) -> list[str]:
     if not path.is_dir():
         raise InputError(f"no such folder: {folder}; give a hub id or a folder of step<N> folders")
     names = [p.name for p in path.iterdir() if p.is_dir() and p.name.startswith("step")]
-    steps = sorted((step_of(name), name) for name in names if name[4:].isdigit())
+    steps = sorted((step_of(name), name) for name in names if is_whole_number(name[4:]))
     if not steps:
         raise InputError(
             f"{folder} has no step<N> subfolders; a series folder holds one save_pretrained "
@@ -115,14 +134,50 @@ def plan_jobs(models: Sequence[str], revisions: str = "all") -> list[Job]:
         # `main` is `step143000`: `all` takes the step, a list may name either, not both.
         available = series_revisions(model) if local else list(REVISIONS)
         picked = pick_revisions(revisions, available, model)
-        if len({step_of(revision) for revision in picked}) < len(picked):
-            raise InputError(f"{model}: main and step143000 are the same checkpoint; give one")
+        check_distinct_steps(model, picked)
+        if local:
+            check_one_shape(model, picked)
         for revision in picked:
             # Absolute: Ray workers run in a copy of this checkout, not in this folder.
             source = str(Path(model).expanduser().resolve() / revision) if local else model
             key = JobKey(model, revision, step_of(revision))
             jobs.append(Job(key, source, "main" if local else revision))
     return jobs
+
+
+def check_distinct_steps(model: str, revisions: Sequence[str]) -> None:
+    """`InputError` naming two revisions of one training step (`main` and `step143000`, or
+    folders `step10` and `step00010`): the same checkpoint, swept once."""
+    by_step: dict[int, str] = {}
+    for revision in revisions:
+        step = step_of(revision)
+        if step in by_step:
+            raise InputError(
+                f"{model}: {by_step[step]} and {revision} are the same checkpoint (step {step}); "
+                "sweep one of them"
+            )
+        by_step[step] = revision
+
+
+def check_one_shape(model: str, revisions: Sequence[str]) -> None:
+    """`InputError` when the steps of a series folder differ in layers, heads or width: its
+    heads are followed over training by (layer, head). A step whose config does not read is
+    left to fail as its own job."""
+    seen: dict[tuple[int, int, int], str] = {}
+    for revision in revisions:
+        folder = Path(model).expanduser() / revision
+        try:
+            shape = check_config(read_config(folder, revision), f"{revision}/config.json")
+        except InputError:
+            continue
+        seen.setdefault((shape.n_layers, shape.n_heads, shape.d_model), revision)
+        if len(seen) > 1:
+            (first, a), (second, b) = seen.items()
+            raise InputError(
+                f"{model}: its steps differ in shape: {a} has {first[0]} layers × {first[1]} "
+                f"heads (d_model {first[2]}), {b} {second[0]} × {second[1]} (d_model "
+                f"{second[2]}); a series folder holds the checkpoints of one model"
+            )
 
 
 def pick_revisions(text: str, available: list[str], model: str) -> list[str]:
@@ -265,22 +320,11 @@ def run_on_ray(
     jobs: Sequence[Job], settings: SweepSettings, store_url: str, ray_address: str | None
 ) -> Iterable[JobResult]:
     """The same `run_job` as Ray tasks, one GPU each with `--device cuda`, yielded as they
-    finish. Connects to the cluster at `ray_address`, else uses the Ray already started in
-    this process, else starts a local one. A task whose worker died is rerun up to
-    `RAY_RETRIES` times; past that it is recorded as failed."""
+    finish, on the Ray of `connect_ray`. A task whose worker died is rerun up to `RAY_RETRIES`
+    times; past that it is recorded as failed."""
     import ray  # only here: nothing else needs Ray installed
 
-    if not ray.is_initialized():
-        ray.init(
-            address=ray_address,
-            include_dashboard=False,
-            object_store_memory=None if ray_address else LOCAL_RAY_OBJECT_STORE,
-            # Workers import `lib` from this checkout, shipped to the cluster's nodes.
-            runtime_env={
-                "working_dir": str(PROJECT_ROOT),
-                "excludes": [".git", ".*_cache", "tests", "bench"],
-            },
-        )
+    connect_ray(ray_address, settings.device)
     task = ray.remote(run_job).options(
         num_cpus=1,
         num_gpus=1 if settings.device == "cuda" else 0,
@@ -300,3 +344,63 @@ def run_on_ray(
             reason = f"Ray lost the job's worker {RAY_RETRIES + 1} times: {one_line(error)}"
         Store(store_url).write_failure(job.key, known_digest(job, settings) or "", reason)
         yield JobResult(job, "failed", reason)
+
+
+def connect_ray(ray_address: str | None, device: str) -> None:
+    """Use the Ray already started in this process, else connect to the cluster at
+    `ray_address` (or $RAY_ADDRESS), else start a local one; `InputError` in one line, within
+    seconds, for an address that is malformed, unreachable or not a cluster, and for
+    `device` cuda on a cluster without a GPU (its tasks would wait forever)."""
+    import ray
+
+    started = not ray.is_initialized()
+    if started:
+        address = checked_ray_address(ray_address or os.environ.get("RAY_ADDRESS") or None)
+        try:
+            ray.init(
+                address=address,
+                include_dashboard=False,
+                object_store_memory=None if address else LOCAL_RAY_OBJECT_STORE,
+                runtime_env=RAY_RUNTIME_ENV,
+            )
+        except (ConnectionError, ValueError) as error:  # Ray's words for a cluster not there
+            where = f"Ray at {address}" if address else "a local Ray"
+            hint = "; start one with `ray start --head`" if address == "auto" else ""
+            raise InputError(f"cannot run on {where}: {one_line(error)}{hint}") from None
+    if device == "cuda" and ray.cluster_resources().get("GPU", 0) < 1:
+        if started:
+            ray.shutdown()
+        raise InputError(
+            "--device cuda runs one GPU per job, and the Ray cluster has no GPU; "
+            "give --device cpu, or a cluster with GPUs with --ray-address"
+        )
+
+
+def checked_ray_address(address: str | None) -> str | None:
+    """`address` if it is one of `RAY_ADDRESS_FORMS` and, for a host and port, something
+    listens there; `InputError` otherwise. None (start a local Ray) stays None."""
+    if address is None or address == "auto":
+        return address
+    if address.startswith("ray://"):
+        try:
+            importlib.import_module("grpc")  # Ray Client's transport: what ray[client] adds
+        except ImportError:
+            import ray
+
+            raise InputError(
+                f"{address}: ray:// goes through Ray Client, which needs "
+                f"`pip install 'ray[client]=={ray.__version__}'`; or give the cluster's GCS "
+                "address HOST:PORT"
+            ) from None
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if "://" in host or not host or not (port.isascii() and port.isdigit()):
+        web = " (http:// is a dashboard's, which runs no tasks)" if "http" in host else ""
+        raise InputError(f"{address!r} is not a Ray address{web}; give {RAY_ADDRESS_FORMS}")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), RAY_CONNECT_TIMEOUT).close()
+    except (OSError, OverflowError) as error:
+        raise InputError(
+            f"no Ray cluster answers at {address} ({one_line(error)}); start one with "
+            "`ray start --head`, or give its address"
+        ) from None
+    return address

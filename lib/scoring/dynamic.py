@@ -54,6 +54,7 @@ from lib.scoring.relations import (
 )
 from lib.tables.head_table import to_csv_bytes
 from lib.tables.in_context import STATIC_TWIN, VARIANT_DEFINITIONS, VARIANTS
+from lib.tables.result_files import replace_together
 
 SLOT = "<X>"
 LEADING = ("model", "revision", "commit", "layer", "head")
@@ -458,10 +459,21 @@ def settings_path(csv_path: Path) -> Path:
     return csv_path.with_name(f"{csv_path.stem}.settings.json")
 
 
+def output_paths(csv_path: Path) -> tuple[Path, Path, Path]:
+    """The three files `write_in_context` writes: table, summary, settings."""
+    return csv_path, summary_path(csv_path), settings_path(csv_path)
+
+
 def write_in_context(result: InContext, csv_path: Path) -> tuple[Path, Path]:
-    """Write the table, its summary and its settings; return (summary, settings) paths."""
+    """Write the table, its summary and its settings together (`lib.tables.result_files.
+    replace_together`: a full disk leaves the old three whole); return (summary, settings)."""
+    table, summary, settings = output_paths(csv_path)
     csv_path.parent.mkdir(parents=True, exist_ok=True)
-    csv_path.write_bytes(to_csv_bytes(result.table))
-    summary_path(csv_path).write_bytes(to_csv_bytes(result.summary))
-    settings_path(csv_path).write_text(json.dumps(result.settings, indent=2) + "\n")
-    return summary_path(csv_path), settings_path(csv_path)
+    replace_together(
+        [
+            (table, to_csv_bytes(result.table)),
+            (summary, to_csv_bytes(result.summary)),
+            (settings, (json.dumps(result.settings, indent=2) + "\n").encode()),
+        ]
+    )
+    return summary, settings

@@ -22,6 +22,7 @@ import hashlib
 import io
 import json
 import re
+import unicodedata
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -31,7 +32,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 import pandas as pd
 
 from lib.checkpoints.loader import is_folder_source
-from lib.core.errors import InputError
+from lib.core.errors import InputError, is_whole_number
 from lib.scoring.relations import MIN_PAIRS, TokenizedRelation, relation_names, single_token
 from lib.tables.labels import PATTERNS
 
@@ -84,10 +85,12 @@ def check_k(name: str, k: int) -> None:
 
 
 def relation_name(file_name: str) -> str:
-    """The relation's name: the file's stem, lower case, each run of characters other than
-    ASCII letters and digits replaced by `_`, leading and trailing `_` removed."""
-    stem = PurePath(file_name).stem
-    name = re.sub(r"[^a-z0-9]+", "_", stem.lower()).strip("_")
+    """The relation's name: the file's stem in NFKC form (as Python reads identifiers), lower
+    case, each run of characters that cannot be in an identifier replaced by `_`, leading and
+    trailing `_` removed. Letters of any script stay, so `Größe` and `Grüße` stay apart."""
+    stem = unicodedata.normalize("NFKC", PurePath(file_name).stem).lower()
+    kept = "".join(char if f"_{char}".isidentifier() else "_" for char in stem)
+    name = re.sub(r"_+", "_", kept).strip("_")
     if not name:
         raise InputError(
             f"relation file {file_name!r}: its name has no letters or digits to name the "
@@ -146,7 +149,11 @@ def csv_rows(file_name: str, text: str) -> tuple[tuple[str, str], ...]:
         table = list(csv.reader(io.StringIO(text, newline="")))
     except csv.Error as error:
         raise InputError(f"relation file {file_name!r} is not a readable CSV: {error}") from None
-    header = [cell.strip().lower() for cell in table[0]]
+    # Blank rows are skipped wherever they are, before the header too; rows keep their numbers.
+    filled = [(n, cells) for n, cells in enumerate(table, start=1) if any(c.strip() for c in cells)]
+    if not filled:
+        raise InputError(f"relation file {file_name!r} is empty; give a src,dst header and pairs")
+    header = [cell.strip().lower() for cell in filled[0][1]]
     if "src" not in header or "dst" not in header:
         raise InputError(
             f"relation file {file_name!r}: the first row must name the columns src and dst "
@@ -154,9 +161,7 @@ def csv_rows(file_name: str, text: str) -> tuple[tuple[str, str], ...]:
         )
     src, dst = header.index("src"), header.index("dst")
     rows = []
-    for number, cells in enumerate(table[1:], start=2):
-        if not any(cell.strip() for cell in cells):
-            continue  # a blank line
+    for number, cells in filled[1:]:
         if len(cells) <= max(src, dst):
             raise InputError(f"relation file {file_name!r} row {number}: no dst cell")
         rows.append(pair(file_name, f"row {number}", cells[src], cells[dst]))
@@ -291,7 +296,7 @@ def relation_files_from(args: argparse.Namespace) -> tuple[CustomRelation, ...]:
     by_name = {relation.name: relation for relation in relations}
     for assignment in args.relation_k:
         name, _, value = assignment.partition("=")
-        if name not in by_name or not value.strip().isdigit():
+        if name not in by_name or not is_whole_number(value.strip()):
             known = ", ".join(by_name) or "none (no --relation-file)"
             raise InputError(
                 f"--relation-k {assignment!r}: expected NAME=K with K a whole number and NAME "

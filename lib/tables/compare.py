@@ -17,10 +17,12 @@ import pandas as pd
 from lib.core.errors import InputError
 from lib.tables import binning
 from lib.tables import head_table as ht
-from lib.tables.labels import Thresholds, label_heads
+from lib.tables.labels import Thresholds, findings, label_heads
 from lib.tables.population import (
     DEFAULT_POPULATION,
+    POPULATIONS,
     population_counts,
+    select,
     sidecar_thresholds,
 )
 from lib.tables.summary import run_name
@@ -34,13 +36,16 @@ class Comparison:
     """The runs' `names` (`A: model @ revision`, `B: ...`), their shared-bin `counts` (one
     panel each), the heads whose label differs (`differences`: `layer`, `head`, then label
     and score of A and of B), how many heads were matched, and `shapes`: None when both models
-    have the same layers x heads, else a sentence saying they differ."""
+    have the same layers x heads, else a sentence saying they differ. `counts` is None when
+    neither run has a head in the charted population, and `chart_note` then says so: the
+    differences are compared all the same."""
 
     names: tuple[str, str]
-    counts: binning.Counts
+    counts: binning.Counts | None
     differences: pd.DataFrame
     n_matched: int
     shapes: str | None
+    chart_note: str | None = None
 
 
 def shape(table: pd.DataFrame) -> tuple[int, int]:
@@ -60,7 +65,15 @@ def compare(
     `thresholds`; `population` is charted."""
     a, b = (label_heads(t.drop(columns=["label", "score"]), thresholds) for t in (a, b))
     names = panel_names(a, b)
-    counts = population_counts(list(zip(names, (a, b), strict=True)), population, thresholds)
+    counts, chart_note = None, None
+    if all(select(table, population, thresholds).empty for table in (a, b)):
+        chart_note = (
+            f"Neither run has a head in the population {POPULATIONS[population].title.lower()}: "
+            "nothing to chart; the heads whose label differs are still compared."
+        )
+    else:
+        runs = list(zip(names, (a, b), strict=True))
+        counts = population_counts(runs, population, thresholds)
     matched = a[[*KEY, "label", "score"]].merge(
         b[[*KEY, "label", "score"]], on=KEY, suffixes=tuple(f" {side}" for side in SIDES)
     )
@@ -73,16 +86,23 @@ def compare(
             f"Heads are matched by (layer, head): only the {len(matched)} heads both have are "
             "compared, and the layer bins span the deeper model."
         )
-    return Comparison(names, counts, differences.reset_index(drop=True), len(matched), shapes)
+    differences = differences.reset_index(drop=True)
+    return Comparison(names, counts, differences, len(matched), shapes, chart_note)
 
 
 def read_run(path: Path) -> tuple[pd.DataFrame, Thresholds]:
-    """A `lib.classify` table and the thresholds of its sidecar (the defaults without one)."""
+    """A `lib.classify` table and the thresholds of its sidecar (the defaults without one);
+    `InputError` unless it has `label`, `score` and the score columns its runs are labelled
+    from (another tool's table with a `label` column is not one)."""
     try:
         data = path.read_bytes()
     except OSError as error:
         raise InputError(f"cannot read {path}: {error.strerror}") from None
     table = ht.read_table(data, path.name)
-    if isinstance(table, ht.BinnedTable) or "label" not in table.frame:
-        raise InputError(f"{path.name} is not a lib.classify per-head table")
+    columns = [] if isinstance(table, ht.BinnedTable) else list(table.frame.columns)
+    if not {"label", "score"} <= set(columns) or not findings(columns, Thresholds()):
+        raise InputError(
+            f"{path.name} is not a lib.classify per-head table: comparing needs its label, "
+            "score and score columns (score_*, suppression_*, pattern scores)"
+        )
     return table.frame, sidecar_thresholds(path)[0]

@@ -126,7 +126,9 @@ def population_counts(
     frame = pd.concat(frames, ignore_index=True)
     if frame.empty:
         raise InputError(f"no head is in the population {chosen.title.lower()}: nothing to chart")
-    heads = ht.table_from_frame(frame, chosen.title)
+    # The row limit is one table's: each run is within it, together they may exceed it.
+    limits = ht.ReadLimits(max_rows=len(runs) * ht.MAX_ROWS)
+    heads = ht.table_from_frame(frame, chosen.title, limits)
     n_layers = max(int(table[ht.LAYER].max()) + 1 for _, table in runs)
     width = math.ceil(n_layers / binning.DEFAULT_LAYER_BIN_COUNT)
     layers = binning.LayerBinning(edges=binning.bins_of_width(width, n_layers).edges)
