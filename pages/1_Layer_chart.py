@@ -207,8 +207,8 @@ def main(limits: ht.ReadLimits) -> None:
         st.warning(literal(outside))
     st.vega_lite_chart(spec=chart, theme=None, width="content")  # the exports' size
     st.caption(
-        f"{binning.PERCENT_DEFINITION} {binning.LAYER_BIN_DEFINITION} Segments too thin to "
-        "hold their label carry none; hover for it."
+        f"{binning.PERCENT_DEFINITION} {binning.LAYER_BIN_DEFINITION} A segment too thin to hold "
+        "its label has it just right of its bar."
     )
     st.caption("Categories, bottom to top: " + literal("; ".join(counts.categories.ranges())) + ".")
     st.dataframe(

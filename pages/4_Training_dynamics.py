@@ -127,7 +127,7 @@ def head_view(rows: pd.DataFrame) -> None:
     head = right.number_input(
         "Head", 0, int(mine["head"].max()), min(head, int(mine["head"].max()))
     )
-    scores = training_chart.head_scores(rows, model, int(layer), int(head))
+    scores = training_chart.scores_over_training(rows, model, int(layer), int(head))
     columns = st.multiselect(
         "Scores drawn",
         sorted(scores["column"].unique()),

@@ -13,7 +13,7 @@ from tests.conftest import MAPPING_NAME, PlantedMapping
 from tests.test_classify_page import button, choose_folder, head_labels, open_page, table_with
 from tests.test_in_context_page import head_scores
 from tests.test_in_context_page import in_context_calls as in_context_calls  # a fixture
-from ui.relation_files import literal
+from ui.literal import literal
 
 engine_calls = test_classify_page.engine_calls  # the page tests' fixture: a fresh cache folder
 

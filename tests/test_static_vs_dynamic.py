@@ -5,7 +5,12 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from lib.charts.static_vs_dynamic import disagreements, head_scores, panel_title, scatter_chart
+from lib.charts.static_vs_dynamic import (
+    disagreements,
+    panel_title,
+    relation_scores_of_head,
+    scatter_chart,
+)
 from lib.tables.in_context import VARIANTS
 
 
@@ -41,7 +46,7 @@ def test_disagreements_are_the_heads_beyond_the_margin(table):
 
 
 def test_head_scores_has_one_row_per_relation(table):
-    rows = head_scores(table, 0, 1)
+    rows = relation_scores_of_head(table, 0, 1)
     assert list(rows["relation"]) == ["a", "b"]
     assert list(rows.columns) == ["relation", "static_score", "static_suppression", *VARIANTS]
 

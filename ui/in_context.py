@@ -19,7 +19,7 @@ import streamlit as st
 from lib.charts.static_vs_dynamic import (
     DEFAULT_MARGIN,
     disagreements,
-    head_scores,
+    relation_scores_of_head,
     scatter_chart,
 )
 from lib.core.errors import InputError
@@ -133,7 +133,7 @@ def check_head(models: ResidentModel, key: Key, layer: int, head: int) -> None:
         )
         return
     st.dataframe(
-        in_percent(head_scores(result.table, layer, head)),
+        in_percent(relation_scores_of_head(result.table, layer, head)),
         hide_index=True,
         column_config=percent_config(),
     )

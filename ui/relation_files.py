@@ -8,8 +8,6 @@ a dataframe and messages with Markdown escaped, never rendered.
 
 from __future__ import annotations
 
-import re
-
 import pandas as pd
 import streamlit as st
 from transformers import PreTrainedTokenizerBase
@@ -28,14 +26,9 @@ from lib.scoring.relation_files import (
     relation_file_summary,
 )
 from lib.scoring.relations import MIN_PAIRS
+from ui.literal import literal
 
 UPLOAD = "classify_relation_files"
-MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$])")
-
-
-def literal(text: str) -> str:
-    """`text` with every Markdown character escaped, for widgets that render Markdown."""
-    return MARKDOWN.sub(r"\\\1", text)
 
 
 @st.cache_resource(show_spinner="Reading the model's tokenizer…")

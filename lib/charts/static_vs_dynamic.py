@@ -18,7 +18,7 @@ PANEL_SIZE = 180
 """Pixels per side of one relation's scatter."""
 
 
-def head_scores(table: pd.DataFrame, layer: int, head: int) -> pd.DataFrame:
+def relation_scores_of_head(table: pd.DataFrame, layer: int, head: int) -> pd.DataFrame:
     """One row per relation for head (`layer`, `head`): `relation`, the static scores, then
     the `VARIANTS`, fractions in [0, 1]."""
     rows = table[(table["layer"] == layer) & (table["head"] == head)]

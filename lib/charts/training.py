@@ -123,7 +123,7 @@ def finding_columns(rows: pd.DataFrame) -> list[str]:
     return [column for column in numeric if column not in skip]
 
 
-def head_scores(rows: pd.DataFrame, model: str, layer: int, head: int) -> pd.DataFrame:
+def scores_over_training(rows: pd.DataFrame, model: str, layer: int, head: int) -> pd.DataFrame:
     """One head's scores over the swept steps, long form: `step`, `tokens`, `column`, `value`
     (a fraction), and the head's `label` at that step."""
     mine = rows[(rows["model"] == model) & (rows["layer"] == layer) & (rows["head"] == head)]
@@ -132,7 +132,7 @@ def head_scores(rows: pd.DataFrame, model: str, layer: int, head: int) -> pd.Dat
 
 
 def head_scores_chart(scores: pd.DataFrame, columns: Sequence[str], title: str) -> alt.Chart:
-    """Lines of the chosen score `columns` of `head_scores` over steps, in percent."""
+    """Lines of the chosen score `columns` of `scores_over_training` over steps, in percent."""
     chosen = scores[scores["column"].isin(columns)]
     return (
         alt.Chart(chosen, title=title)

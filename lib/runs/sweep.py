@@ -293,18 +293,18 @@ def sweep(
         digest = digests[job.key.name]
         if digest is not None and store.stored_digest(job.key) == digest:
             results[job.key.name] = JobResult(job, "kept")
-            (report or ignore)(results[job.key.name])
+            (report or no_report)(results[job.key.name])
         else:
             store.clear_failure(job.key)  # retried now: its old failure no longer stands
             pending.append(job)
     run = run_on_ray if engine == "ray" else run_in_process
     for result in run(pending, settings, store_url, ray_address):
         results[result.job.key.name] = result
-        (report or ignore)(result)
+        (report or no_report)(result)
     return [results[job.key.name] for job in jobs]
 
 
-def ignore(result: JobResult) -> None:
+def no_report(result: JobResult) -> None:
     """A `Report` that reports nothing."""
 
 

@@ -54,7 +54,7 @@ from lib.scoring.relations import (
 )
 from lib.tables.head_table import to_csv_bytes
 from lib.tables.in_context import STATIC_TWIN, VARIANT_DEFINITIONS, VARIANTS
-from lib.tables.result_files import replace_together
+from lib.tables.result_files import replace_together, settings_path
 
 SLOT = "<X>"
 LEADING = ("model", "revision", "commit", "layer", "head")
@@ -339,7 +339,7 @@ def dynamic_scores(
 class InContext:
     """Static and dynamic scores of every head side by side: `table` one row per (layer,
     head, relation), `summary` their agreement per relation and variant
-    (`lib.agreement.agreement`), `settings` the sidecar record."""
+    (`agreement`), `settings` the sidecar record."""
 
     table: pd.DataFrame
     summary: pd.DataFrame
@@ -452,11 +452,6 @@ def agreement(table: pd.DataFrame, dynamic: DynamicScores) -> pd.DataFrame:
 def summary_path(csv_path: Path) -> Path:
     """`<stem>.summary.csv` next to the table."""
     return csv_path.with_name(f"{csv_path.stem}.summary.csv")
-
-
-def settings_path(csv_path: Path) -> Path:
-    """`<stem>.settings.json` next to the table."""
-    return csv_path.with_name(f"{csv_path.stem}.settings.json")
 
 
 def output_paths(csv_path: Path) -> tuple[Path, Path, Path]:
