@@ -25,8 +25,11 @@ from lib.tables import binning
 from lib.tables import head_table as ht
 from ui.chart_controls import COLUMN, PREFIX, VERSION, category_controls, key, layer_controls
 from ui.deployment import public_mode
+from ui.frame import require_frame
 from ui.literal import literal
 from ui.state import forget, kept
+
+require_frame()
 
 TABLE = "layer_chart_table"
 UPLOAD = "layer_chart_upload"

@@ -64,6 +64,9 @@ from ui.classify_session import (
     salient,
 )
 from ui.deployment import public_mode
+from ui.frame import require_frame
+
+require_frame()
 
 
 def run(request: RunRequest, mode: PublicMode) -> None:

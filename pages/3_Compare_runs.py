@@ -16,8 +16,11 @@ from lib.runs.result_cache import StoredResult, cache_dir, stored_results
 from lib.tables.compare import compare
 from lib.tables.score_help import column_help
 from ui.charts import population_choice, show_counts
+from ui.frame import require_frame
 from ui.navigation import CLASSIFY_HEADS
 from ui.thresholds import threshold_controls
+
+require_frame()
 
 SIDES = {"A": "compare_a", "B": "compare_b"}
 

@@ -23,6 +23,9 @@ from lib.tables.head_table import to_csv_bytes
 from lib.tables.trajectory import DEFINITIONS, trajectories
 from ui import training
 from ui.deployment import public_mode
+from ui.frame import require_frame
+
+require_frame()
 
 GOOD = "training_good"  # the last store read well: (url, rows, failures)
 PICKED = "training_picked_head"

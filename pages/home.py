@@ -2,7 +2,10 @@
 
 import streamlit as st
 
+from ui.frame import require_frame
 from ui.navigation import CLASSIFY_HEADS, COMPARE_RUNS, LAYER_CHART, TRAINING_DYNAMICS
+
+require_frame()
 
 st.title("Pythia Head Atlas")
 st.markdown(

@@ -66,3 +66,42 @@ def test_public_mode_hides_error_details_and_gives_a_reference(
     reference = error.value.split("reference ")[1][:8]
     assert any(reference in record.getMessage() for record in caplog.records)
     config.set_option("client.showErrorDetails", "full")  # the process-wide default again
+
+
+@pytest.mark.parametrize(
+    "page",
+    [
+        "pages/home.py",
+        "pages/1_Layer_chart.py",
+        "pages/2_Classify_heads.py",
+        "pages/3_Compare_runs.py",
+        "pages/4_Training_dynamics.py",
+    ],
+)
+def test_every_page_is_framed_by_public_mode(public: None, page: str) -> None:
+    """The frame applies public mode whatever the page, the home page included."""
+    from streamlit import config
+
+    config.set_option("client.showErrorDetails", "full")
+    open_page(page)
+    assert config.get_option("client.showErrorDetails") == "none"
+    config.set_option("client.showErrorDetails", "full")
+
+
+def test_an_unexpected_error_on_compare_runs_shows_no_server_path(
+    public: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Compare runs never applied public mode itself: the frame's guard catches its errors."""
+    from streamlit import config
+
+    def broken(directory: Path) -> list:
+        raise RuntimeError(f"/srv/secret/cache {directory} unreadable")
+
+    monkeypatch.setattr("lib.runs.result_cache.stored_results", broken)
+    app = AppTest.from_file(str(REPO / "streamlit_app.py"), default_timeout=60).run()
+    app.switch_page("pages/3_Compare_runs.py").run()
+    assert not app.exception
+    (error,) = app.error
+    assert error.value.startswith("Something went wrong on our side (reference ")
+    assert "/srv" not in error.value
+    config.set_option("client.showErrorDetails", "full")

@@ -12,19 +12,33 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 KEPT = "kept_widget_values"
+PAGES = "kept_widget_pages"
 T = TypeVar("T")
+
+
+def current_page() -> str:
+    """The script hash of the page this run draws (each page's widgets have their own ids)."""
+    ctx = get_script_run_ctx()
+    return ctx.page_script_hash if ctx else ""
 
 
 def kept(widget: Callable[..., T], label: str, key: str, default: Any, **options: Any) -> T:
     """`widget(label, key=key, **options)` starting from its value of the last visit, else
-    `default`; its value is kept for the next visit."""
+    `default`; its value is kept for the next visit.
+
+    The same key drawn on another page is another widget (Streamlit gives each page's widgets
+    their own ids), so a widget drawn on a page other than the one it was last drawn on starts
+    from the kept value; on its own page, its state is the user's latest input."""
     values: dict[str, Any] = st.session_state.setdefault(KEPT, {})
-    if key not in st.session_state:
+    pages: dict[str, str] = st.session_state.setdefault(PAGES, {})
+    page = current_page()
+    if key not in st.session_state or pages.get(key, page) != page:
         st.session_state[key] = values.get(key, default)
     value = widget(label, key=key, **options)
-    values[key] = value
+    values[key], pages[key] = value, page
     return value
 
 

@@ -1,7 +1,7 @@
 """The thresholds' inputs, shared by the pages that label heads (Classify heads, Compare runs).
 
-The inputs keep their values for the whole session (`persist_state="session"` on keys of our
-own), across page switches, and both pages read the same keys: one set of thresholds.
+The inputs keep their values for the whole session (`ui.state.kept`), across page switches, and
+both pages read the same keys: one set of thresholds.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from dataclasses import fields
 import streamlit as st
 
 from lib.tables.labels import Thresholds
+from ui.state import kept
 
 THRESHOLD_KEY = "classify_threshold_{}"
 
@@ -25,14 +26,14 @@ def threshold_controls() -> Thresholds:
             + " ".join((Thresholds.__doc__ or "").split())
         )
         values = {
-            field.name: st.number_input(
+            field.name: kept(
+                st.number_input,
                 f"{field.name} (%)",
+                key=THRESHOLD_KEY.format(field.name),
+                default=100 * getattr(defaults, field.name),
                 min_value=0.0,
                 max_value=100.0,
-                value=100 * getattr(defaults, field.name),
                 step=5.0,
-                key=THRESHOLD_KEY.format(field.name),
-                persist_state="session",
             )
             / 100
             for field in fields(Thresholds)
