@@ -45,9 +45,14 @@ class StartedSweep:
 @st.cache_data(max_entries=4, show_spinner="Reading the store…")
 def read_store(url: str, version: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Rows and failures of the store at `url`; `version` (`Store.version`) renews the cache
-    when a job's table is added or replaced."""
+    when a job's table is added or replaced. A table or failure record that was skipped
+    (damaged, foreign) is listed with the failures, its reason in `error`."""
     store = Store(url)
-    return store.read(), store.read_failures()
+    skipped: list[str] = []
+    rows, failures = store.read(skipped.append), store.read_failures(skipped.append)
+    if skipped:
+        failures = pd.concat([failures, pd.DataFrame({"error": skipped})], ignore_index=True)
+    return rows, failures
 
 
 def sweep_command(source: str, revisions: str, store: str) -> list[str]:
