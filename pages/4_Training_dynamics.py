@@ -27,20 +27,19 @@ from ui.frame import require_frame
 
 require_frame()
 
-GOOD = "training_good"  # the last store read well: (url, rows, failures)
+GOOD = "training_good"  # the last store read well: (url, rows, failures, skipped)
 PICKED = "training_picked_head"
 MAX_SMALL_MULTIPLES = 4
 
 
-def load() -> tuple[str, pd.DataFrame, pd.DataFrame] | None:
+def load() -> tuple[str, pd.DataFrame, pd.DataFrame, list[str]] | None:
     """The store named in the sidebar, read (cached by its version); on a bad path its message
     and the previous good store."""
     url = training.store_input()
     if url:
         try:
             store = Store(url)
-            rows, failures = training.read_store(store.url, store.version())
-            st.session_state[GOOD] = (url, rows, failures)
+            st.session_state[GOOD] = (url, *training.read_store(store.url, store.version()))
         except (InputError, OSError) as error:
             if training.running():
                 st.info("Waiting for the sweep's first table…")
@@ -161,11 +160,17 @@ if loaded is None:
         "or start a sweep there. Try it offline: python -m lib.synthetic --series --out SERIES."
     )
     st.stop()
-url, all_rows, failures = loaded
+url, all_rows, failures, skipped = loaded
 st.text(f"Store: {url}")
 if len(failures):
     st.warning(f"{len(failures)} jobs failed; they are run again by the next sweep.")
     st.dataframe(failures, hide_index=True)
+if skipped:
+    st.warning(
+        f"{len(skipped)} files of the store were skipped and never shown: a damaged table is "
+        "computed again by the next sweep; a file no sweep wrote is left alone."
+    )
+    st.dataframe(pd.DataFrame({"skipped": skipped}), hide_index=True)
 models = list(all_rows["model"].unique())
 chosen = st.multiselect("Models", models, default=models, key="training_models")
 rows = all_rows[all_rows["model"].isin(chosen)]

@@ -11,11 +11,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from lib.compare import main as compare_main
 from lib.core.errors import EXIT_BAD_INPUT, InputError, run_cli
 from lib.runs.result_cache import ResultCache, ResultKey, stored_results
 from lib.scoring.pipeline import Classification, Thresholds
 from lib.tables.compare import compare
-from lib.tables.compare import main as compare_main
 from lib.tables.result_files import write_pair
 
 

@@ -16,15 +16,15 @@ import pandas as pd
 import pytest
 import streamlit as st
 
-from lib.charts.layer_chart import main as chart_main
+from lib.chart import main as chart_main
+from lib.compare import main as compare_main
 from lib.core.errors import EXIT_BAD_INPUT, InputError, run_cli
+from lib.dynamic import main as dynamic_main
 from lib.runs.store import JobKey, Store
 from lib.scoring.dynamic import InContext, settings_path, summary_path, write_in_context
-from lib.scoring.dynamic import main as dynamic_main
 from lib.scoring.pipeline import Classification, write_classification
-from lib.tables.compare import main as compare_main
 from lib.tables.result_files import STAGING_MARK
-from lib.tables.trajectory import main as trajectory_main
+from lib.trajectory import main as trajectory_main
 from tests.chart_helpers import FIGURE_CSV
 from tests.conftest import Planted
 from ui import training
@@ -77,7 +77,7 @@ def test_trajectory_refuses_to_write_into_its_store(
 ) -> None:
     store = Store(str(tmp_path / "store"))
     job = JobKey("m", "main", 143000)
-    store.write_table(job, planted_classification.table, "digest", {})
+    store.write_table(job, planted_classification.table, "digest", {}, {})
     table = Path(store.table_path(job))
     before = table.read_bytes()
     assert cli(trajectory_main, tmp_path / "store", "--out", table) == EXIT_BAD_INPUT

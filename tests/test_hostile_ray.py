@@ -19,8 +19,9 @@ import pytest
 import torch
 
 from lib.core.errors import InputError
-from lib.runs.classification import sweep as sw
+from lib.runs import sweep as sw
 from lib.scoring.provenance import ROOT
+from lib.sweep import main as sweep_main
 
 ray = pytest.importorskip("ray")
 packaging = pytest.importorskip("ray._private.runtime_env.packaging")
@@ -46,7 +47,7 @@ def series(tmp_path: Path) -> Path:
 
 def sweep_on_ray(series: Path, *options: str) -> None:
     store = series.parent / "store"
-    sw.main(["--model", str(series), "--out", str(store), "--engine", "ray", *options])
+    sweep_main(["--model", str(series), "--out", str(store), "--engine", "ray", *options])
 
 
 def closed_port() -> int:
@@ -115,7 +116,9 @@ def test_auto_without_a_running_ray_is_one_line(
 
 def test_an_address_without_the_ray_engine_is_refused(series: Path) -> None:
     with pytest.raises(InputError, match="--ray-address is for --engine ray"):
-        sw.main(["--model", str(series), "--out", str(series.parent / "s"), "--ray-address=auto"])
+        sweep_main(
+            ["--model", str(series), "--out", str(series.parent / "s"), "--ray-address=auto"]
+        )
 
 
 def shipped(folder: Path, tmp_path: Path) -> set[str]:

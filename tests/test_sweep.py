@@ -20,7 +20,7 @@ from lib.core.errors import InputError
 from lib.fixtures.planted import PLANTED, ROLES
 from lib.fixtures.synthetic import relation_words
 from lib.runs import sweep as sw
-from lib.runs.store import Progress, Store, sweep_progress
+from lib.runs.store import Store, SweepProgress, sweep_progress
 from lib.scoring.pipeline import ClassifySettings
 from lib.sweep import main as sweep_main
 from lib.synthetic import main as synthetic_main
@@ -100,7 +100,7 @@ def test_a_repeated_sweep_recomputes_nothing(
     results = sw.sweep(sw.plan_jobs([str(planted_series)]), SETTINGS, str(planted_store))
     assert [r.status for r in results] == ["kept"] * len(STEPS)
     assert before == {p.name: p.stat().st_mtime_ns for p in planted_store.glob("*.parquet")}
-    assert sweep_progress(Store(str(planted_store))) == Progress(len(STEPS), len(STEPS), 0)
+    assert sweep_progress(Store(str(planted_store))) == SweepProgress(len(STEPS), len(STEPS), 0)
 
 
 def test_other_settings_are_recomputed(planted_series: Path, planted_store: Path) -> None:
@@ -158,7 +158,7 @@ def test_a_failed_job_is_recorded_and_the_sweep_goes_on(
     assert "is not valid JSON" in failures["error"].iloc[0]
     assert "\n" not in failures["error"].iloc[0]
     assert set(pd.read_parquet(store)["revision"]) == {"step0"}
-    assert sweep_progress(Store(str(store))) == Progress(2, 1, 1)
+    assert sweep_progress(Store(str(store))) == SweepProgress(2, 1, 1)
 
 
 def test_revisions(planted_series: Path) -> None:

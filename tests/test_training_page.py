@@ -11,6 +11,7 @@ import pandas as pd
 from streamlit.testing.v1 import AppTest
 
 from lib.fixtures.planted import ROLES
+from lib.runs.store import DIGEST, SETTINGS, JobKey, Store
 from lib.tables.binning import score_categories
 from tests.chart_helpers import REPO
 from tests.series_support import STEPS, first_step
@@ -85,8 +86,12 @@ def test_several_models_side_by_side(planted_store: Path, tmp_path: Path) -> Non
     """Two models in one store: one panel each over training, two panels per step."""
     store = tmp_path / "store"
     shutil.copytree(planted_store, store)
-    rows = pd.read_parquet(planted_store).assign(model="second model")
-    rows.to_parquet(store / "second.parquet")
+    for stored in Store(str(planted_store)).tables():  # the same tables, as another model's
+        rows = stored.table.to_pandas()
+        key = JobKey("second model", rows["revision"].iloc[0], int(rows["step"].iloc[0]))
+        table = rows.drop(columns=["model", "revision", "step", DIGEST, SETTINGS])
+        digest, record = rows[DIGEST].iloc[0], json.loads(rows[SETTINGS].iloc[0])
+        Store(str(store)).write_table(key, table, digest, record, stored.store_settings)
     page = open_page(str(store))
     assert not page.error
     over, at_step, multiples, _ = specs(page)

@@ -43,11 +43,14 @@ class StartedSweep:
 
 
 @st.cache_data(max_entries=4, show_spinner="Reading the store…")
-def read_store(url: str, version: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Rows and failures of the store at `url`; `version` (`Store.version`) renews the cache
-    when a job's table is added or replaced."""
+def read_store(url: str, version: str) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+    """Rows, failed jobs and skipped files of the store at `url`: a file skipped (damaged,
+    foreign) is one line saying why. `version` (`Store.version`) renews the cache when a job's
+    table is added or replaced."""
     store = Store(url)
-    return store.read(), store.read_failures()
+    skipped: list[str] = []
+    rows, failures = store.read(skipped.append), store.read_failures(skipped.append)
+    return rows, failures, skipped
 
 
 def sweep_command(source: str, revisions: str, store: str) -> list[str]:

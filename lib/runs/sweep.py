@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 import transformers
@@ -37,7 +37,7 @@ from lib.core.catalog import LOG_STEPS, REVISIONS, size_of, step_of
 from lib.core.errors import InputError, is_whole_number
 from lib.core.paths import PROJECT_ROOT
 from lib.runs.classification import RunRequest, model_key, result_key
-from lib.runs.store import JobKey, Store
+from lib.runs.store import JobKey, Store, settings_differences
 from lib.scoring.pipeline import ClassifySettings, classify_heads
 from lib.scoring.provenance import scoring_code_digest
 
@@ -125,7 +125,7 @@ def plan_jobs(models: Sequence[str], revisions: str = "all") -> list[Job]:
     if not models:
         raise InputError("no model given: add --model SOURCE (a hub id or a series folder)")
     jobs = []
-    for model in dict.fromkeys(models):
+    for model in dict.fromkeys(normal_source(model) for model in models):
         local = is_folder_source(model)
         if not local and size_of(model) is None:
             raise InputError(
@@ -180,6 +180,12 @@ def check_one_shape(model: str, revisions: Sequence[str]) -> None:
             )
 
 
+def normal_source(model: str) -> str:
+    """A series folder as its absolute path, so that `series`, `series/` and `./series` are
+    one model of a store; a hub id as given."""
+    return str(Path(model).expanduser().resolve()) if is_folder_source(model) else model
+
+
 def pick_revisions(text: str, available: list[str], model: str) -> list[str]:
     """`all`, `log` or a comma list, checked against the model's `available` revisions."""
     if text == "all":
@@ -206,6 +212,40 @@ def job_digest(job: Job, settings: SweepSettings) -> str:
     key = result_key(model_key(request), settings.classify)
     record = {"result_key": key.digest, "thresholds": asdict(settings.classify.thresholds)}
     return hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def store_settings(settings: SweepSettings) -> dict[str, Any]:
+    """What every table of one store shares (`lib.runs.store`: one store, one set of settings):
+    the relations, your relation files (name, k and a hash of their pairs), thresholds,
+    pattern settings and the dtype asked for."""
+    classify = settings.classify
+    files = [
+        {"name": f.name, "k": f.k, "pairs": hashlib.sha256(repr(f.rows).encode()).hexdigest()[:16]}
+        for f in classify.relation_files
+    ]
+    return {
+        "relations": list(classify.relations),
+        "relation_files": files,
+        "thresholds": asdict(classify.thresholds),
+        "patterns": asdict(classify.patterns) if classify.patterns else None,
+        "dtype": settings.dtype,
+    }
+
+
+def refuse_other_settings(
+    store: Store, stored: dict[str, dict[str, Any]], settings: SweepSettings, jobs: Sequence[Job]
+) -> None:
+    """`InputError` when the store keeps tables (`stored`: store settings by job name) swept
+    with other settings that this sweep would not replace: the store would mix them."""
+    wanted = store_settings(settings)
+    planned = {job.key.name for job in jobs}
+    kept = [other for name, other in stored.items() if name not in planned and other != wanted]
+    if kept:
+        theirs, ours = settings_differences([kept[0], wanted])
+        raise InputError(
+            f"{store.url} holds {len(kept)} tables of other jobs swept with {theirs}, not {ours}; "
+            "sweep into another store folder, or with the store's settings"
+        )
 
 
 def known_digest(job: Job, settings: SweepSettings) -> str | None:
@@ -242,7 +282,8 @@ def run_job(job: Job, settings: SweepSettings, store_url: str) -> JobResult:
             release(device)
         record = {**result.settings, "settings_digest": digest}
         record |= {"scoring_code_digest": scoring_code_digest(), "requested_dtype": settings.dtype}
-        store.write_table(job.key, result.table.drop(columns=["model", "revision"]), digest, record)
+        table = result.table.drop(columns=["model", "revision"])
+        store.write_table(job.key, table, digest, record, store_settings(settings))
     except Exception as error:  # every failure is a recorded result, not a crash
         store.write_failure(job.key, digest, one_line(error))
         return JobResult(job, "failed", one_line(error), time.perf_counter() - start)
@@ -274,11 +315,16 @@ def sweep(
 ) -> list[JobResult]:
     """Run the jobs not already stored with the same digest, in process or as Ray tasks, and
     return every job's result (in `jobs` order). The store's plan (`lib.runs.store`) lists them all,
-    so a page can show progress while the sweep runs."""
+    so a page can show progress while the sweep runs. A stored table failing its check is
+    computed again; tables of other settings are refused (`refuse_other_settings`)."""
     if engine not in ENGINES:
         raise InputError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
     store = Store(store_url)
     store_url = store.absolute_url  # workers may run in another folder
+    store.remove_stale_temporaries()
+    stored = [(table.name, table.digest, table.store_settings) for table in store.tables()]
+    refuse_other_settings(store, {name: other for name, _, other in stored}, settings, jobs)
+    stored_digests = {name: digest for name, digest, _ in stored}
     digests = {job.key.name: known_digest(job, settings) for job in jobs}
     store.write_plan(
         {
@@ -291,7 +337,7 @@ def sweep(
     pending = []
     for job in jobs:
         digest = digests[job.key.name]
-        if digest is not None and store.stored_digest(job.key) == digest:
+        if digest is not None and stored_digests.get(job.key.name) == digest:
             results[job.key.name] = JobResult(job, "kept")
             (report or no_report)(results[job.key.name])
         else:
