@@ -31,6 +31,7 @@ and `--timeout` seconds per session. Results: `<out>/load-<client>-cpu-<date>.js
 from __future__ import annotations
 
 import asyncio
+import os
 import statistics
 import sys
 import tempfile
@@ -165,6 +166,7 @@ def times(round_: dict[str, Any], page: str | None = None) -> list[float]:
 def markdown(report: dict[str, Any]) -> str:
     settings = report["settings"]
     mix = ", ".join(f"{n} {page}" for page, n in settings["mix"].items())
+    environment = ", ".join(f"{k}={v}" for k, v in report["server_environment"].items())
     alone = [
         f"| {page} | {_cell(cold)} | {cold['server_cpu_s']:.2f} | {_cell(warm)} | "
         f"{warm['server_cpu_s']:.2f} |"
@@ -181,7 +183,7 @@ def markdown(report: dict[str, Any]) -> str:
             f"| {i} | {', '.join(f'{x:.1f}' for x in round_['load_average_before'])} | "
             f"{len(all_times)}/{n} | {_median(all_times)} | {_max(all_times)} | {per_page} | "
             f"{'; '.join(errors) or 'none'} | {round_['server_cpu_s']:.1f} | "
-            f"{round_['server_cpu_s'] / n:.2f} | {round_['client_cpu_s']:.1f} | "
+            f"{round_['server_cpu_s'] / n:.2f} | {round_['client_cpu_s']:.2f} | "
             f"{round_['server_rss_bytes'] / 2**20:.0f} |"
         )
     page_columns = " | ".join(f"{page} median (s)" for page in settings["mix"])
@@ -191,7 +193,7 @@ def markdown(report: dict[str, Any]) -> str:
             "",
             f"`{report['command']}`: {settings['sessions']} concurrent sessions ({mix}), "
             f"{settings['client']} client, one server, {report['machine']['cpu_cores']} CPU "
-            "cores.",
+            f"cores; Streamlit settings from the environment: {environment or 'none'}.",
             "",
             "Each page of the mix alone, first on the cold server, then warm: seconds until "
             "ready and the server CPU seconds it cost.",
@@ -249,6 +251,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "machine": machine(torch.device("cpu")),
         "command": "python -m bench.load " + " ".join(argv if argv is not None else sys.argv[1:]),
         "settings": {**vars(args), "out": str(args.out), "mix": mix},
+        # The server inherits the environment: Streamlit settings given there change its cost.
+        "server_environment": {k: v for k, v in os.environ.items() if k.startswith("STREAMLIT_")},
     }
     with tempfile.TemporaryDirectory() as folder:
         env = {"HEAD_ATLAS_CACHE_DIR": str(Path(folder) / "cache")}
