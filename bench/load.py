@@ -133,8 +133,8 @@ def server_usage(port: int) -> tuple[float, int]:
 
 def client_cpu() -> float:
     """CPU seconds of this process and its finished children (a browser, once closed)."""
-    times = psutil.Process().cpu_times()
-    return times.user + times.system + times.children_user + times.children_system
+    usage = psutil.Process().cpu_times()
+    return usage.user + usage.system + usage.children_user + usage.children_system
 
 
 def measured(
