@@ -1,4 +1,5 @@
-"""The one progress bar of the commands: tqdm on a terminal, silent when stderr is piped."""
+"""The one progress bar of the commands that load a model: tqdm on a terminal, silent when
+stderr is piped."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import transformers
 from tqdm import tqdm  # a transformers dependency, pinned in requirements.txt
 
 from lib.core.progress import Progress
@@ -29,8 +31,6 @@ def progress_bar(description_width: int = 60) -> Iterator[Progress]:
     """A bar with the current step's message, as a `Progress`. Only on a terminal: piped or
     captured stderr keeps to one line per message. transformers' own bars are switched off,
     so a load shows one bar: ours."""
-    import transformers  # only the commands that load a model use a bar
-
     transformers.utils.logging.disable_progress_bar()
     bar_format = f"{{desc:<{description_width}}} {{bar}} {{percentage:3.0f}}%"
     quiet = not sys.stderr.isatty()
