@@ -46,7 +46,7 @@ from lib.classify import (
     run_record,
     scored_relations,
 )
-from lib.errors import CliParser, InputError, check_writable, run_cli
+from lib.errors import CliParser, InputError, check_writable, quoted, run_cli
 from lib.head_table import to_csv_bytes
 from lib.loader import DEVICES, DTYPES, LoadedModel, check_source, load_model
 from lib.operations import (
@@ -118,12 +118,12 @@ def check_templates(templates: Sequence[str]) -> tuple[str, ...]:
     for template in templates:
         if template.count(SLOT) != 1 or not template.split(SLOT)[0].endswith(" "):
             raise InputError(
-                f"template {template!r} must hold {SLOT} exactly once, after a space, "
+                f"template {quoted(template)} must hold {SLOT} exactly once, after a space, "
                 f"e.g. 'The story of {SLOT} contains'"
             )
     repeated = sorted({t for t in templates if templates.count(t) > 1})
     if repeated:
-        raise InputError(f"template {repeated[0]!r} is listed twice")
+        raise InputError(f"template {quoted(repeated[0])} is listed twice")
     return tuple(templates)
 
 
@@ -148,6 +148,11 @@ class TemplateTokens:
     def prompt(self, source: int) -> list[int]:
         return [*self.prefix, source, *self.suffix]
 
+    @property
+    def length(self) -> int:
+        """Tokens of a prompt: the template's and its source word's one."""
+        return len(self.prefix) + 1 + len(self.suffix)
+
 
 def template_tokens(tokenizer: Any, template: str) -> TemplateTokens:
     """Tokenize the text before the slot (without the space the source token carries) and
@@ -157,6 +162,21 @@ def template_tokens(tokenizer: Any, template: str) -> TemplateTokens:
         tuple(tokenizer.encode(before[:-1], add_special_tokens=False)),
         tuple(tokenizer.encode(after, add_special_tokens=False)),
     )
+
+
+def prompt_templates(loaded: LoadedModel, templates: Sequence[str]) -> list[TemplateTokens]:
+    """`templates` checked (`check_templates`) and tokenized; `InputError` when a prompt, its
+    source word filled in, is longer than the model's context (`max_position_embeddings`):
+    positions past it were never trained, so its scores would mean nothing."""
+    context = loaded.model.config.max_position_embeddings
+    tokens = [template_tokens(loaded.tokenizer, t) for t in check_templates(templates)]
+    for template, part in zip(templates, tokens, strict=True):
+        if part.length > context:
+            raise InputError(
+                f"template {quoted(template)} is {part.length:,} tokens long with its source "
+                f"word; this model reads at most {context:,} (its context)"
+            )
+    return tokens
 
 
 @dataclass(frozen=True)
@@ -319,12 +339,37 @@ def prompt_batch(
     return ids, source, last
 
 
+def prompt_bytes(config: Any, length: int) -> int:
+    """Peak bytes of one prompt of `length` tokens in a layer's float32 forward pass (eager
+    attention), the larger of its two phases, in floats per token times 4 bytes:
+
+        attention: 2 * heads * length + 8 * hidden   (scores and probabilities, both
+                   heads x length^2 a prompt, with the hidden states, their layer norm, the
+                   query/key/value rows and the rotated queries and keys)
+        MLP:       heads * length + 2 * intermediate + 5 * hidden   (the probabilities, which
+                   the layer holds until it returns, the MLP's two wide activations, the hidden
+                   states, the attention output and the layer norm)
+
+    Peak resident memory (VmHWM) of `head_vectors` on one 160m-shaped layer (12 heads, hidden
+    768, CPU) against this estimate with the mask (`sources_per_batch`): 64 prompts x 64
+    tokens 156 MiB (168), 1 x 1,024 tokens 112 MiB (125), 1 x 2,048 tokens 432 MiB (452)."""
+    heads, hidden = config.num_attention_heads, config.hidden_size
+    attention = 2 * heads * length + 8 * hidden
+    mlp = heads * length + 2 * config.intermediate_size + 5 * hidden
+    return 4 * length * max(attention, mlp)
+
+
 def sources_per_batch(model: nn.Module, tokens: Sequence[TemplateTokens], byte_budget: int) -> int:
-    """Sources whose prompts fit one forward pass in `byte_budget` bytes: its widest
-    activation is the MLP's hidden layer, `intermediate_size` floats per token."""
-    tokens_per_source = sum(len(t.prefix) + 1 + len(t.suffix) for t in tokens)
-    per_source = tokens_per_source * model.config.intermediate_size * 4
-    return max(1, byte_budget // per_source)
+    """Sources whose prompts fit one forward pass in `byte_budget` bytes:
+
+        (byte_budget - 5 * L^2) // (T * prompt_bytes(L))
+
+    for T templates padded to the longest prompt, L tokens (`prompt_batch`); 5 * L^2 bytes are
+    the batch's causal mask and its boolean pattern. At least one source: one source's T
+    prompts are the smallest batch, which the model's context bounds (`prompt_templates`)."""
+    length = max(t.length for t in tokens)
+    per_source = len(tokens) * prompt_bytes(model.config, length)
+    return max(1, (byte_budget - 5 * length**2) // per_source)
 
 
 def dynamic_scores(
@@ -345,12 +390,12 @@ def dynamic_scores(
     model, report = loaded.model, progress or ignore
     config = model.config
     n_layers, n_heads = config.num_hidden_layers, config.num_attention_heads
-    templates = check_templates(templates)
+    tokens = prompt_templates(loaded, templates)
+    templates = tuple(templates)
     counts = np.zeros((len(VARIANTS), n_layers, n_heads, len(relations), len(templates)))
     if not relations:
         report(1.0, "dynamic scores: done")
         return DynamicScores(relations, templates, counts)
-    tokens = [template_tokens(loaded.tokenizer, t) for t in templates]
     all_pairs = SourcePairs.build(relations, model.device)
     pad = loaded.tokenizer.eos_token_id or 0  # never seen by a real token (right padding)
     step = batch_sources or sources_per_batch(model, tokens, byte_budget)
@@ -400,7 +445,7 @@ def in_context(
     """Static scores (`lib.classify.classify_heads`, no patterns) and dynamic scores of every
     head for the valid ones of `relations` (bundled names) and for `relation_files` (your own
     relations, `lib.relation_files`), with their agreement."""
-    templates = check_templates(templates)
+    prompt_templates(loaded, templates)  # a bad template is refused before any work
     settings = ClassifySettings(relations=relations, patterns=None, relation_files=relation_files)
     static = classify_heads(loaded, settings, subrange(progress, 0, 0.1), byte_budget)
     valid, skipped, files = scored_relations(loaded.tokenizer, settings)
