@@ -372,6 +372,49 @@ def sources_per_batch(model: nn.Module, tokens: Sequence[TemplateTokens], byte_b
     return max(1, (byte_budget - 5 * length**2) // per_source)
 
 
+def sources_per_group(model: nn.Module, n_templates: int, byte_budget: int) -> int:
+    """Sources whose head vectors, both variants in every layer, fit `byte_budget` bytes:
+    `byte_budget // (T * 2 * layers * hidden * 4)` (each head's `d_head` floats, all heads
+    together `hidden`), at least one."""
+    config = model.config
+    per_source = n_templates * 2 * config.num_hidden_layers * config.hidden_size * 4
+    return max(1, byte_budget // per_source)
+
+
+def group_vectors(
+    model: nn.Module,
+    tokens: Sequence[TemplateTokens],
+    sources: torch.Tensor,
+    pad: int,
+    step: int,
+    progress: Progress,
+) -> torch.Tensor:
+    """`(layers, 2, H, S * T, d_head)`: `head_vectors`' `(z_source, z_context)` of every layer
+    for the S `sources` in every template (row `s * T + t`), run in batches of `step` sources."""
+    config = model.config
+    n_layers, n_heads = config.num_hidden_layers, config.num_attention_heads
+    shape = (n_layers, 2, n_heads, len(sources) * len(tokens))
+    vectors = torch.empty(*shape, config.hidden_size // n_heads, device=sources.device)
+    for start in range(0, len(sources), step):
+        batch = slice(start, min(start + step, len(sources)))
+        ids, source, last = prompt_batch(tokens, sources[batch], pad)
+        rows = slice(batch.start * len(tokens), batch.stop * len(tokens))
+        for layer, (z_source, z_context) in enumerate(head_vectors(model, ids, source, last)):
+            progress(
+                (start + (batch.stop - start) * layer / n_layers) / len(sources),
+                f"forward pass {start // step + 1} of {-(-len(sources) // step)}, "
+                f"layer {layer + 1} of {n_layers}",
+            )
+            vectors[layer, 0, :, rows] = z_source
+            vectors[layer, 1, :, rows] = z_context
+    return vectors
+
+
+def titled(progress: Progress, title: str) -> Progress:
+    """`progress` with `title` before each message."""
+    return lambda fraction, message: progress(fraction, f"{title}, {message}")
+
+
 def dynamic_scores(
     loaded: LoadedModel,
     relations: tuple[TokenizedRelation, ...],
@@ -383,9 +426,14 @@ def dynamic_scores(
     """Every head's dynamic scores for every relation and template (module docstring).
 
     Each distinct source token of all relations is run once per template: one forward pass
-    serves every relation whose pairs start from it, and both variants. Sources go in batches
-    of `batch_sources` (default: what fits `byte_budget`); logits are formed in chunks within
-    `byte_budget`. Neither changes the result.
+    serves every relation whose pairs start from it, and both variants. Working memory (beyond
+    the model and one layer's `W_O(h)^T W_U^T`) stays within `byte_budget` whatever the
+    templates' length: sources go in groups whose head vectors fit half of it
+    (`sources_per_group`), a group's prompts in batches of `batch_sources` sources whose forward
+    pass fits the other half (default: `sources_per_batch`; one source's prompts are the
+    smallest batch); then each layer's `W_O(h)^T W_U^T` is formed once for the group, not once
+    a batch, and its logits in chunks within that half.
+    Groups and batches leave the result unchanged.
     """
     model, report = loaded.model, progress or ignore
     config = model.config
@@ -398,25 +446,26 @@ def dynamic_scores(
         return DynamicScores(relations, templates, counts)
     all_pairs = SourcePairs.build(relations, model.device)
     pad = loaded.tokenizer.eos_token_id or 0  # never seen by a real token (right padding)
-    step = batch_sources or sources_per_batch(model, tokens, byte_budget)
+    half = byte_budget // 2
+    step = batch_sources or sources_per_batch(model, tokens, half)
+    group = max(step, sources_per_group(model, len(tokens), half))
     n_sources = len(all_pairs.sources)
     with torch.inference_mode(), float32_matmul():
         w_u = to_float32(model.get_output_embeddings().weight)
-        for start in range(0, n_sources, step):
-            batch = slice(start, min(start + step, n_sources))
-            pairs = all_pairs.of(batch)
-            ids, source, last = prompt_batch(tokens, pairs.sources, pad)
-            for layer, (z_source, z_context) in enumerate(head_vectors(model, ids, source, last)):
-                report(
-                    (start + (batch.stop - start) * layer / n_layers) / n_sources,
-                    f"dynamic scores: sources {start + 1}-{batch.stop} of {n_sources}, "
-                    f"layer {layer + 1} of {n_layers}",
-                )
+        for start in range(0, n_sources, group):
+            sources = slice(start, min(start + group, n_sources))
+            share = subrange(report, start / n_sources, sources.stop / n_sources)
+            title = f"dynamic scores: sources {start + 1}-{sources.stop} of {n_sources}"
+            forward = titled(subrange(share, 0, 0.5), title)
+            vectors = group_vectors(model, tokens, all_pairs.sources[sources], pad, step, forward)
+            pairs = all_pairs.of(sources)
+            for layer in range(n_layers):
+                share(0.5 + 0.5 * layer / n_layers, f"{title}, logits of layer {layer + 1}")
                 _, w_o = head_ov_weights(model, layer)
                 ou = output_unembedding(to_float32(w_o), w_u)
-                for v, z in ((0, z_source), (2, z_context)):
-                    hits = count_hits(z, ou, pairs, len(tokens), len(relations), byte_budget)
-                    counts[v : v + 2, layer] += hits.cpu().numpy()
+                for v, z in enumerate(vectors[layer]):  # forced onto the source, in context
+                    hits = count_hits(z, ou, pairs, len(tokens), len(relations), half)
+                    counts[2 * v : 2 * v + 2, layer] += hits.cpu().numpy()
     report(1.0, "dynamic scores: done")
     n_pairs = np.array([len(r.src) for r in relations], dtype=float)
     return DynamicScores(relations, templates, counts / n_pairs[:, None])

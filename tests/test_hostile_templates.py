@@ -77,21 +77,30 @@ def test_a_long_template_runs_within_a_small_budget_and_scores_as_in_one_batch(
     length = max(t.length for t in prompt_templates(planted_model, templates))
     assert length > 150
     batches: list[tuple[int, int]] = []
-    original = lib.dynamic.head_vectors
+    products: list[int] = []
+    forward, unembedding = lib.dynamic.head_vectors, lib.dynamic.output_unembedding
 
-    def recorded(model, input_ids, source, last):
+    def recorded_forward(model, input_ids, source, last):
         batches.append(tuple(input_ids.shape))
-        return original(model, input_ids, source, last)
+        return forward(model, input_ids, source, last)
 
-    monkeypatch.setattr(lib.dynamic, "head_vectors", recorded)
+    def recorded_unembedding(w_o, w_u):
+        products.append(1)
+        return unembedding(w_o, w_u)
+
+    monkeypatch.setattr(lib.dynamic, "head_vectors", recorded_forward)
+    monkeypatch.setattr(lib.dynamic, "output_unembedding", recorded_unembedding)
     budget = 16 * MIB
     small = dynamic_scores(planted_model, relations, templates, byte_budget=budget)
     assert len(batches) > 1  # the budget split the sources
     config = planted_model.model.config
-    for n_prompts, padded in batches:
+    for n_prompts, padded in batches:  # half the budget for the forward pass
         assert padded == length
-        assert attention_bytes(planted_model.model, n_prompts, padded) <= budget
-        assert n_prompts * prompt_bytes(config, padded) + 5 * padded**2 <= budget
+        assert attention_bytes(planted_model.model, n_prompts, padded) <= budget // 2
+        assert n_prompts * prompt_bytes(config, padded) + 5 * padded**2 <= budget // 2
+    # The head vectors of all sources fit the other half: each layer's W_O W_U product is
+    # formed once, not once a batch (small batches would cost as many 50k-column products).
+    assert len(products) == config.num_hidden_layers
     in_one = dynamic_scores(planted_model, relations, templates, batch_sources=10**6)
     assert np.array_equal(small.fractions, in_one.fractions)
 
