@@ -326,15 +326,22 @@ def count_hits(
 
 
 def prompt_batch(
-    tokens: Sequence[TemplateTokens], sources: torch.Tensor, pad: int
+    tokens: Sequence[TemplateTokens], sources: torch.Tensor, pad: int, rows: range
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """`(input_ids, source_position, last_position)` of every (source, template) prompt,
-    source-major (row `s * T + t`), right-padded with `pad` to the longest prompt."""
-    prompts = [t.prompt(s) for s in sources.tolist() for t in tokens]
+    """`(input_ids, source_position, last_position)` of the (source, template) prompts `rows`
+    in source-major order (row `s * T + t` is source s in template t), right-padded with `pad`
+    to the longest of them."""
+    n_templates = len(tokens)
+    first = rows.start // n_templates
+    words = sources[first : (rows.stop - 1) // n_templates + 1].tolist()
+    templates = [tokens[row % n_templates] for row in rows]
+    prompts = [
+        t.prompt(words[r // n_templates - first]) for t, r in zip(templates, rows, strict=True)
+    ]
     length = max(len(p) for p in prompts)
     ids = torch.tensor([p + [pad] * (length - len(p)) for p in prompts], device=sources.device)
     on = {"device": sources.device}
-    source = torch.tensor([len(t.prefix) for t in tokens] * len(sources), **on)
+    source = torch.tensor([len(t.prefix) for t in templates], **on)
     last = torch.tensor([len(p) - 1 for p in prompts], **on)
     return ids, source, last
 
@@ -351,7 +358,7 @@ def prompt_bytes(config: Any, length: int) -> int:
                    states, the attention output and the layer norm)
 
     Peak resident memory (VmHWM) of `head_vectors` on one 160m-shaped layer (12 heads, hidden
-    768, CPU) against this estimate with the mask (`sources_per_batch`): 64 prompts x 64
+    768, CPU) against this estimate with the mask (`prompts_per_batch`): 64 prompts x 64
     tokens 156 MiB (168), 1 x 1,024 tokens 112 MiB (125), 1 x 2,048 tokens 432 MiB (452)."""
     heads, hidden = config.num_attention_heads, config.hidden_size
     attention = 2 * heads * length + 8 * hidden
@@ -359,17 +366,17 @@ def prompt_bytes(config: Any, length: int) -> int:
     return 4 * length * max(attention, mlp)
 
 
-def sources_per_batch(model: nn.Module, tokens: Sequence[TemplateTokens], byte_budget: int) -> int:
-    """Sources whose prompts fit one forward pass in `byte_budget` bytes:
+def prompts_per_batch(model: nn.Module, tokens: Sequence[TemplateTokens], byte_budget: int) -> int:
+    """Prompts that fit one forward pass in `byte_budget` bytes:
 
-        (byte_budget - 5 * L^2) // (T * prompt_bytes(L))
+        (byte_budget - 5 * L^2) // prompt_bytes(L)
 
-    for T templates padded to the longest prompt, L tokens (`prompt_batch`); 5 * L^2 bytes are
-    the batch's causal mask and its boolean pattern. At least one source: one source's T
-    prompts are the smallest batch, which the model's context bounds (`prompt_templates`)."""
+    with L the longest template's prompt, in tokens, to which a batch may be padded
+    (`prompt_batch`); 5 * L^2 bytes are the batch's causal mask and its boolean pattern. At
+    least one: a single prompt is the smallest batch, which the model's context bounds
+    (`prompt_templates`)."""
     length = max(t.length for t in tokens)
-    per_source = len(tokens) * prompt_bytes(model.config, length)
-    return max(1, (byte_budget - 5 * length**2) // per_source)
+    return max(1, (byte_budget - 5 * length**2) // prompt_bytes(model.config, length))
 
 
 def sources_per_group(model: nn.Module, n_templates: int, byte_budget: int) -> int:
@@ -390,23 +397,23 @@ def group_vectors(
     progress: Progress,
 ) -> torch.Tensor:
     """`(layers, 2, H, S * T, d_head)`: `head_vectors`' `(z_source, z_context)` of every layer
-    for the S `sources` in every template (row `s * T + t`), run in batches of `step` sources."""
+    for the S `sources` in every template (row `s * T + t`), run in batches of `step` prompts."""
     config = model.config
     n_layers, n_heads = config.num_hidden_layers, config.num_attention_heads
-    shape = (n_layers, 2, n_heads, len(sources) * len(tokens))
-    vectors = torch.empty(*shape, config.hidden_size // n_heads, device=sources.device)
-    for start in range(0, len(sources), step):
-        batch = slice(start, min(start + step, len(sources)))
-        ids, source, last = prompt_batch(tokens, sources[batch], pad)
-        rows = slice(batch.start * len(tokens), batch.stop * len(tokens))
+    n_prompts = len(sources) * len(tokens)
+    shape = (n_layers, 2, n_heads, n_prompts, config.hidden_size // n_heads)
+    vectors = torch.empty(shape, device=sources.device)
+    for start in range(0, n_prompts, step):
+        rows = range(start, min(start + step, n_prompts))
+        ids, source, last = prompt_batch(tokens, sources, pad, rows)
         for layer, (z_source, z_context) in enumerate(head_vectors(model, ids, source, last)):
             progress(
-                (start + (batch.stop - start) * layer / n_layers) / len(sources),
-                f"forward pass {start // step + 1} of {-(-len(sources) // step)}, "
+                (start + len(rows) * layer / n_layers) / n_prompts,
+                f"forward pass {start // step + 1} of {-(-n_prompts // step)}, "
                 f"layer {layer + 1} of {n_layers}",
             )
-            vectors[layer, 0, :, rows] = z_source
-            vectors[layer, 1, :, rows] = z_context
+            vectors[layer, 0, :, start : rows.stop] = z_source
+            vectors[layer, 1, :, start : rows.stop] = z_context
     return vectors
 
 
@@ -420,7 +427,7 @@ def dynamic_scores(
     relations: tuple[TokenizedRelation, ...],
     templates: tuple[str, ...] = DEFAULT_TEMPLATES,
     byte_budget: int = DEFAULT_BYTE_BUDGET,
-    batch_sources: int | None = None,
+    batch_prompts: int | None = None,
     progress: Progress | None = None,
 ) -> DynamicScores:
     """Every head's dynamic scores for every relation and template (module docstring).
@@ -429,11 +436,10 @@ def dynamic_scores(
     serves every relation whose pairs start from it, and both variants. Working memory (beyond
     the model and one layer's `W_O(h)^T W_U^T`) stays within `byte_budget` whatever the
     templates' length: sources go in groups whose head vectors fit half of it
-    (`sources_per_group`), a group's prompts in batches of `batch_sources` sources whose forward
-    pass fits the other half (default: `sources_per_batch`; one source's prompts are the
-    smallest batch); then each layer's `W_O(h)^T W_U^T` is formed once for the group, not once
-    a batch, and its logits in chunks within that half.
-    Groups and batches leave the result unchanged.
+    (`sources_per_group`), a group's prompts in batches of `batch_prompts` whose forward pass
+    fits the other half (default: `prompts_per_batch`; one prompt is the smallest batch); then
+    each layer's `W_O(h)^T W_U^T` is formed once for the group, not once a batch, and its
+    logits in chunks within that half. Groups and batches leave the result unchanged.
     """
     model, report = loaded.model, progress or ignore
     config = model.config
@@ -447,8 +453,8 @@ def dynamic_scores(
     all_pairs = SourcePairs.build(relations, model.device)
     pad = loaded.tokenizer.eos_token_id or 0  # never seen by a real token (right padding)
     half = byte_budget // 2
-    step = batch_sources or sources_per_batch(model, tokens, half)
-    group = max(step, sources_per_group(model, len(tokens), half))
+    step = batch_prompts or prompts_per_batch(model, tokens, half)
+    group = sources_per_group(model, len(tokens), half)
     n_sources = len(all_pairs.sources)
     with torch.inference_mode(), float32_matmul():
         w_u = to_float32(model.get_output_embeddings().weight)

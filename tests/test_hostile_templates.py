@@ -20,7 +20,7 @@ from lib.dynamic import (
     main,
     prompt_bytes,
     prompt_templates,
-    sources_per_batch,
+    prompts_per_batch,
     template_tokens,
 )
 from lib.errors import InputError, run_cli
@@ -30,7 +30,7 @@ from lib.synthetic import pythia_config, save_checkpoint
 
 MIB = 2**20
 PYTHIA_160M = SimpleNamespace(config=pythia_config(12, 12, 768, 50304))
-"""What `sources_per_batch` reads of a model: its config, here Pythia-160m's shape."""
+"""What `prompts_per_batch` reads of a model: its config, here Pythia-160m's shape."""
 
 
 def template_of(length: int) -> TemplateTokens:
@@ -44,28 +44,25 @@ def attention_bytes(model: SimpleNamespace, n_prompts: int, length: int) -> int:
     return 2 * n_prompts * model.config.num_attention_heads * length**2 * 4
 
 
-@pytest.mark.parametrize("length", [8, 100, 400, 800, 1600])
-@pytest.mark.parametrize("n_templates", [1, 4])
-def test_the_batch_plan_keeps_long_templates_within_the_budget(length, n_templates):
-    budget = 256 * MIB
-    tokens = [template_of(length)] * n_templates
-    sources = sources_per_batch(PYTHIA_160M, tokens, budget)
-    prompts = sources * n_templates
-    if n_templates * prompt_bytes(PYTHIA_160M.config, length) <= budget:  # one source fits
+@pytest.mark.parametrize("length", [8, 100, 400, 800, 1600, 2048])
+def test_the_batch_plan_keeps_long_templates_within_the_budget(length):
+    budget = 128 * MIB
+    prompts = prompts_per_batch(PYTHIA_160M, [template_of(length), template_of(5)], budget)
+    if prompt_bytes(PYTHIA_160M.config, length) <= budget:  # one prompt fits
         assert attention_bytes(PYTHIA_160M, prompts, length) <= budget
         assert prompts * prompt_bytes(PYTHIA_160M.config, length) + 5 * length**2 <= budget
-    else:  # the smallest batch: one source's prompts
-        assert sources == 1
+    else:  # the smallest batch: one prompt
+        assert prompts == 1
     if length == 8:  # short templates keep large batches
-        assert sources >= 100
+        assert prompts >= 300
 
 
 def test_the_batch_plan_counts_the_padding_to_the_longest_template():
-    # Every prompt of a batch is padded to the longest one (`prompt_batch`).
-    budget = 256 * MIB
-    mixed = sources_per_batch(PYTHIA_160M, [template_of(600), template_of(6)], budget)
-    assert mixed == sources_per_batch(PYTHIA_160M, [template_of(600)] * 2, budget)
-    assert attention_bytes(PYTHIA_160M, 2 * mixed, 600) <= budget
+    # The prompts of a batch are padded to the longest one (`prompt_batch`).
+    budget = 128 * MIB
+    mixed = prompts_per_batch(PYTHIA_160M, [template_of(600), template_of(6)], budget)
+    assert mixed == prompts_per_batch(PYTHIA_160M, [template_of(600)] * 2, budget)
+    assert attention_bytes(PYTHIA_160M, mixed, 600) <= budget
 
 
 def test_a_long_template_runs_within_a_small_budget_and_scores_as_in_one_batch(
@@ -92,16 +89,16 @@ def test_a_long_template_runs_within_a_small_budget_and_scores_as_in_one_batch(
     monkeypatch.setattr(lib.dynamic, "output_unembedding", recorded_unembedding)
     budget = 16 * MIB
     small = dynamic_scores(planted_model, relations, templates, byte_budget=budget)
-    assert len(batches) > 1  # the budget split the sources
+    assert len(batches) > 1  # the budget split the prompts
     config = planted_model.model.config
     for n_prompts, padded in batches:  # half the budget for the forward pass
-        assert padded == length
+        assert padded <= length
         assert attention_bytes(planted_model.model, n_prompts, padded) <= budget // 2
         assert n_prompts * prompt_bytes(config, padded) + 5 * padded**2 <= budget // 2
     # The head vectors of all sources fit the other half: each layer's W_O W_U product is
     # formed once, not once a batch (small batches would cost as many 50k-column products).
     assert len(products) == config.num_hidden_layers
-    in_one = dynamic_scores(planted_model, relations, templates, batch_sources=10**6)
+    in_one = dynamic_scores(planted_model, relations, templates, batch_prompts=10**6)
     assert np.array_equal(small.fractions, in_one.fractions)
 
 
