@@ -89,7 +89,8 @@ def test_summary_reports_r_per_relation_and_variant(planted_in_context):
 def test_batching_and_padding_do_not_change_scores(planted_model):
     relations, _ = tokenize_relations(planted_model.tokenizer, RELATIONS[:1])
     together = dynamic_scores(planted_model, relations)  # all templates padded in one batch
-    small_batches = dynamic_scores(planted_model, relations, batch_sources=9)
+    # 9 prompts a batch: a source's templates are split across batches.
+    small_batches = dynamic_scores(planted_model, relations, batch_prompts=9)
     assert np.array_equal(together.fractions, small_batches.fractions)
     for t, template in enumerate(DEFAULT_TEMPLATES):  # alone: no padding at all
         alone = dynamic_scores(planted_model, relations, (template,))

@@ -13,6 +13,7 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from lib.runs.result_cache import CACHE_DIR_KEY
+from tests.chart_helpers import plain
 from tests.conftest import Planted
 from tests.test_classify_page import button, open_page
 from ui import in_context
@@ -103,6 +104,6 @@ def test_static_vs_dynamic_scatter_has_r_in_titles_and_flags_disagreements(
     # A bad template edit says why and keeps the computed result on screen.
     (templates,) = [t for t in app.text_area if t.label.startswith("Templates")]
     templates.input("no slot").run()
-    assert any("must hold <X> exactly once" in e.value for e in app.error)
+    assert any("must hold <X> exactly once" in plain(e.value) for e in app.error)
     assert [c for c in app.get("vega_lite_chart") if "facet" in json.loads(c.proto.spec)]
     assert len(in_context_calls) == 1

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from lib.app.public_mode import ENABLED_KEY, MAX_ROWS_KEY, MAX_SIZE_KEY
+from lib.app.public_mode import (
+    ENABLED_KEY,
+    MAX_ROWS_KEY,
+    MAX_SIZE_KEY,
+    MAX_TEMPLATES_KEY,
+    MAX_TOTAL_RELATION_PAIRS_KEY,
+)
 from tests.chart_helpers import plain
 
 REPO = Path(__file__).resolve().parent.parent
@@ -105,3 +112,72 @@ def test_an_unexpected_error_on_compare_runs_shows_no_server_path(
     assert error.value.startswith("Something went wrong on our side (reference ")
     assert "/srv" not in error.value
     config.set_option("client.showErrorDetails", "full")
+
+
+@pytest.fixture
+def error_details_restored() -> Iterator[None]:
+    """Public mode hides error details server-wide; the other tests expect the default."""
+    from streamlit import config
+
+    yield
+    config.set_option("client.showErrorDetails", "full")
+
+
+def test_templates_beyond_the_public_caps_are_refused_and_the_last_good_kept(
+    public: None, error_details_restored: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(MAX_TEMPLATES_KEY, "2")
+
+    def page() -> None:
+        import streamlit as st
+
+        from ui.in_context import templates_control
+
+        st.session_state["templates"] = templates_control()
+
+    app = AppTest.from_function(page, default_timeout=60).run()
+    (area,) = app.text_area
+    area.set_value("No <X> means no\nThe story of <X> contains").run()
+    assert not app.error and app.session_state["templates"] == (
+        "No <X> means no",
+        "The story of <X> contains",
+    )
+    area.set_value("a <X>\nb <X>\nc <X>").run()
+    assert [plain(e.value) for e in app.error] == [
+        "3 templates given; this public deployment takes at most 2"
+    ]
+    area.set_value("The story of <X> " + "x" * 8175).run()
+    (error,) = app.error
+    assert plain(error.value).endswith(
+        "is 8,192 bytes long; this public deployment takes templates of at most 200 bytes (UTF-8)"
+    )
+    assert app.session_state["templates"] == ("No <X> means no", "The story of <X> contains")
+
+
+def test_relation_files_beyond_the_public_total_are_refused_and_the_others_kept(
+    public: None, error_details_restored: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(MAX_TOTAL_RELATION_PAIRS_KEY, "60")
+
+    def page() -> None:
+        import streamlit as st
+
+        from ui.deployment import public_mode
+        from ui.relation_files import relation_file_controls
+
+        relations = relation_file_controls("", "main", public_mode())
+        st.session_state["names"] = [relation.name for relation in relations]
+
+    def pairs(n: int, word: str) -> bytes:
+        return ("src,dst\n" + "".join(f"{word}{i},{word}x{i}\n" for i in range(n))).encode()
+
+    app = AppTest.from_function(page, default_timeout=60).run()
+    (uploader,) = app.file_uploader
+    files = [("first.csv", pairs(40, "a")), ("second.csv", pairs(40, "b"))]
+    uploader.set_value([(name, data, "text/csv") for name, data in files]).run()
+    assert not app.exception
+    (error,) = app.error
+    assert "second brings your files to 80 pairs; this public deployment takes at most 60" in (
+        error.value.replace("\\", "")
+    )
+    assert app.session_state["names"] == ["first"]

@@ -29,6 +29,8 @@ from lib.scoring.dynamic import check_templates as parse_templates
 from lib.scoring.relation_files import CustomRelation
 from lib.scoring.relations import relation_names
 from lib.tables.in_context import VARIANT_DEFINITIONS, VARIANTS
+from ui.deployment import public_mode
+from ui.literal import literal
 
 TEMPLATES = "in_context_templates"
 """Session key of the last good templates (a bad edit keeps them)."""
@@ -44,19 +46,29 @@ def _results() -> tuple[dict[Key, InContext], threading.Lock]:
 
 
 def templates_control() -> tuple[str, ...]:
-    """The prompt templates, one per line; a bad edit says why and keeps the last good ones."""
+    """The prompt templates, one per line; a bad edit says why and keeps the last good ones.
+    In public mode, their number and length are capped (`PublicMode.check_templates`)."""
+    mode = public_mode()
+    limits = (
+        f" This deployment takes at most {mode.max_templates} templates of at most "
+        f"{mode.max_template_bytes} bytes each."
+        if mode.enabled
+        else ""
+    )
     with st.expander("In-context templates"):
         text = st.text_area(
             "Templates (one per line, the source word goes where <X> is)",
             "\n".join(DEFAULT_TEMPLATES),
-            help="The four templates of the published experiment by default.",
+            help="The four templates of the published experiment by default." + limits,
         )
         try:
-            st.session_state[TEMPLATES] = parse_templates(
+            templates = parse_templates(
                 [line.strip() for line in text.splitlines() if line.strip()]
             )
+            mode.check_templates(templates)
+            st.session_state[TEMPLATES] = templates
         except InputError as error:
-            st.error(str(error))
+            st.error(literal(str(error)))  # quotes the user's template
     return st.session_state.get(TEMPLATES, DEFAULT_TEMPLATES)
 
 
@@ -101,7 +113,7 @@ def result_or_button(
                 relation_files=relation_files,
             )
     except InputError as error:
-        st.error(str(error))
+        st.error(literal(str(error)))  # may quote a template or a word: data
         return None
     finally:
         bar.empty()

@@ -63,7 +63,8 @@ def relation_file_controls(
         f"pairs whose words are not single tokens (with a leading space) and repeated pairs "
         f"are dropped, and at least {MIN_PAIRS} must remain."
         + (
-            f" This deployment takes at most {mode.max_relation_pairs} pairs a file."
+            f" This deployment takes at most {mode.max_relation_pairs} pairs a file and "
+            f"{mode.max_total_relation_pairs} in all."
             if mode.enabled
             else ""
         ),
@@ -78,6 +79,7 @@ def relation_file_controls(
             upload.seek(0)
             relation = read_relation_file(upload.name, upload)
             mode.check_relation_file(relation)
+            mode.check_relation_total([*relations, relation])
             check_relation_files([*relations, relation])
         except InputError as error:
             st.error(literal(str(error)))

@@ -11,7 +11,13 @@ wins over the environment. In public mode:
   upload size itself is capped by `server.maxUploadSize` in `.streamlit/config.toml`), at most
   `head_table.MAX_COLUMNS` columns, and take at most `UPLOAD_SECONDS` to read;
 * a relation file may have at most `HEAD_ATLAS_PUBLIC_MAX_RELATION_PAIRS` rows (default 5,000:
-  a relation needs hundreds of pairs, and tokenizing is the page's work before Run);
+  a relation needs hundreds of pairs, and tokenizing is the page's work before Run), and all
+  uploaded files together at most `HEAD_ATLAS_PUBLIC_MAX_TOTAL_RELATION_PAIRS` (default 10,000:
+  each pair is scored by every head, statically and in context);
+* the in-context check takes at most `HEAD_ATLAS_PUBLIC_MAX_TEMPLATES` templates (default 10;
+  the published experiment has 4), each at most `HEAD_ATLAS_PUBLIC_MAX_TEMPLATE_BYTES` bytes of
+  UTF-8 (default 200): every template is run for every source word, and a prompt's attention
+  grows with the square of its tokens, of which a byte-level tokenizer makes at most one a byte;
 * an unexpected error shows visitors a generic message with a short reference, never a
   traceback (the traceback goes to the server's log).
 
@@ -20,12 +26,12 @@ Everything else works as locally.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from lib.core import catalog
-from lib.core.errors import InputError, is_whole_number
+from lib.core.errors import InputError, is_whole_number, quoted
 from lib.tables.head_table import MAX_ROWS, ReadLimits
 
 if (
@@ -37,6 +43,9 @@ ENABLED_KEY = "HEAD_ATLAS_PUBLIC"
 MAX_SIZE_KEY = "HEAD_ATLAS_PUBLIC_MAX_SIZE"
 MAX_ROWS_KEY = "HEAD_ATLAS_PUBLIC_MAX_ROWS"
 MAX_RELATION_PAIRS_KEY = "HEAD_ATLAS_PUBLIC_MAX_RELATION_PAIRS"
+MAX_TOTAL_RELATION_PAIRS_KEY = "HEAD_ATLAS_PUBLIC_MAX_TOTAL_RELATION_PAIRS"
+MAX_TEMPLATES_KEY = "HEAD_ATLAS_PUBLIC_MAX_TEMPLATES"
+MAX_TEMPLATE_BYTES_KEY = "HEAD_ATLAS_PUBLIC_MAX_TEMPLATE_BYTES"
 # Measured (bench/results/footprint-cpu-2026-11-27T1801.md, `python -m bench.footprint`): the
 # app's peak RSS classifying through the page on CPU is 897 MiB for 70m and 1,277 MiB for 160m,
 # ~606 MiB + 4.13 MiB per million parameters; 410m would peak near 2,280 MiB (2.4 GB), 90% of
@@ -45,6 +54,9 @@ MAX_RELATION_PAIRS_KEY = "HEAD_ATLAS_PUBLIC_MAX_RELATION_PAIRS"
 DEFAULT_MAX_SIZE = "160m"
 DEFAULT_MAX_ROWS = 100_000
 DEFAULT_MAX_RELATION_PAIRS = 5_000
+DEFAULT_MAX_TOTAL_RELATION_PAIRS = 10_000
+DEFAULT_MAX_TEMPLATES = 10
+DEFAULT_MAX_TEMPLATE_BYTES = 200
 UPLOAD_SECONDS = 10.0
 """Time budget of reading one upload in public mode: a valid 100,000-row table takes about
 a second on one core, so one visitor's file cannot hold a core for long."""
@@ -58,9 +70,11 @@ class PublicMode:
     enabled: bool = False
     max_size: str = DEFAULT_MAX_SIZE
     max_upload_rows: int = MAX_ROWS
-    max_relation_pairs: int | None = (
-        None  # None: any relation file lib.scoring.relation_files reads
-    )
+    max_relation_pairs: int | None = None  # None: any relation file lib.scoring.relation_files
+    # reads
+    max_total_relation_pairs: int | None = None  # None (here and below): no limit
+    max_templates: int | None = None
+    max_template_bytes: int | None = None
 
     @property
     def upload_limits(self) -> ReadLimits:
@@ -101,6 +115,34 @@ class PublicMode:
                 f"deployment takes at most {self.max_relation_pairs} a file"
             )
 
+    def check_relation_total(self, relations: Sequence[CustomRelation]) -> None:
+        """Raise `InputError` when `relations` (all the files of one run) have more rows
+        together than this deployment takes; the last one is named, as the one that tips it."""
+        total = sum(len(relation.rows) for relation in relations)
+        limit = self.max_total_relation_pairs
+        if limit is not None and total > limit:
+            raise InputError(
+                f"relation file {relations[-1].name} brings your files to {total:,} pairs; this "
+                f"public deployment takes at most {limit:,} in all"
+            )
+
+    def check_templates(self, templates: Sequence[str]) -> None:
+        """Raise `InputError` when there are more `templates` than this deployment takes, or
+        one is longer (UTF-8 bytes, which bound its tokens)."""
+        if self.max_templates is not None and len(templates) > self.max_templates:
+            raise InputError(
+                f"{len(templates)} templates given; this public deployment takes at most "
+                f"{self.max_templates}"
+            )
+        limit = self.max_template_bytes
+        for template in templates:
+            size = len(template.encode("utf-8"))
+            if limit is not None and size > limit:
+                raise InputError(
+                    f"template {quoted(template)} is {size:,} bytes long; this public "
+                    f"deployment takes templates of at most {limit:,} bytes (UTF-8)"
+                )
+
 
 def public_mode_from(settings: Mapping[str, object]) -> PublicMode:
     """Read the public-mode settings (environment merged with secrets) into a `PublicMode`."""
@@ -121,7 +163,17 @@ def public_mode_from(settings: Mapping[str, object]) -> PublicMode:
         max_size=max_size,
         max_upload_rows=min(max_rows, MAX_ROWS),
         max_relation_pairs=max_pairs,
+        max_total_relation_pairs=_setting(
+            settings, MAX_TOTAL_RELATION_PAIRS_KEY, DEFAULT_MAX_TOTAL_RELATION_PAIRS
+        ),
+        max_templates=_setting(settings, MAX_TEMPLATES_KEY, DEFAULT_MAX_TEMPLATES),
+        max_template_bytes=_setting(settings, MAX_TEMPLATE_BYTES_KEY, DEFAULT_MAX_TEMPLATE_BYTES),
     )
+
+
+def _setting(settings: Mapping[str, object], key: str, default: int) -> int:
+    """The whole number > 0 set under `key`, else `default`."""
+    return _positive_int(settings.get(key, default), key)
 
 
 def _positive_int(value: object, key: str) -> int:

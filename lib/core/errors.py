@@ -22,6 +22,14 @@ class InputError(ValueError):
         super().__init__(" ".join(message.split()))
 
 
+def quoted(text: str, limit: int = 60) -> str:
+    """`text` quoted for a one-line message, its middle cut when longer than `limit`
+    characters (a user's 8 KB template must not become an 8 KB message)."""
+    if len(text) <= limit:
+        return repr(text)
+    return repr(f"{text[: limit // 2]}…{text[-(limit // 2) :]}")
+
+
 def run_cli(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | None = None) -> int:
     """Run a command's `main`, turning `InputError` into one stderr line and exit code 2."""
     try:

@@ -34,7 +34,7 @@ from torch import nn
 
 from lib.checkpoints.loader import LoadedModel
 from lib.checkpoints.neox import VALUE, split_heads
-from lib.core.errors import InputError
+from lib.core.errors import InputError, quoted
 from lib.core.progress import Progress, ignore, subrange
 from lib.scoring.operations import (
     CPU_CHUNK_BYTES,
@@ -77,12 +77,12 @@ def check_templates(templates: Sequence[str]) -> tuple[str, ...]:
     for template in templates:
         if template.count(SLOT) != 1 or not template.split(SLOT)[0].endswith(" "):
             raise InputError(
-                f"template {template!r} must hold {SLOT} exactly once, after a space, "
+                f"template {quoted(template)} must hold {SLOT} exactly once, after a space, "
                 f"e.g. 'The story of {SLOT} contains'"
             )
     repeated = sorted({t for t in templates if templates.count(t) > 1})
     if repeated:
-        raise InputError(f"template {repeated[0]!r} is listed twice")
+        raise InputError(f"template {quoted(repeated[0])} is listed twice")
     return tuple(templates)
 
 
@@ -107,6 +107,11 @@ class TemplateTokens:
     def prompt(self, source: int) -> list[int]:
         return [*self.prefix, source, *self.suffix]
 
+    @property
+    def length(self) -> int:
+        """Tokens of a prompt: the template's and its source word's one."""
+        return len(self.prefix) + 1 + len(self.suffix)
+
 
 def template_tokens(tokenizer: Any, template: str) -> TemplateTokens:
     """Tokenize the text before the slot (without the space the source token carries) and
@@ -116,6 +121,21 @@ def template_tokens(tokenizer: Any, template: str) -> TemplateTokens:
         tuple(tokenizer.encode(before[:-1], add_special_tokens=False)),
         tuple(tokenizer.encode(after, add_special_tokens=False)),
     )
+
+
+def prompt_templates(loaded: LoadedModel, templates: Sequence[str]) -> list[TemplateTokens]:
+    """`templates` checked (`check_templates`) and tokenized; `InputError` when a prompt, its
+    source word filled in, is longer than the model's context (`max_position_embeddings`):
+    positions past it were never trained, so its scores would mean nothing."""
+    context = loaded.model.config.max_position_embeddings
+    tokens = [template_tokens(loaded.tokenizer, t) for t in check_templates(templates)]
+    for template, part in zip(templates, tokens, strict=True):
+        if part.length > context:
+            raise InputError(
+                f"template {quoted(template)} is {part.length:,} tokens long with its source "
+                f"word; this model reads at most {context:,} (its context)"
+            )
+    return tokens
 
 
 @dataclass(frozen=True)
@@ -264,25 +284,100 @@ def count_hits(
 
 
 def prompt_batch(
-    tokens: Sequence[TemplateTokens], sources: torch.Tensor, pad: int
+    tokens: Sequence[TemplateTokens], sources: torch.Tensor, pad: int, rows: range
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """`(input_ids, source_position, last_position)` of every (source, template) prompt,
-    source-major (row `s * T + t`), right-padded with `pad` to the longest prompt."""
-    prompts = [t.prompt(s) for s in sources.tolist() for t in tokens]
+    """`(input_ids, source_position, last_position)` of the (source, template) prompts `rows`
+    in source-major order (row `s * T + t` is source s in template t), right-padded with `pad`
+    to the longest of them."""
+    n_templates = len(tokens)
+    first = rows.start // n_templates
+    words = sources[first : (rows.stop - 1) // n_templates + 1].tolist()
+    templates = [tokens[row % n_templates] for row in rows]
+    prompts = [
+        t.prompt(words[r // n_templates - first]) for t, r in zip(templates, rows, strict=True)
+    ]
     length = max(len(p) for p in prompts)
     ids = torch.tensor([p + [pad] * (length - len(p)) for p in prompts], device=sources.device)
     on = {"device": sources.device}
-    source = torch.tensor([len(t.prefix) for t in tokens] * len(sources), **on)
+    source = torch.tensor([len(t.prefix) for t in templates], **on)
     last = torch.tensor([len(p) - 1 for p in prompts], **on)
     return ids, source, last
 
 
-def sources_per_batch(model: nn.Module, tokens: Sequence[TemplateTokens], byte_budget: int) -> int:
-    """Sources whose prompts fit one forward pass in `byte_budget` bytes: its widest
-    activation is the MLP's hidden layer, `intermediate_size` floats per token."""
-    tokens_per_source = sum(len(t.prefix) + 1 + len(t.suffix) for t in tokens)
-    per_source = tokens_per_source * model.config.intermediate_size * 4
+def prompt_bytes(config: Any, length: int) -> int:
+    """Peak bytes of one prompt of `length` tokens in a layer's float32 forward pass (eager
+    attention), the larger of its two phases, in floats per token times 4 bytes:
+
+        attention: 2 * heads * length + 8 * hidden   (scores and probabilities, both
+                   heads x length^2 a prompt, with the hidden states, their layer norm, the
+                   query/key/value rows and the rotated queries and keys)
+        MLP:       heads * length + 2 * intermediate + 5 * hidden   (the probabilities, which
+                   the layer holds until it returns, the MLP's two wide activations, the hidden
+                   states, the attention output and the layer norm)
+
+    Peak resident memory (VmHWM) of `head_vectors` on one 160m-shaped layer (12 heads, hidden
+    768, CPU) against this estimate with the mask (`prompts_per_batch`): 64 prompts x 64
+    tokens 156 MiB (168), 1 x 1,024 tokens 112 MiB (125), 1 x 2,048 tokens 432 MiB (452)."""
+    heads, hidden = config.num_attention_heads, config.hidden_size
+    attention = 2 * heads * length + 8 * hidden
+    mlp = heads * length + 2 * config.intermediate_size + 5 * hidden
+    return 4 * length * max(attention, mlp)
+
+
+def prompts_per_batch(model: nn.Module, tokens: Sequence[TemplateTokens], byte_budget: int) -> int:
+    """Prompts that fit one forward pass in `byte_budget` bytes:
+
+        (byte_budget - 5 * L^2) // prompt_bytes(L)
+
+    with L the longest template's prompt, in tokens, to which a batch may be padded
+    (`prompt_batch`); 5 * L^2 bytes are the batch's causal mask and its boolean pattern. At
+    least one: a single prompt is the smallest batch, which the model's context bounds
+    (`prompt_templates`)."""
+    length = max(t.length for t in tokens)
+    return max(1, (byte_budget - 5 * length**2) // prompt_bytes(model.config, length))
+
+
+def sources_per_group(model: nn.Module, n_templates: int, byte_budget: int) -> int:
+    """Sources whose head vectors, both variants in every layer, fit `byte_budget` bytes:
+    `byte_budget // (T * 2 * layers * hidden * 4)` (each head's `d_head` floats, all heads
+    together `hidden`), at least one."""
+    config = model.config
+    per_source = n_templates * 2 * config.num_hidden_layers * config.hidden_size * 4
     return max(1, byte_budget // per_source)
+
+
+def group_vectors(
+    model: nn.Module,
+    tokens: Sequence[TemplateTokens],
+    sources: torch.Tensor,
+    pad: int,
+    step: int,
+    progress: Progress,
+) -> torch.Tensor:
+    """`(layers, 2, H, S * T, d_head)`: `head_vectors`' `(z_source, z_context)` of every layer
+    for the S `sources` in every template (row `s * T + t`), run in batches of `step` prompts."""
+    config = model.config
+    n_layers, n_heads = config.num_hidden_layers, config.num_attention_heads
+    n_prompts = len(sources) * len(tokens)
+    shape = (n_layers, 2, n_heads, n_prompts, config.hidden_size // n_heads)
+    vectors = torch.empty(shape, device=sources.device)
+    for start in range(0, n_prompts, step):
+        rows = range(start, min(start + step, n_prompts))
+        ids, source, last = prompt_batch(tokens, sources, pad, rows)
+        for layer, (z_source, z_context) in enumerate(head_vectors(model, ids, source, last)):
+            progress(
+                (start + len(rows) * layer / n_layers) / n_prompts,
+                f"forward pass {start // step + 1} of {-(-n_prompts // step)}, "
+                f"layer {layer + 1} of {n_layers}",
+            )
+            vectors[layer, 0, :, start : rows.stop] = z_source
+            vectors[layer, 1, :, start : rows.stop] = z_context
+    return vectors
+
+
+def titled(progress: Progress, title: str) -> Progress:
+    """`progress` with `title` before each message."""
+    return lambda fraction, message: progress(fraction, f"{title}, {message}")
 
 
 def dynamic_scores(
@@ -290,46 +385,51 @@ def dynamic_scores(
     relations: tuple[TokenizedRelation, ...],
     templates: tuple[str, ...] = DEFAULT_TEMPLATES,
     byte_budget: int = DEFAULT_BYTE_BUDGET,
-    batch_sources: int | None = None,
+    batch_prompts: int | None = None,
     progress: Progress | None = None,
 ) -> DynamicScores:
     """Every head's dynamic scores for every relation and template (module docstring).
 
     Each distinct source token of all relations is run once per template: one forward pass
-    serves every relation whose pairs start from it, and both variants. Sources go in batches
-    of `batch_sources` (default: what fits `byte_budget`); logits are formed in chunks within
-    `byte_budget`. Neither changes the result.
+    serves every relation whose pairs start from it, and both variants. Working memory (beyond
+    the model and one layer's `W_O(h)^T W_U^T`) stays within `byte_budget` whatever the
+    templates' length: sources go in groups whose head vectors fit half of it
+    (`sources_per_group`), a group's prompts in batches of `batch_prompts` whose forward pass
+    fits the other half (default: `prompts_per_batch`; one prompt is the smallest batch); then
+    each layer's `W_O(h)^T W_U^T` is formed once for the group, not once a batch, and its
+    logits in chunks within that half. Groups and batches leave the result unchanged.
     """
     model, report = loaded.model, progress or ignore
     config = model.config
     n_layers, n_heads = config.num_hidden_layers, config.num_attention_heads
-    templates = check_templates(templates)
+    tokens = prompt_templates(loaded, templates)
+    templates = tuple(templates)
     counts = np.zeros((len(VARIANTS), n_layers, n_heads, len(relations), len(templates)))
     if not relations:
         report(1.0, "dynamic scores: done")
         return DynamicScores(relations, templates, counts)
-    tokens = [template_tokens(loaded.tokenizer, t) for t in templates]
     all_pairs = SourcePairs.build(relations, model.device)
     pad = loaded.tokenizer.eos_token_id or 0  # never seen by a real token (right padding)
-    step = batch_sources or sources_per_batch(model, tokens, byte_budget)
+    half = byte_budget // 2
+    step = batch_prompts or prompts_per_batch(model, tokens, half)
+    group = sources_per_group(model, len(tokens), half)
     n_sources = len(all_pairs.sources)
     with torch.inference_mode(), float32_matmul():
         w_u = to_float32(model.get_output_embeddings().weight)
-        for start in range(0, n_sources, step):
-            batch = slice(start, min(start + step, n_sources))
-            pairs = all_pairs.of(batch)
-            ids, source, last = prompt_batch(tokens, pairs.sources, pad)
-            for layer, (z_source, z_context) in enumerate(head_vectors(model, ids, source, last)):
-                report(
-                    (start + (batch.stop - start) * layer / n_layers) / n_sources,
-                    f"dynamic scores: sources {start + 1}-{batch.stop} of {n_sources}, "
-                    f"layer {layer + 1} of {n_layers}",
-                )
+        for start in range(0, n_sources, group):
+            sources = slice(start, min(start + group, n_sources))
+            share = subrange(report, start / n_sources, sources.stop / n_sources)
+            title = f"dynamic scores: sources {start + 1}-{sources.stop} of {n_sources}"
+            forward = titled(subrange(share, 0, 0.5), title)
+            vectors = group_vectors(model, tokens, all_pairs.sources[sources], pad, step, forward)
+            pairs = all_pairs.of(sources)
+            for layer in range(n_layers):
+                share(0.5 + 0.5 * layer / n_layers, f"{title}, logits of layer {layer + 1}")
                 _, w_o = head_ov_weights(model, layer)
                 ou = output_unembedding(to_float32(w_o), w_u)
-                for v, z in ((0, z_source), (2, z_context)):
-                    hits = count_hits(z, ou, pairs, len(tokens), len(relations), byte_budget)
-                    counts[v : v + 2, layer] += hits.cpu().numpy()
+                for v, z in enumerate(vectors[layer]):  # forced onto the source, in context
+                    hits = count_hits(z, ou, pairs, len(tokens), len(relations), half)
+                    counts[2 * v : 2 * v + 2, layer] += hits.cpu().numpy()
     report(1.0, "dynamic scores: done")
     n_pairs = np.array([len(r.src) for r in relations], dtype=float)
     return DynamicScores(relations, templates, counts / n_pairs[:, None])
@@ -358,7 +458,7 @@ def in_context(
     """Static scores (`lib.classify.classify_heads`, no patterns) and dynamic scores of every
     head for the valid ones of `relations` (bundled names) and for `relation_files` (your own
     relations, `lib.scoring.relation_files`), with their agreement."""
-    templates = check_templates(templates)
+    prompt_templates(loaded, templates)  # a bad template is refused before any work
     settings = ClassifySettings(relations=relations, patterns=None, relation_files=relation_files)
     static = classify_heads(loaded, settings, subrange(progress, 0, 0.1), byte_budget)
     valid, skipped, files = scored_relations(loaded.tokenizer, settings)
