@@ -44,10 +44,3 @@ def test_the_layer_chart_page_imports_no_torch() -> None:
         "assert not page.exception and page.get('vega_lite_chart')\n"
     )
     assert modules_loaded_by(code) == "[]"
-
-
-def test_the_commands_population_names_are_lib_populations() -> None:
-    from lib.charts import layer_chart as chart
-    from lib.tables import population
-
-    assert tuple(population.POPULATIONS) == chart.POPULATIONS
