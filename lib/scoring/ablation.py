@@ -21,10 +21,12 @@ runs the last position alone on top of them. Neither batching nor this reuse cha
 
 from __future__ import annotations
 
+import json
 import zlib
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -36,7 +38,7 @@ from lib.checkpoints.loader import LoadedModel
 from lib.checkpoints.neox import dense_columns
 from lib.core.errors import InputError
 from lib.core.progress import Progress, ignore, subrange
-from lib.scoring.dynamic import SLOT, check_templates, template_tokens
+from lib.scoring.dynamic import SLOT, check_templates, output_paths, template_tokens
 from lib.scoring.operations import DEFAULT_BYTE_BUDGET
 from lib.scoring.pipeline import ClassifySettings, classify_heads, run_record
 from lib.scoring.precision import float32_forward
@@ -54,6 +56,8 @@ from lib.tables.ablation import (
     RELATION_CURVE,
     summarize,
 )
+from lib.tables.head_table import to_csv_bytes
+from lib.tables.result_files import replace_together
 
 Head = tuple[int, int]
 
@@ -98,6 +102,20 @@ def default_template(words: Sequence[tuple[str, str]]) -> str:
     return f"{examples} {SLOT}->"
 
 
+def check_template(template: str) -> str:
+    """`template` if it holds `<X>` once after a space (`lib.scoring.dynamic.check_templates`)."""
+    (checked,) = check_templates([template])
+    return checked
+
+
+def check_counts(max_heads: int | None, draws: int) -> None:
+    """`InputError` unless `max_heads` (when given) is at least 1 and `draws` at least 0."""
+    if max_heads is not None and max_heads < 1:
+        raise InputError(f"--max-heads must be 1 or more, not {max_heads}")
+    if draws < 0:
+        raise InputError(f"--random-draws must be 0 or more, not {draws}")
+
+
 @dataclass(frozen=True)
 class Task:
     """A relation's prompts: `ids` `(N, T)` (one row per single-token pair), `targets` `(N,)`."""
@@ -111,8 +129,7 @@ class Task:
 def make_task(tokenizer: Any, relation: TokenizedRelation, template: str) -> Task:
     """The prompts of `relation` on `template` (`<X>` once, after a space: the source token
     carries its leading space, as in the static score)."""
-    (template,) = check_templates([template])
-    frame = template_tokens(tokenizer, template)
+    frame = template_tokens(tokenizer, check_template(template))
     ids = torch.tensor([frame.prompt(source) for source in relation.src])
     return Task(relation, template, ids, torch.tensor(relation.dst))
 
@@ -280,12 +297,9 @@ def ablation_curves(
             f"nothing to ablate for {loaded.name}: no relation asked for has {MIN_PAIRS} "
             "single-token pairs for its tokenizer"
         )
-    if draws < 0:
-        raise InputError(f"--random-draws must be 0 or more, not {draws}")
+    check_counts(max_heads, draws)
     shape = (model.config.num_hidden_layers, model.config.num_attention_heads)
     limit = max_heads if max_heads is not None else max_heads_for(shape[0] * shape[1])
-    if limit < 1:
-        raise InputError(f"--max-heads must be 1 or more, not {limit}")
     settings = ClassifySettings(relations=tuple(r.name for r in valid), patterns=None)
     static = classify_heads(loaded, settings, subrange(progress, 0, 0.05)).table
     scores = {r.name: static[f"score_{r.name}"].to_numpy().reshape(shape) for r in valid}
@@ -354,3 +368,19 @@ def template_of(relation: str) -> str:
     if relation in SETUP_TEMPLATES:
         return SETUP_TEMPLATES[relation]
     return default_template(load_pairs(relation))
+
+
+def write_ablation(result: AblationResult, csv_path: Path) -> tuple[Path, Path]:
+    """Write the curves to `csv_path`, the summary to `<stem>.summary.csv` and the settings to
+    `<stem>.settings.json` together (`replace_together`: a full disk leaves the old three
+    whole); return (summary, settings)."""
+    curves, summary, settings = output_paths(csv_path)
+    csv_path.parent.mkdir(parents=True, exist_ok=True)
+    replace_together(
+        [
+            (curves, to_csv_bytes(result.curves)),
+            (summary, to_csv_bytes(result.summary)),
+            (settings, (json.dumps(result.settings, indent=2) + "\n").encode()),
+        ]
+    )
+    return summary, settings
