@@ -7,7 +7,7 @@ removed one at a time, against random heads and control tasks.
 
 Writes `curves.csv` (columns `relation, curve, draw, k, accuracy, layer, head`),
 `curves.summary.csv` and `curves.settings.json`; definitions in `lib.scoring.ablation`,
-`lib.tables.ablation` and docs/methods.md §9.
+`lib.tables.ablation` and docs/methods.md §10.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--template",
         help=f"one prompt template for every relation, with {SLOT} once after a space "
-        "(default: each relation's published one, docs/methods.md §9)",
+        "(default: each relation's published one, docs/methods.md §10)",
     )
     parser.add_argument(
         "--max-heads", type=int, help="relation heads removed at most (default: by model size)"

@@ -1,4 +1,4 @@
-"""The causal check (MAPS experiment 2, docs/methods.md §9): does removing a relation's heads
+"""The causal check (MAPS experiment 2, docs/methods.md §10): does removing a relation's heads
 break the model on that relation's prompts, more than removing random heads does, and more than
 it breaks other tasks? The command line is `python -m lib.ablate`.
 

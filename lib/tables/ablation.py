@@ -1,4 +1,4 @@
-"""The causal check's tables (MAPS experiment 2, docs/methods.md §9): the curves' columns, the
+"""The causal check's tables (MAPS experiment 2, docs/methods.md §10): the curves' columns, the
 summary computed from them, and the definitions shown wherever their numbers are.
 
 A curve is the accuracy on a relation's prompts after removing k heads, k = 0, 1, ... (the
