@@ -11,7 +11,7 @@ import pytest
 from lib.ablate import main
 from lib.checkpoints.loader import load_model
 from lib.core.errors import run_cli
-from lib.fixtures.planted import TASK_HEAD, TASK_TEMPLATE, task_model
+from lib.fixtures.planted import TASK_HEAD, TASK_RELATION, task_model
 from lib.fixtures.synthetic import save_checkpoint, train_tokenizer
 from lib.scoring.ablation import (
     SETUP_TEMPLATES,
@@ -28,12 +28,13 @@ from lib.tables.ablation import CURVE_COLUMNS, SUMMARY_COLUMNS, summarize
 from tests.conftest import upcast_copy
 from tests.reference import reference_accuracy
 
-COPYING = "general_copying_english_500"
+COPYING = TASK_RELATION
+TASK_TEMPLATE = SETUP_TEMPLATES[COPYING]
 
 
 @pytest.fixture(scope="module")
 def task_checkpoint(tmp_path_factory):
-    """Folder of the model whose head `TASK_HEAD` carries the copying task on `TASK_TEMPLATE`."""
+    """Folder of the model whose head `TASK_HEAD` carries the copying task on its template."""
     tokenizer = train_tokenizer()
     return save_checkpoint(task_model(tokenizer), tokenizer, tmp_path_factory.mktemp("task"))
 
@@ -41,7 +42,7 @@ def task_checkpoint(tmp_path_factory):
 @pytest.fixture(scope="module")
 def task_result(task_checkpoint):
     loaded = load_model(str(task_checkpoint), device="cpu", dtype="float32")
-    return ablation_curves(loaded, (COPYING,), TASK_TEMPLATE, seed=3)
+    return ablation_curves(loaded, (COPYING,), seed=3)
 
 
 def test_removing_the_task_head_breaks_the_task_and_random_heads_do_not(task_result):
@@ -143,7 +144,7 @@ def test_summary_follows_the_published_table():
 
 def test_command_writes_curves_summary_and_settings(task_checkpoint, tmp_path):
     out = tmp_path / "curves.csv"
-    argv = ["--model", str(task_checkpoint), "--relations", COPYING, "--template", TASK_TEMPLATE]
+    argv = ["--model", str(task_checkpoint), "--relations", COPYING]
     assert run_cli(main, [*argv, "--random-draws", "2", "--out", str(out)]) == 0
     curves = pd.read_csv(out)
     assert list(curves.columns) == list(CURVE_COLUMNS)

@@ -285,8 +285,11 @@ def ablation_curves(
     seed: int = 0,
     progress: Progress | None = None,
     batch_size: int | None = None,
+    only: tuple[str, ...] | None = None,
 ) -> AblationResult:
-    """The three curves of every valid one of `relations` (bundled names) and their summary.
+    """The three curves of every valid one of `relations` (bundled names), or of those among
+    them named in `only` (the others then serve as control candidates alone), and their
+    summary.
 
     Static scores come from `classify_heads` (no patterns) on the same model; `template`
     replaces every relation's own; `max_heads` defaults to `max_heads_for` the model."""
@@ -314,8 +317,14 @@ def ablation_curves(
     rows: list = []
     controls = {}
     run = subrange(progress, 0.15, 1)
-    for i, name in enumerate(tasks):
-        report = subrange(run, i / len(tasks), (i + 1) / len(tasks))
+    ablated_relations = [name for name in tasks if only is None or name in only]
+    if not ablated_relations:
+        raise InputError(
+            f"nothing to ablate: {', '.join(only or ())} has fewer than {MIN_PAIRS} "
+            "single-token pairs for this tokenizer"
+        )
+    for i, name in enumerate(ablated_relations):
+        report = subrange(run, i / len(ablated_relations), (i + 1) / len(ablated_relations))
         own = heads[name]
         generator = relation_generator(seed, name)
         drawn = [random_heads(len(own), own, shape, generator) for _ in range(draws)]
@@ -342,7 +351,7 @@ def ablation_curves(
     curves = pd.DataFrame(rows, columns=list(CURVE_COLUMNS)).astype(
         {"layer": "Int64", "head": "Int64"}
     )
-    n_prompts = {name: len(task.targets) for name, task in tasks.items()}
+    n_prompts = {name: len(tasks[name].targets) for name in ablated_relations}
     record = {
         **run_record(loaded),
         "compute_dtype": "float32",
