@@ -6,6 +6,8 @@ line. Reads the curves table of `lib.scoring.ablation` (`lib.tables.ablation.CUR
 
 from __future__ import annotations
 
+import math
+
 import altair as alt
 import pandas as pd
 
@@ -15,13 +17,17 @@ CHART_WIDTH = 560
 CHART_HEIGHT = 300
 RELATION_COLOR = "#d62728"
 RANDOM_COLOR = "#7f7f7f"
+MAX_TICKS = 20
+"""At most this many whole-number ticks on the heads-removed axis."""
 
 
 def curves_chart(curves: pd.DataFrame, relation: str) -> alt.LayerChart:
     """`relation`'s three curves from `curves` (fractions), drawn in percent on a 0-100 % axis
     shared by every line, so relation, random and control curves compare directly."""
     part = curves[curves["relation"] == relation].assign(percent=lambda f: 100 * f["accuracy"])
-    x = alt.X("k:Q", title="heads removed", axis=alt.Axis(tickMinStep=1))
+    last = int(part["k"].max()) if len(part) else 0
+    ticks = list(range(0, last + 1, max(1, math.ceil(last / MAX_TICKS))))
+    x = alt.X("k:Q", title="heads removed", axis=alt.Axis(values=ticks, format="d"))
     y = alt.Y("percent:Q", title="accuracy (%)", scale=alt.Scale(domain=[0, 100]))
     tooltip = [
         alt.Tooltip("curve:N", title="curve"),
@@ -45,7 +51,7 @@ def curves_chart(curves: pd.DataFrame, relation: str) -> alt.LayerChart:
             .encode(
                 x=x,
                 y=y,
-                color=alt.Color("curve:N", title="control tasks (relation heads removed)"),
+                color=alt.Color("curve:N", title="control tasks"),
                 tooltip=tooltip,
             )
         )
