@@ -4,10 +4,13 @@ command line."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
 
+from bench.ablation import main as ablation_bench
 from lib.ablate import main
 from lib.checkpoints.loader import load_model
 from lib.core.errors import run_cli
@@ -168,3 +171,10 @@ def test_command_refuses_bad_input_in_one_line(task_checkpoint, tmp_path, capsys
     error = capsys.readouterr().err
     assert message in error and error.count("\n") == 1
     assert not (tmp_path / "c.csv").exists()
+
+
+def test_the_ablation_bench_times_all_relations(tmp_path):
+    assert ablation_bench(["--shape", "1,2,16", "--out", str(tmp_path)]) == 0
+    (report,) = tmp_path.glob("ablation-cpu-*.json")
+    (row,) = json.loads(report.read_text())["results"]
+    assert row["relations"] > 0 and row["ablation_s"] > 0 and row["prompt_runs"] > 0
