@@ -181,6 +181,9 @@ def results(lookup: Lookup, thresholds: Thresholds) -> None:
     scored_files = st.session_state.get(SCORED_FILES, ())
     checked = in_context.run_key(st.session_state[MODEL], result.settings, scored_files)
     in_context.check_head(resident_model(), checked, *st.session_state[HEAD])
+    ablation.head_effect(
+        resident_model(), st.session_state[MODEL], result.settings, *st.session_state[HEAD]
+    )
     st.subheader("All heads")
     results_table(table, helps)
     heatmap(table, helps)

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import streamlit as st
 
+from lib.fixtures.planted import TASK_HEAD
 from lib.runs.result_cache import CACHE_DIR_KEY
 from tests.test_ablation import COPYING, task_checkpoint  # noqa: F401 (the fixture)
 from tests.test_classify_page import button
@@ -39,3 +40,15 @@ def test_ablate_draws_the_curves_and_the_summary(task_checkpoint, fresh_cache) -
     relation.set_value("country_to_capital_wikidata").run()
     relation.set_value(COPYING).run()
     assert not [b for b in app.button if b.label == "Ablate"]
+
+
+def test_the_inspector_gives_the_accuracy_without_the_head(task_checkpoint, fresh_cache) -> None:  # noqa: F811
+    app = classified(str(task_checkpoint))
+    (head,) = [box for box in app.selectbox if box.label == "Head"]
+    head.set_value(TASK_HEAD).run()
+    button(app, "Accuracy without this head").click().run()
+    assert not app.exception and not app.error
+    (effects,) = [d.value for d in app.dataframe if "accuracy_without_head" in d.value.columns]
+    row = effects.set_index("relation").loc[COPYING]
+    assert row["base_accuracy"] >= 90 and row["accuracy_without_head"] <= 10
+    assert row["change"] <= -80

@@ -11,17 +11,19 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+import pandas as pd
 import streamlit as st
 
 from lib.charts.ablation import curves_chart
 from lib.core.errors import InputError
 from lib.runs.resident import ModelKey, ResidentModel
-from lib.scoring.ablation import AblationResult, ablation_curves
+from lib.scoring.ablation import AblationResult, ablation_curves, without_head
 from lib.scoring.relations import relation_names
 from lib.tables.ablation import (
     ABLATION_DEFINITION,
     ACCURACY_DEFINITION,
     CURVE_DEFINITIONS,
+    HEAD_EFFECT_DEFINITIONS,
     SUMMARY_DEFINITIONS,
 )
 
@@ -46,20 +48,31 @@ def _results() -> tuple[dict[Key, AblationResult], threading.Lock]:
     return {}, threading.Lock()
 
 
+@st.cache_resource
+def _head_effects() -> tuple[dict[tuple, pd.DataFrame], threading.Lock]:
+    """The server's "accuracy without this head" tables, per (model, relations, head)."""
+    return {}, threading.Lock()
+
+
+def bundled_relations(settings: dict[str, Any]) -> tuple[str, ...]:
+    """The bundled relations of a classification's `settings` record (they have templates)."""
+    bundled = set(relation_names())
+    return tuple(r["name"] for r in settings["relations"] if r["name"] in bundled)
+
+
+def page_progress() -> Any:
+    """A page progress bar and the `Progress` callback that moves it."""
+    bar = st.progress(0.0, text="starting")
+    return bar, lambda fraction, message: bar.progress(min(max(fraction, 0.0), 1.0), message)
+
+
 def compute(models: ResidentModel, key: Key) -> AblationResult | None:
     """`key`'s curves under a progress bar; on failure say why and return None."""
     model, relations, relation = key
-    bar = st.progress(0.0, text="starting")
+    bar, report = page_progress()
     try:
         with models.use(model) as loaded:
-            result = ablation_curves(
-                loaded,
-                relations,
-                progress=lambda fraction, message: bar.progress(
-                    min(max(fraction, 0.0), 1.0), message
-                ),
-                only=(relation,),
-            )
+            result = ablation_curves(loaded, relations, progress=report, only=(relation,))
     except InputError as error:
         st.error(str(error))
         return None
@@ -93,8 +106,7 @@ def summary(result: AblationResult) -> None:
 
 def section(models: ResidentModel, model: ModelKey, settings: dict[str, Any]) -> None:
     """Per relation of the result shown: "Ablate", then its curves and summary."""
-    bundled = set(relation_names())
-    relations = tuple(r["name"] for r in settings["relations"] if r["name"] in bundled)
+    relations = bundled_relations(settings)
     if not relations:
         st.caption("No bundled relation in this result: nothing to ablate.")
         return
@@ -112,3 +124,40 @@ def section(models: ResidentModel, model: ModelKey, settings: dict[str, Any]) ->
             return
     st.altair_chart(curves_chart(result.curves, relation), theme=None)
     summary(result)
+
+
+def head_effect(
+    models: ResidentModel, model: ModelKey, settings: dict[str, Any], layer: int, head: int
+) -> None:
+    """In the head inspector: per relation, the accuracy with and without this head alone."""
+    key = (model, bundled_relations(settings), (layer, head))
+    if not key[1]:
+        return
+    effects, lock = _head_effects()
+    with lock:
+        found = effects.get(key)
+    if found is None:
+        label = "Accuracy without this head"
+        if not st.button(label, key="ablation_head", help=HEAD_EFFECT_DEFINITIONS["change"]):
+            return
+        bar, report = page_progress()
+        try:
+            with models.use(model) as loaded:
+                found = without_head(loaded, key[1], (layer, head), progress=report)
+        except InputError as error:
+            st.error(str(error))
+            return
+        finally:
+            bar.empty()
+        with lock:
+            effects[key] = found
+    columns = ("base_accuracy", "accuracy_without_head", "change")
+    config: dict[str, Any] = {
+        name: st.column_config.NumberColumn(
+            name, help=HEAD_EFFECT_DEFINITIONS[name], format="%.1f%%"
+        )
+        for name in columns
+    }
+    frame = found.assign(**{c: 100 * found[c] for c in columns})
+    st.dataframe(frame, hide_index=True, column_config=config)
+    st.caption(f"{ACCURACY_DEFINITION}; {ABLATION_DEFINITION} (docs/methods.md §10).")

@@ -52,6 +52,7 @@ from lib.scoring.relations import (
 from lib.tables.ablation import (
     CONTROL_PREFIX,
     CURVE_COLUMNS,
+    HEAD_EFFECT_COLUMNS,
     RANDOM_CURVE,
     RELATION_CURVE,
     summarize,
@@ -377,6 +378,26 @@ def template_of(relation: str) -> str:
     if relation in SETUP_TEMPLATES:
         return SETUP_TEMPLATES[relation]
     return default_template(load_pairs(relation))
+
+
+def without_head(
+    loaded: LoadedModel,
+    relations: tuple[str, ...],
+    head: Head,
+    progress: Progress | None = None,
+    batch_size: int | None = None,
+) -> pd.DataFrame:
+    """Per valid one of `relations` (bundled names, each on its own template): `relation`,
+    `n_prompts`, `base_accuracy`, `accuracy_without_head` (`head` alone removed) and `change`
+    (the second minus the first), fractions (`lib.tables.ablation.HEAD_EFFECT_DEFINITIONS`)."""
+    valid, _ = tokenize_relations(loaded.tokenizer, relations)
+    rows = []
+    for i, relation in enumerate(valid):
+        task = make_task(loaded.tokenizer, relation, template_of(relation.name))
+        part = subrange(progress, i / len(valid), (i + 1) / len(valid))
+        base, without = accuracies(loaded.model, task, [[], [head]], batch_size, progress=part)
+        rows.append((relation.name, len(relation.src), base, without, without - base))
+    return pd.DataFrame(rows, columns=list(HEAD_EFFECT_COLUMNS))
 
 
 def write_ablation(result: AblationResult, csv_path: Path) -> tuple[Path, Path]:

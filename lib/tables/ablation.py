@@ -103,3 +103,12 @@ def summarize(curves: pd.DataFrame, n_prompts: Mapping[str, int]) -> pd.DataFram
             }
         )
     return pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
+
+
+HEAD_EFFECT_DEFINITIONS: dict[str, str] = {
+    "n_prompts": "prompts of the relation (its single-token pairs, on its template)",
+    "base_accuracy": "accuracy with no head removed",
+    "accuracy_without_head": "accuracy with this head alone removed",
+    "change": "accuracy without the head minus base accuracy (negative: the model needs it)",
+}
+HEAD_EFFECT_COLUMNS = ("relation", *HEAD_EFFECT_DEFINITIONS)
