@@ -236,11 +236,53 @@ def prefixes(heads: Sequence[Head]) -> list[list[Head]]:
     return [list(heads[:k]) for k in range(len(heads) + 1)]
 
 
-def curve_rows(relation: str, curve: str, draw: int, heads: Sequence[Head], values) -> list:
+Row = tuple[str, str, int, int, float, int | None, int | None]
+"""A row of the curves table (`CURVE_COLUMNS`)."""
+
+
+def step(progress: Progress | None, i: int, n: int, label: str) -> Progress:
+    """Part i of n of `progress`, its messages prefixed with `label`."""
+    part = subrange(progress, i / n, (i + 1) / n)
+    return lambda fraction, message: part(fraction, f"{label}: {message}")
+
+
+def curve_rows(
+    relation: str, curve: str, draw: int, heads: Sequence[Head], values: Sequence[float]
+) -> list[Row]:
+    """A curve's rows: the accuracy after removing the first k of `heads`, k = 0 ..."""
     return [
         (relation, curve, draw, k, float(accuracy), *(heads[k - 1] if k else (None, None)))
         for k, accuracy in enumerate(values)
     ]
+
+
+def relation_curves(
+    model: nn.Module,
+    tasks: dict[str, Task],
+    own: Sequence[Head],
+    drawn: Sequence[Sequence[Head]],
+    batch_size: int | None,
+    progress: Progress,
+) -> list[Row]:
+    """The curves of the first relation of `tasks`, whose ranked heads are `own`: on its own
+    prompts with `own` and with each random draw of `drawn` removed one at a time; on each
+    other task of `tasks` (its controls) with `own` removed one at a time."""
+    name, *controls = tasks
+    sets = [*prefixes(own), *(s for d in drawn for s in prefixes(d))]
+    values = accuracies(
+        model, tasks[name], sets, batch_size, progress=step(progress, 0, len(tasks), "own")
+    ).tolist()
+    rows = curve_rows(name, RELATION_CURVE, 0, own, values[: len(own) + 1])
+    offset = len(own) + 1
+    for draw, picked in enumerate(drawn):
+        part = values[offset : offset + len(picked) + 1]
+        rows += curve_rows(name, RANDOM_CURVE, draw, picked, part)
+        offset += len(picked) + 1
+    for c, control in enumerate(controls, start=1):
+        report = step(progress, c, len(tasks), control)
+        part = accuracies(model, tasks[control], prefixes(own), batch_size, progress=report)
+        rows += curve_rows(name, CONTROL_PREFIX + control, 0, own, part.tolist())
+    return rows
 
 
 @dataclass(frozen=True)
@@ -315,8 +357,8 @@ def ablation_curves(
     for i, name in enumerate(tasks):
         part = subrange(run, i / len(tasks), (i + 1) / len(tasks))
         base[name] = float(accuracies(model, tasks[name], [[]], batch_size, progress=part)[0])
-    rows: list = []
-    controls = {}
+    rows: list[Row] = []
+    controls: dict[str, list[str]] = {}
     run = subrange(progress, 0.15, 1)
     ablated_relations = [name for name in tasks if only is None or name in only]
     if not ablated_relations:
@@ -325,30 +367,13 @@ def ablation_curves(
             "single-token pairs for this tokenizer"
         )
     for i, name in enumerate(ablated_relations):
-        report = subrange(run, i / len(ablated_relations), (i + 1) / len(ablated_relations))
         own = heads[name]
         generator = relation_generator(seed, name)
         drawn = [random_heads(len(own), own, shape, generator) for _ in range(draws)]
-        sets = [*prefixes(own), *(s for d in drawn for s in prefixes(d))]
         controls[name] = controls_of(name, heads, scores, base)
-        n_steps = 1 + len(controls[name])
-
-        def say(part: int, what: str, report=report, n_steps=n_steps, name=name) -> Progress:
-            inner = subrange(report, part / n_steps, (part + 1) / n_steps)
-            return lambda f, message: inner(f, f"ablation, {name}, {what}: {message}")
-
-        values = accuracies(model, tasks[name], sets, batch_size, progress=say(0, "own prompts"))
-        rows += curve_rows(name, RELATION_CURVE, 0, own, values[: len(own) + 1])
-        offset = len(own) + 1
-        for draw, picked in enumerate(drawn):
-            part = values[offset : offset + len(picked) + 1]
-            rows += curve_rows(name, RANDOM_CURVE, draw, picked, part)
-            offset += len(picked) + 1
-        for c, control in enumerate(controls[name]):
-            part = accuracies(
-                model, tasks[control], prefixes(own), batch_size, progress=say(c + 1, control)
-            )
-            rows += curve_rows(name, CONTROL_PREFIX + control, 0, own, part)
+        run_on = {other: tasks[other] for other in (name, *controls[name])}
+        report = step(run, i, len(ablated_relations), f"ablation, {name}")
+        rows += relation_curves(model, run_on, own, drawn, batch_size, report)
     curves = pd.DataFrame(rows, columns=list(CURVE_COLUMNS)).astype(
         {"layer": "Int64", "head": "Int64"}
     )
