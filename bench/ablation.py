@@ -8,23 +8,20 @@ synthetic tokenizer), per model: the median time of the three curves of every va
 with the defaults (each relation's template, the model's max-heads rule, 5 random draws, up
 to 5 control tasks), static scores included, as `python -m lib.ablate --relations all` runs
 them after loading. No warm-up call. Results go to `<out>/ablation-<device>-<date>.json` and
-`.md`; the table is printed.
+`.md` (and `latest-ablation-<device>.md`); the table is printed.
 """
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Sequence
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
+from bench.dynamic import model_arguments
 from bench.measure import machine, time_call
-from bench.run import BENCH_DIR, model_specs
+from bench.report import machine_line, write_results
 from bench.tasks import ModelSpec, load
-from lib.checkpoints.loader import resolve_device
-from lib.core.errors import CliParser, InputError, run_cli
+from lib.core.errors import run_cli
 from lib.scoring.ablation import ablation_curves
 from lib.scoring.relations import relation_names
 
@@ -61,8 +58,8 @@ def bench_model(spec: ModelSpec, repeats: int) -> dict[str, Any]:
 
 
 def markdown(report: dict[str, Any]) -> str:
-    described = ", ".join(f"{key} {value}" for key, value in report["machine"].items())
-    lines = [f"Machine: {described}. Medians of {report['repeats']} run(s).", "", HEADER]
+    lines = [machine_line(report["machine"]), f"Medians of {report['repeats']} run(s).", ""]
+    lines.append(HEADER)
     for row in report["results"]:
         layers, heads, d_model = row["shape"]
         lines.append(
@@ -74,32 +71,16 @@ def markdown(report: dict[str, Any]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = CliParser(prog="python -m bench.ablation", description=__doc__.split("\n")[0])
-    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    parser.add_argument("--sizes", help="Pythia sizes (default 70m)")
-    parser.add_argument("--shape", help="LAYERS,HEADS,D_MODEL instead of --sizes, e.g. 2,4,64")
-    parser.add_argument("--vocab-rows", type=int, help="default: the size's, or the tokenizer's")
-    parser.add_argument("--repeats", type=int, default=1, help="timed runs (median)")
-    parser.add_argument("--build", choices=["checkpoint", "memory"], default="memory")
-    parser.add_argument("--out", type=Path, default=BENCH_DIR / "results")
-    args = parser.parse_args(argv)
-    if args.repeats < 1:
-        raise InputError("--repeats must be at least 1")
-    sizes = args.sizes or (None if args.shape else "70m")
-    specs = model_specs(args.device, sizes, args.shape, args.vocab_rows, "float32", args.build)
-    device = resolve_device(args.device)
+    args, specs, device = model_arguments(
+        "python -m bench.ablation", __doc__.split("\n")[0], "70m", argv
+    )
     results = []
     for spec in specs:
         print(f"{spec.name}: causal check, all relations", file=sys.stderr, flush=True)
         results.append(bench_model(spec, args.repeats))
     report = {"machine": machine(device), "repeats": args.repeats, "results": results}
-    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H%M")
-    args.out.mkdir(parents=True, exist_ok=True)
-    stem = args.out / f"ablation-{device.type}-{stamp}"
-    stem.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
-    stem.with_suffix(".md").write_text(markdown(report))
-    print(markdown(report))
-    print(f"wrote {stem}.json and {stem}.md", file=sys.stderr)
+    paths = write_results(report, markdown(report), args.out, f"ablation-{device.type}")
+    print(f"wrote {paths[0]} and {paths[1]}", file=sys.stderr)
     return 0
 
 

@@ -9,13 +9,15 @@ computation; the relations of the result shown are the control candidates.
 from __future__ import annotations
 
 import threading
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import pandas as pd
 import streamlit as st
 
 from lib.charts.ablation import curves_chart
 from lib.core.errors import InputError
+from lib.core.progress import Progress
 from lib.runs.resident import ModelKey, ResidentModel
 from lib.scoring.ablation import AblationResult, ablation_curves, without_head
 from lib.scoring.relations import relation_names
@@ -27,6 +29,7 @@ from lib.tables.ablation import (
     SUMMARY_DEFINITIONS,
 )
 
+T = TypeVar("T")
 Key = tuple[ModelKey, tuple[str, ...], str]
 """Model, the relations of the result shown (control candidates), the relation ablated."""
 PERCENT_COLUMNS = (
@@ -60,27 +63,38 @@ def bundled_relations(settings: dict[str, Any]) -> tuple[str, ...]:
     return tuple(r["name"] for r in settings["relations"] if r["name"] in bundled)
 
 
-def page_progress() -> Any:
-    """A page progress bar and the `Progress` callback that moves it."""
+def computed(
+    models: ResidentModel, model: ModelKey, work: Callable[[Any, Progress], T]
+) -> T | None:
+    """`work(loaded model, progress)` under a progress bar; on failure say why, return None."""
     bar = st.progress(0.0, text="starting")
-    return bar, lambda fraction, message: bar.progress(min(max(fraction, 0.0), 1.0), message)
-
-
-def compute(models: ResidentModel, key: Key) -> AblationResult | None:
-    """`key`'s curves under a progress bar; on failure say why and return None."""
-    model, relations, relation = key
-    bar, report = page_progress()
     try:
         with models.use(model) as loaded:
-            result = ablation_curves(loaded, relations, progress=report, only=(relation,))
+            return work(
+                loaded,
+                lambda fraction, message: bar.progress(min(max(fraction, 0.0), 1.0), message),
+            )
     except InputError as error:
         st.error(str(error))
         return None
     finally:
         bar.empty()
-    results, lock = _results()
-    with lock:
-        results[key] = result
+
+
+def compute(models: ResidentModel, key: Key) -> AblationResult | None:
+    """`key`'s curves (the relation's, its control candidates the others), kept for the server."""
+    model, relations, relation = key
+    result = computed(
+        models,
+        model,
+        lambda loaded, report: ablation_curves(
+            loaded, relations, progress=report, only=(relation,)
+        ),
+    )
+    if result is not None:
+        results, lock = _results()
+        with lock:
+            results[key] = result
     return result
 
 
@@ -140,15 +154,13 @@ def head_effect(
         label = "Accuracy without this head"
         if not st.button(label, key="ablation_head", help=HEAD_EFFECT_DEFINITIONS["change"]):
             return
-        bar, report = page_progress()
-        try:
-            with models.use(model) as loaded:
-                found = without_head(loaded, key[1], (layer, head), progress=report)
-        except InputError as error:
-            st.error(str(error))
+        found = computed(
+            models,
+            model,
+            lambda loaded, report: without_head(loaded, key[1], (layer, head), progress=report),
+        )
+        if found is None:
             return
-        finally:
-            bar.empty()
         with lock:
             effects[key] = found
     columns = ("base_accuracy", "accuracy_without_head", "change")

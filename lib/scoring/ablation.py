@@ -21,7 +21,6 @@ runs the last position alone on top of them. Neither batching nor this reuse cha
 
 from __future__ import annotations
 
-import json
 import zlib
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
@@ -38,7 +37,7 @@ from lib.checkpoints.loader import LoadedModel
 from lib.checkpoints.neox import dense_columns
 from lib.core.errors import InputError
 from lib.core.progress import Progress, ignore, subrange
-from lib.scoring.dynamic import SLOT, check_templates, output_paths, template_tokens
+from lib.scoring.dynamic import SLOT, check_templates, template_tokens, write_with_summary
 from lib.scoring.operations import DEFAULT_BYTE_BUDGET
 from lib.scoring.pipeline import ClassifySettings, classify_heads, run_record
 from lib.scoring.precision import float32_forward
@@ -57,8 +56,6 @@ from lib.tables.ablation import (
     RELATION_CURVE,
     summarize,
 )
-from lib.tables.head_table import to_csv_bytes
-from lib.tables.result_files import replace_together
 
 Head = tuple[int, int]
 
@@ -427,15 +424,6 @@ def without_head(
 
 def write_ablation(result: AblationResult, csv_path: Path) -> tuple[Path, Path]:
     """Write the curves to `csv_path`, the summary to `<stem>.summary.csv` and the settings to
-    `<stem>.settings.json` together (`replace_together`: a full disk leaves the old three
-    whole); return (summary, settings)."""
-    curves, summary, settings = output_paths(csv_path)
-    csv_path.parent.mkdir(parents=True, exist_ok=True)
-    replace_together(
-        [
-            (curves, to_csv_bytes(result.curves)),
-            (summary, to_csv_bytes(result.summary)),
-            (settings, (json.dumps(result.settings, indent=2) + "\n").encode()),
-        ]
-    )
-    return summary, settings
+    `<stem>.settings.json` together (`lib.scoring.dynamic.write_with_summary`); return
+    (summary, settings)."""
+    return write_with_summary(csv_path, result.curves, result.summary, result.settings)
