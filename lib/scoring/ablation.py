@@ -181,16 +181,21 @@ def accuracies(
     all positions but the last once, then the last position once per head set."""
     report = progress or ignore
     n_prompts, length = task.ids.shape
-    step = batch_size or prompts_per_batch(model, length, byte_budget)
+    per_batch = batch_size or prompts_per_batch(model, length, byte_budget)
     hits = np.zeros(len(head_sets), dtype=np.int64)
     gpt, unembed = model.gpt_neox, model.get_output_embeddings()
     with torch.inference_mode(), float32_forward(model):
-        for start in range(0, n_prompts, step):
-            report(start / n_prompts, f"prompts {start + 1}-{min(start + step, n_prompts)}")
-            ids = task.ids[start : start + step].to(model.device)
-            targets = task.targets[start : start + step].to(model.device)
+        for start in range(0, n_prompts, per_batch):
+            stop = min(start + per_batch, n_prompts)
+            ids = task.ids[start:stop].to(model.device)
+            targets = task.targets[start:stop].to(model.device)
             cache = gpt(ids[:, :-1], use_cache=True).past_key_values if length > 1 else None
             for s, heads in enumerate(head_sets):
+                report(
+                    (start + (stop - start) * s / len(head_sets)) / n_prompts,
+                    f"prompts {start + 1}-{stop} of {n_prompts}, head set {s + 1} of "
+                    f"{len(head_sets)}",
+                )
                 with ablated(model, heads):
                     hidden = gpt(ids[:, -1:], past_key_values=cache, use_cache=True)
                 if cache is not None:
