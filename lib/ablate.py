@@ -24,7 +24,7 @@ from lib.core.progress import subrange
 from lib.scoring.ablation import (
     RANDOM_DRAWS,
     ablation_curves,
-    check_counts,
+    check_request,
     check_template,
     write_ablation,
 )
@@ -56,7 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     check_not_input(output_paths(args.out), [args.model])
     check_file_targets(output_paths(args.out))
     relations = parse_relations(args.relations)
-    check_counts(args.max_heads, args.random_draws)
+    check_request(relations, args.max_heads, args.random_draws)
     template = check_template(args.template) if args.template is not None else None
     with progress_bar(description_width=60) as progress:
         loaded = load_model(

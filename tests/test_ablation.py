@@ -163,6 +163,7 @@ def test_command_writes_curves_summary_and_settings(task_checkpoint, tmp_path):
         (["--max-heads", "0"], "--max-heads must be 1 or more"),
         (["--random-draws", "-2"], "--random-draws must be 0 or more"),
         (["--relations", "nope"], "unknown relation nope"),
+        (["--relations", "none"], "no relation to ablate"),
     ],
 )
 def test_command_refuses_bad_input_in_one_line(task_checkpoint, tmp_path, capsys, extra, message):

@@ -106,8 +106,11 @@ def check_template(template: str) -> str:
     return checked
 
 
-def check_counts(max_heads: int | None, draws: int) -> None:
-    """`InputError` unless `max_heads` (when given) is at least 1 and `draws` at least 0."""
+def check_request(relations: tuple[str, ...], max_heads: int | None, draws: int) -> None:
+    """`InputError` unless a relation is named, `max_heads` (when given) is at least 1 and
+    `draws` at least 0."""
+    if not relations:
+        raise InputError("no relation to ablate; name bundled relations: all or a,b,...")
     if max_heads is not None and max_heads < 1:
         raise InputError(f"--max-heads must be 1 or more, not {max_heads}")
     if draws < 0:
@@ -338,6 +341,7 @@ def ablation_curves(
 
     Static scores come from `classify_heads` (no patterns) on the same model; `template`
     replaces every relation's own; `max_heads` defaults to `max_heads_for` the model."""
+    check_request(relations, max_heads, draws)
     model, tokenizer = loaded.model, loaded.tokenizer
     valid, skipped = tokenize_relations(tokenizer, relations)
     if not valid:
@@ -345,7 +349,6 @@ def ablation_curves(
             f"nothing to ablate for {loaded.name}: no relation asked for has {MIN_PAIRS} "
             "single-token pairs for its tokenizer"
         )
-    check_counts(max_heads, draws)
     shape = (model.config.num_hidden_layers, model.config.num_attention_heads)
     limit = max_heads if max_heads is not None else max_heads_for(shape[0] * shape[1])
     settings = ClassifySettings(relations=tuple(r.name for r in valid), patterns=None)
