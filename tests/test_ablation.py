@@ -179,3 +179,19 @@ def test_the_ablation_bench_times_all_relations(tmp_path):
     (report,) = tmp_path.glob("ablation-cpu-*.json")
     (row,) = json.loads(report.read_text())["results"]
     assert row["relations"] > 0 and row["ablation_s"] > 0 and row["prompt_runs"] > 0
+
+
+def test_control_curves_remove_the_relations_heads_on_the_controls_prompts(task_checkpoint):
+    loaded = load_model(str(task_checkpoint), device="cpu", dtype="float32")
+    relations = ("country_to_capital_wikidata", "word_first_letter")
+    result = ablation_curves(loaded, relations, draws=1)
+    curves = result.curves
+    controls = curves[curves["curve"].str.startswith("control:")]
+    assert len(controls)  # the model's heads for these two relations make one a control
+    for (relation, curve), part in controls.groupby(["relation", "curve"]):
+        own = curves[(curves["relation"] == relation) & (curves["curve"] == "relation_heads")]
+        assert part["layer"].tolist() == own["layer"].tolist()
+        assert part["head"].tolist() == own["head"].tolist()
+        other = curve.removeprefix("control:")
+        base = curves[(curves["relation"] == other) & (curves["k"] == 0)]["accuracy"].iloc[0]
+        assert part[part["k"] == 0]["accuracy"].iloc[0] == base
