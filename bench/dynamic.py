@@ -14,12 +14,15 @@ minutes, and the one-time costs are small beside it. Results go to
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+import torch
 
 from bench.measure import machine, time_call
 from bench.run import BENCH_DIR, model_specs
@@ -78,10 +81,14 @@ def markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = CliParser(prog="python -m bench.dynamic", description=__doc__.split("\n")[0])
+def model_arguments(
+    prog: str, description: str, default_sizes: str, argv: Sequence[str] | None
+) -> tuple[argparse.Namespace, list[ModelSpec], torch.device]:
+    """The options of a model benchmark (`--device --sizes --shape --vocab-rows --repeats
+    --build --out`), the models they name (float32) and the device."""
+    parser = CliParser(prog=prog, description=description)
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    parser.add_argument("--sizes", help="Pythia sizes (default 70m,160m)")
+    parser.add_argument("--sizes", help=f"Pythia sizes (default {default_sizes})")
     parser.add_argument("--shape", help="LAYERS,HEADS,D_MODEL instead of --sizes, e.g. 2,4,64")
     parser.add_argument("--vocab-rows", type=int, help="default: the size's, or the tokenizer's")
     parser.add_argument("--repeats", type=int, default=1, help="timed runs (median)")
@@ -90,9 +97,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.repeats < 1:
         raise InputError("--repeats must be at least 1")
-    sizes = args.sizes or (None if args.shape else "70m,160m")
+    sizes = args.sizes or (None if args.shape else default_sizes)
     specs = model_specs(args.device, sizes, args.shape, args.vocab_rows, "float32", args.build)
-    device = resolve_device(args.device)
+    return args, specs, resolve_device(args.device)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args, specs, device = model_arguments(
+        "python -m bench.dynamic", __doc__.split("\n")[0], "70m,160m", argv
+    )
     results = []
     for spec in specs:
         print(f"{spec.name}: dynamic and static scores", file=sys.stderr, flush=True)

@@ -39,7 +39,7 @@ from lib.tables import head_table as ht
 from lib.tables.labels import Thresholds, findings
 from lib.tables.score_help import column_help
 from lib.tables.summary import run_name
-from ui import in_context
+from ui import ablation, in_context
 from ui.classify_controls import (
     device_controls,
     memory_report,
@@ -181,12 +181,17 @@ def results(lookup: Lookup, thresholds: Thresholds) -> None:
     scored_files = st.session_state.get(SCORED_FILES, ())
     checked = in_context.run_key(st.session_state[MODEL], result.settings, scored_files)
     in_context.check_head(resident_model(), checked, *st.session_state[HEAD])
+    ablation.head_effect(
+        resident_model(), st.session_state[MODEL], result.settings, *st.session_state[HEAD]
+    )
     st.subheader("All heads")
     results_table(table, helps)
     heatmap(table, helps)
     exports(result)
     st.subheader("Static vs dynamic")
     in_context.static_vs_dynamic(resident_model(), checked)
+    st.subheader("Causal check: does removing the heads break the task?")
+    ablation.section(resident_model(), st.session_state[MODEL], result.settings)
     with st.expander("How the scores are defined"):
         st.markdown(operations.__doc__ or "")
         st.markdown(patterns.__doc__ or "")

@@ -186,3 +186,42 @@ def count_beyond(logits: torch.Tensor, dst: torch.Tensor) -> tuple[torch.Tensor,
     comparison is checked)."""
     target = logits.gather(-1, dst.expand(logits.shape[0], -1).unsqueeze(-1))
     return (logits > target).sum(-1), (logits < target).sum(-1)
+
+
+def reference_accuracy(model, tokenizer, name: str, template: str, heads) -> float:
+    """The causal check's accuracy (docs/methods.md §9), one prompt at a time: the template's
+    text with each single-token pair's source word in `<X>`, tokenized whole, the whole model
+    run on it with hooks zeroing each of `heads`' slice of `attention.dense`'s input at the last
+    position; a prompt counts when its top-1 next token is the target's token."""
+    n_heads = model.config.num_attention_heads
+    d_head = model.config.hidden_size // n_heads
+    pairs = json.loads((RELATIONS / name / f"{name}.json").read_text())
+
+    def zero(head):
+        def hook(module, args):
+            x = args[0].clone()
+            x[0, -1, head * d_head : (head + 1) * d_head] = 0
+            return (x,)
+
+        return hook
+
+    hits = total = 0
+    for src, dst in pairs:
+        src_ids = tokenizer.encode(" " + src, add_special_tokens=False)
+        dst_ids = tokenizer.encode(" " + dst, add_special_tokens=False)
+        if len(src_ids) != 1 or len(dst_ids) != 1:
+            continue
+        ids = tokenizer.encode(template.replace("<X>", src), add_special_tokens=False)
+        handles = [
+            model.gpt_neox.layers[layer].attention.dense.register_forward_pre_hook(zero(head))
+            for layer, head in heads
+        ]
+        try:
+            with torch.no_grad():
+                logits = model(torch.tensor([ids])).logits[0, -1]
+        finally:
+            for handle in handles:
+                handle.remove()
+        hits += int(logits.argmax()) == dst_ids[0]
+        total += 1
+    return hits / total

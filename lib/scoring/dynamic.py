@@ -560,15 +560,24 @@ def output_paths(csv_path: Path) -> tuple[Path, Path, Path]:
 
 
 def write_in_context(result: InContext, csv_path: Path) -> tuple[Path, Path]:
-    """Write the table, its summary and its settings together (`lib.tables.result_files.
-    replace_together`: a full disk leaves the old three whole); return (summary, settings)."""
-    table, summary, settings = output_paths(csv_path)
+    """Write the table, its summary and its settings together (`write_with_summary`); return
+    (summary, settings)."""
+    return write_with_summary(csv_path, result.table, result.summary, result.settings)
+
+
+def write_with_summary(
+    csv_path: Path, table: pd.DataFrame, summary: pd.DataFrame, settings: dict[str, Any]
+) -> tuple[Path, Path]:
+    """Write `table` to `csv_path`, `summary` and `settings` to the paths of `output_paths`,
+    together (`lib.tables.result_files.replace_together`: a full disk leaves the old three
+    whole); return (summary, settings) paths."""
+    paths = output_paths(csv_path)
     csv_path.parent.mkdir(parents=True, exist_ok=True)
     replace_together(
         [
-            (table, to_csv_bytes(result.table)),
-            (summary, to_csv_bytes(result.summary)),
-            (settings, (json.dumps(result.settings, indent=2) + "\n").encode()),
+            (paths[0], to_csv_bytes(table)),
+            (paths[1], to_csv_bytes(summary)),
+            (paths[2], (json.dumps(settings, indent=2) + "\n").encode()),
         ]
     )
-    return summary, settings
+    return paths[1], paths[2]
