@@ -43,6 +43,8 @@ def test_pythias_tokenizer_keeps_the_15_relations_maps_reports_for_pythia():
     # The 2,125 single-token pairs are those of all 20 relations; the 15 keep 2,027.
     assert sum(len(relation.src) for relation in valid) == 2027
     assert 2027 + sum(SKIPPED_FOR_PYTHIA.values()) == 2125
+    superlative = next(s for s in skipped if s.name == "adj_superlative")
+    assert superlative.reason() == "28 of 98 pairs are single tokens; 30 needed"
 
 
 def test_a_synthetic_checkpoint_carries_pythias_tokenizer_by_default(tmp_path):

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -371,7 +371,7 @@ def in_context(
         "compute_dtype": "float32",
         "templates": list(templates),
         "relations": [{"name": r.name, "k": r.k, "n_pairs": len(r.src)} for r in valid],
-        "skipped_relations": [{"name": s.name, "n_pairs": s.n_pairs} for s in skipped],
+        "skipped_relations": [asdict(s) for s in skipped],
         "relation_files": files,
         "min_pairs": MIN_PAIRS,
         "definitions": VARIANT_DEFINITIONS,

@@ -21,6 +21,11 @@ if TYPE_CHECKING:  # a type only: listing relations needs no transformers import
     from transformers import PreTrainedTokenizerBase
 
 MIN_PAIRS = 30
+SKIP_RULE = (
+    f"A relation is scored when at least {MIN_PAIRS} of its listed pairs have a source and a "
+    "target that are each one token of this model's tokenizer, each word read with its "
+    "leading space (the published rule); the others are skipped."
+)
 # Copying relations are scored with k = 1 (the target must be the row's top token), all
 # others with k = 10, as in the paper.
 COPYING_RELATIONS = frozenset({"general_copying_english_500", "name_copying"})
@@ -38,10 +43,16 @@ class TokenizedRelation:
 
 @dataclass(frozen=True)
 class SkippedRelation:
-    """A relation with fewer than `MIN_PAIRS` single-token pairs for this tokenizer."""
+    """A relation with fewer than `MIN_PAIRS` single-token pairs for this tokenizer:
+    `n_pairs` of its `n_listed` pairs (rows of its dataset) are single tokens."""
 
     name: str
     n_pairs: int
+    n_listed: int
+
+    def reason(self) -> str:
+        """Why it is skipped, with its counts: `28 of 98 pairs are single tokens; 30 needed`."""
+        return f"{self.n_pairs} of {self.n_listed} pairs are single tokens; {MIN_PAIRS} needed"
 
 
 @cache
@@ -96,16 +107,16 @@ def tokenize_relations(
     valid: list[TokenizedRelation] = []
     skipped: list[SkippedRelation] = []
     for name in names:
+        listed = load_pairs(name)
         pairs = [
             (src, dst)
             for src, dst in (
-                (single_token(tokenizer, a), single_token(tokenizer, b))
-                for a, b in load_pairs(name)
+                (single_token(tokenizer, a), single_token(tokenizer, b)) for a, b in listed
             )
             if src is not None and dst is not None
         ]
         if len(pairs) < MIN_PAIRS:
-            skipped.append(SkippedRelation(name, len(pairs)))
+            skipped.append(SkippedRelation(name, len(pairs), len(listed)))
             continue
         src_ids, dst_ids = zip(*pairs, strict=True)
         valid.append(TokenizedRelation(name, relation_k(name), src_ids, dst_ids))
