@@ -3,13 +3,17 @@ the unembedding, next to its static operation score (docs/methods.md §8); the c
 `python -m lib.dynamic`.
 
 A prompt is a template with a relation's source word in its slot `<X>` (the word's token, with
-its leading space, is the one the static score uses). For head h of layer l, at the prompt's
-last position, with `z` the head's value-weighted sum (value bias included, before `dense`):
+its leading space, is the one the static score uses; the text around the slot is tokenized as
+the model's tokenizer splits the whole prompt). With `multi_token`, pairs whose source is
+several tokens (target one token) are added, their source read at its last token. For head h
+of layer l, at the prompt's last position, with `z` the head's value-weighted sum (value bias
+included, before `dense`):
 
     logits = z W_O(h)^T W_U^T            (no output bias, no final layer norm: as MAPS)
 
 - **without context** (`dynamic_score`): attention forced onto the source word, so `z` is the
-  head's value vector `v(h)` at the source word's position, in the model's real forward pass;
+  head's value vector `v(h)` at the source word's (last token's) position, in the model's real
+  forward pass;
 - **in context** (`dynamic_score_in_context`): the head's own attention, `z = sum_j a_j v_j`.
 
 A (pair, template) prompt counts when fewer than k entries of `logits` are strictly greater than
@@ -49,6 +53,7 @@ from lib.scoring.precision import float32_matmul, float32_modules, to_float32
 from lib.scoring.relation_files import CustomRelation
 from lib.scoring.relations import (
     MIN_PAIRS,
+    PromptRelation,
     SkippedRelation,
     TokenizedRelation,
 )
@@ -71,7 +76,9 @@ DEFAULT_TEMPLATES = (
 def check_templates(templates: Sequence[str]) -> tuple[str, ...]:
     """`templates` as a tuple; `InputError` unless there is at least one, none repeats, and
     each holds the slot `<X>` exactly once with a space before it (the source token carries
-    its leading space, as in the static score)."""
+    its leading space, as in the static score) but not two, and no letter or digit right
+    after it (a byte-level BPE would merge either into the word, which would then not be the
+    scored token)."""
     if not templates:
         raise InputError("no template given; a template looks like 'The story of <X> contains'")
     for template in templates:
@@ -79,6 +86,16 @@ def check_templates(templates: Sequence[str]) -> tuple[str, ...]:
             raise InputError(
                 f"template {template!r} must hold {SLOT} exactly once, after a space, "
                 f"e.g. 'The story of {SLOT} contains'"
+            )
+        if template.split(SLOT)[0][-2:-1].isspace():
+            raise InputError(
+                f"template {template!r}: put one space before {SLOT}, not more; Pythia's "
+                "tokenizer has tokens for runs of spaces that would take the word's own"
+            )
+        if template.split(SLOT)[1][:1].isalnum():
+            raise InputError(
+                f"template {template!r}: put a space or punctuation after {SLOT}; a letter or "
+                "digit there joins the source word's last token"
             )
     repeated = sorted({t for t in templates if templates.count(t) > 1})
     if repeated:
@@ -98,19 +115,21 @@ def read_templates(path: Path) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class TemplateTokens:
-    """A template's tokens around the slot: a prompt is `prefix + [source] + suffix`, so the
-    source word sits at position `len(prefix)` and the last position is `len(prompt) - 1`."""
+    """A template's tokens around the slot (`template_tokens`): what a prompt holds besides
+    the source word, to size batches."""
 
     prefix: tuple[int, ...]
     suffix: tuple[int, ...]
 
-    def prompt(self, source: int) -> list[int]:
-        return [*self.prefix, source, *self.suffix]
-
 
 def template_tokens(tokenizer: Any, template: str) -> TemplateTokens:
     """Tokenize the text before the slot (without the space the source token carries) and
-    after it, with no special tokens (Pythia's tokenizer adds none: MAPS ran prompts so)."""
+    after it, with no special tokens (Pythia's tokenizer adds none: MAPS ran prompts so).
+
+    A byte-level BPE splits text into words before merging, each with the space before it
+    (`" word"`, `" ->"`), so for a template that `check_templates` accepts, a prompt's tokens
+    are these pieces around the source word's own tokens (tested on Pythia's tokenizer);
+    `prompt_batch` tokenizes every prompt whole all the same."""
     before, after = template.split(SLOT)
     return TemplateTokens(
         tuple(tokenizer.encode(before[:-1], add_special_tokens=False)),
@@ -123,7 +142,7 @@ class DynamicScores:
     """`fractions[v, l, h, r, t]`: score `VARIANTS[v]` of head (l, h) for `relations[r]` on
     `templates[t]` alone, a fraction of the relation's pairs in [0, 1]."""
 
-    relations: tuple[TokenizedRelation, ...]
+    relations: tuple[PromptRelation, ...]
     templates: tuple[str, ...]
     fractions: np.ndarray
 
@@ -180,11 +199,11 @@ def head_vectors(
 
 @dataclass(frozen=True)
 class SourcePairs:
-    """All relations' pairs sorted by source: `sources` the distinct source tokens (sorted);
-    per pair, `source[p]` its row in `sources`, `target[p]`, `relation[p]` and `k[p]`; the
-    pairs of sources `a:b` are `offsets[a]:offsets[b]`."""
+    """All relations' pairs sorted by source: `sources` the distinct source token sequences
+    (sorted); per pair, `source[p]` its row in `sources`, `target[p]`, `relation[p]` and
+    `k[p]`; the pairs of sources `a:b` are `offsets[a]:offsets[b]`."""
 
-    sources: torch.Tensor
+    sources: tuple[tuple[int, ...], ...]
     source: torch.Tensor
     target: torch.Tensor
     relation: torch.Tensor
@@ -192,9 +211,13 @@ class SourcePairs:
     offsets: tuple[int, ...]
 
     @classmethod
-    def build(cls, relations: tuple[TokenizedRelation, ...], device: torch.device):
-        src = torch.tensor([t for r in relations for t in r.src])
-        sources, row = torch.unique(src, sorted=True, return_inverse=True)
+    def build(
+        cls, relations: Sequence[TokenizedRelation | PromptRelation], device: torch.device
+    ) -> SourcePairs:
+        relations = [PromptRelation.of(r) for r in relations]
+        sources = tuple(sorted({word for r in relations for word in r.src}))
+        rows = {word: i for i, word in enumerate(sources)}
+        row = torch.tensor([rows[word] for r in relations for word in r.src], dtype=torch.long)
         order = torch.argsort(row, stable=True)
         relation = torch.repeat_interleave(
             torch.arange(len(relations)), torch.tensor([len(r.src) for r in relations])
@@ -205,7 +228,7 @@ class SourcePairs:
         offsets = (0, *torch.cumsum(counts, 0).tolist())
         on = {"device": device}
         return cls(
-            sources.to(**on),
+            sources,
             row[order].to(**on),
             target[order].to(**on),
             relation[order].to(**on),
@@ -263,31 +286,56 @@ def count_hits(
     return counts
 
 
+def prompt_text(template: str, word: str) -> tuple[str, int]:
+    """`template` with `word` (its leading space included) in the slot, and the index just
+    past the word in that text."""
+    before, after = template.split(SLOT)
+    head = before[:-1] + word
+    return head + after, len(head)
+
+
 def prompt_batch(
-    tokens: Sequence[TemplateTokens], sources: torch.Tensor, pad: int
+    tokenizer: Any,
+    templates: Sequence[str],
+    sources: Sequence[tuple[int, ...]],
+    pad: int,
+    device: torch.device | str = "cpu",
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """`(input_ids, source_position, last_position)` of every (source, template) prompt,
-    source-major (row `s * T + t`), right-padded with `pad` to the longest prompt."""
-    prompts = [t.prompt(s) for s in sources.tolist() for t in tokens]
+    source-major (row `s * T + t`), right-padded with `pad` to the longest prompt.
+
+    Each prompt's text is tokenized whole, as the model sees it. The source position is the
+    last token that starts inside the source word: its last token (`template_tokens`: the
+    word's own tokens for the checked templates), or the token the BPE merged it into."""
+    words = [tokenizer.decode(s, clean_up_tokenization_spaces=False) for s in sources]
+    texts, ends = zip(*(prompt_text(t, w) for w in words for t in templates), strict=True)
+    encoded = tokenizer(list(texts), add_special_tokens=False, return_offsets_mapping=True)
+    prompts = encoded["input_ids"]
+    read = [
+        max(i for i, (start, _) in enumerate(offsets) if start < end)
+        for offsets, end in zip(encoded["offset_mapping"], ends, strict=True)
+    ]
     length = max(len(p) for p in prompts)
-    ids = torch.tensor([p + [pad] * (length - len(p)) for p in prompts], device=sources.device)
-    on = {"device": sources.device}
-    source = torch.tensor([len(t.prefix) for t in tokens] * len(sources), **on)
+    on = {"device": device}
+    ids = torch.tensor([p + [pad] * (length - len(p)) for p in prompts], **on)
     last = torch.tensor([len(p) - 1 for p in prompts], **on)
-    return ids, source, last
+    return ids, torch.tensor(read, **on), last
 
 
-def sources_per_batch(model: nn.Module, tokens: Sequence[TemplateTokens], byte_budget: int) -> int:
-    """Sources whose prompts fit one forward pass in `byte_budget` bytes: its widest
-    activation is the MLP's hidden layer, `intermediate_size` floats per token."""
-    tokens_per_source = sum(len(t.prefix) + 1 + len(t.suffix) for t in tokens)
+def sources_per_batch(
+    model: nn.Module, tokens: Sequence[TemplateTokens], byte_budget: int, word_length: int = 1
+) -> int:
+    """Sources of up to `word_length` tokens whose prompts fit one forward pass in
+    `byte_budget` bytes: its widest activation is the MLP's hidden layer, `intermediate_size`
+    floats per token."""
+    tokens_per_source = sum(len(t.prefix) + word_length + len(t.suffix) for t in tokens)
     per_source = tokens_per_source * model.config.intermediate_size * 4
     return max(1, byte_budget // per_source)
 
 
 def dynamic_scores(
     loaded: LoadedModel,
-    relations: tuple[TokenizedRelation, ...],
+    relations: Sequence[TokenizedRelation | PromptRelation],
     templates: tuple[str, ...] = DEFAULT_TEMPLATES,
     byte_budget: int = DEFAULT_BYTE_BUDGET,
     batch_sources: int | None = None,
@@ -295,12 +343,13 @@ def dynamic_scores(
 ) -> DynamicScores:
     """Every head's dynamic scores for every relation and template (module docstring).
 
-    Each distinct source token of all relations is run once per template: one forward pass
+    Each distinct source (token sequence) of all relations is run once per template: one pass
     serves every relation whose pairs start from it, and both variants. Sources go in batches
     of `batch_sources` (default: what fits `byte_budget`); logits are formed in chunks within
     `byte_budget`. Neither changes the result.
     """
     model, report = loaded.model, progress or ignore
+    relations = tuple(PromptRelation.of(r) for r in relations)
     config = model.config
     n_layers, n_heads = config.num_hidden_layers, config.num_attention_heads
     templates = check_templates(templates)
@@ -311,14 +360,17 @@ def dynamic_scores(
     tokens = [template_tokens(loaded.tokenizer, t) for t in templates]
     all_pairs = SourcePairs.build(relations, model.device)
     pad = loaded.tokenizer.eos_token_id or 0  # never seen by a real token (right padding)
-    step = batch_sources or sources_per_batch(model, tokens, byte_budget)
+    longest = max(len(word) for word in all_pairs.sources)
+    step = batch_sources or sources_per_batch(model, tokens, byte_budget, longest)
     n_sources = len(all_pairs.sources)
     with torch.inference_mode(), float32_matmul():
         w_u = to_float32(model.get_output_embeddings().weight)
         for start in range(0, n_sources, step):
             batch = slice(start, min(start + step, n_sources))
             pairs = all_pairs.of(batch)
-            ids, source, last = prompt_batch(tokens, pairs.sources, pad)
+            ids, source, last = prompt_batch(
+                loaded.tokenizer, templates, pairs.sources, pad, model.device
+            )
             for layer, (z_source, z_context) in enumerate(head_vectors(model, ids, source, last)):
                 report(
                     (start + (batch.stop - start) * layer / n_layers) / n_sources,

@@ -94,10 +94,49 @@ def parse_relations(text: str) -> tuple[str, ...]:
     return check_relations(names)
 
 
+def word_tokens(tokenizer: PreTrainedTokenizerBase, word: str) -> tuple[int, ...]:
+    """The tokens of `" " + word`: the word with its leading space, as a prompt holds it."""
+    return tuple(tokenizer.encode(" " + word, add_special_tokens=False))
+
+
 def single_token(tokenizer: PreTrainedTokenizerBase, word: str) -> int | None:
     """The id of `" " + word` when it is exactly one token, else None."""
-    ids = tokenizer.encode(" " + word, add_special_tokens=False)
+    ids = word_tokens(tokenizer, word)
     return ids[0] if len(ids) == 1 else None
+
+
+@dataclass(frozen=True)
+class PromptRelation:
+    """A relation's pairs as the in-context check puts them in prompts: each source a token
+    sequence (its leading space included) read at its last token, each target one token.
+    `multi_token`: every source here is several tokens (else every source is one token)."""
+
+    name: str
+    k: int
+    src: tuple[tuple[int, ...], ...]
+    dst: tuple[int, ...]
+    multi_token: bool = False
+
+    @classmethod
+    def of(cls, relation: TokenizedRelation | PromptRelation) -> PromptRelation:
+        """`relation` as prompts hold it (a single-token relation's sources become 1-tuples)."""
+        if isinstance(relation, PromptRelation):
+            return relation
+        return cls(relation.name, relation.k, tuple((s,) for s in relation.src), relation.dst)
+
+
+def multi_token_relation(tokenizer: PreTrainedTokenizerBase, name: str) -> PromptRelation:
+    """The pairs of bundled relation `name` whose source is several tokens and whose target is
+    one (MAPS's multi-token experiment), as listed."""
+    pairs = [(word_tokens(tokenizer, a), single_token(tokenizer, b)) for a, b in load_pairs(name)]
+    kept = [(src, dst) for src, dst in pairs if len(src) > 1 and dst is not None]
+    return PromptRelation(
+        name,
+        relation_k(name),
+        tuple(src for src, _ in kept),
+        tuple(dst for _, dst in kept),
+        multi_token=True,
+    )
 
 
 def tokenize_relations(
