@@ -4,18 +4,30 @@ the position it reads holds the token the static score uses."""
 
 from __future__ import annotations
 
-import pytest
+import json
+from dataclasses import replace
 
-from lib.core.errors import InputError
+import pandas as pd
+import pytest
+import torch
+
+from lib.checkpoints.loader import load_model
+from lib.core.errors import InputError, run_cli
+from lib.dynamic import main
 from lib.fixtures.pythia_tokenizer import pythia_tokenizer
-from lib.fixtures.synthetic import relation_words
+from lib.fixtures.synthetic import build_checkpoint, relation_words
 from lib.scoring.dynamic import (
     DEFAULT_TEMPLATES,
     check_templates,
+    dynamic_scores,
     prompt_batch,
+    settings_path,
+    summary_path,
     template_tokens,
 )
-from lib.scoring.relations import single_token, word_tokens
+from lib.scoring.relations import multi_token_relation, single_token, word_tokens
+from lib.tables.in_context import VARIANTS
+from tests.reference import reference_dynamic_scores
 
 TEMPLATES = (
     *DEFAULT_TEMPLATES,
@@ -59,3 +71,37 @@ def test_a_letter_after_the_slot_or_spaces_before_it_are_refused():
         check_templates(["Many <X>s are"])
     with pytest.raises(InputError, match="one space before <X>, not more"):
         check_templates(["About  <X>"])
+
+
+def test_multi_token_scores_product_by_company_s_424_multi_token_pairs(tmp_path):
+    folder = build_checkpoint(tmp_path / "tiny", shape=(1, 2, 16))  # Pythia's tokenizer
+    out = tmp_path / "dyn.csv"
+    argv = ["--model", str(folder), "--relations", "product_by_company", "--multi-token"]
+    assert run_cli(main, [*argv, "--device", "cpu", "--out", str(out)]) == 0
+    table, summary = pd.read_csv(out), pd.read_csv(summary_path(out))
+    assert len(table) == 2 and set(table["relation"]) == {"product_by_company"}
+    assert (table["n_pairs"] == 19).all() and (table["n_multi_token"] == 424).all()
+    assert table["static_score"].isna().all()  # 19 single-token pairs: no static score
+    counts = summary.groupby("pairs")["n_pairs"].unique().to_dict()
+    assert {kind: list(n) for kind, n in counts.items()} == {
+        "multi-token": [424],
+        "single-token": [19],
+    }
+    assert summary["pearson_r"].isna().all()
+    settings = json.loads(settings_path(out).read_text())
+    assert settings["multi_token"] and settings["skipped_relations"] == []
+
+
+@pytest.mark.parametrize("template", ["This is a document about <X>", "No <X> means no"])
+def test_multi_token_pairs_equal_the_per_prompt_reference(tmp_path, template):
+    folder = build_checkpoint(tmp_path, shape=(2, 2, 16), seed=1)
+    loaded = load_model(str(folder), device="cpu", dtype="float32")
+    # k = 5000 of 50277: random heads hit often enough for the comparison to bite.
+    multi = replace(multi_token_relation(loaded.tokenizer, "work_location"), k=5000)
+    engine = dynamic_scores(loaded, (multi,), (template,))
+    reference = reference_dynamic_scores(
+        loaded.model, loaded.tokenizer, "work_location", template, multi_token=True, k=5000
+    )
+    assert sum(float(reference[name].sum()) for name in VARIANTS) > 0  # something to compare
+    for v, name in enumerate(VARIANTS):
+        assert torch.equal(torch.tensor(engine.fractions[v, :, :, 0, 0]), reference[name])

@@ -56,9 +56,18 @@ from lib.scoring.relations import (
     PromptRelation,
     SkippedRelation,
     TokenizedRelation,
+    multi_token_relation,
+    single_token_relation,
 )
 from lib.tables.head_table import to_csv_bytes
-from lib.tables.in_context import STATIC_TWIN, VARIANT_DEFINITIONS, VARIANTS
+from lib.tables.in_context import (
+    MULTI_TOKEN,
+    PAIR_COLUMNS,
+    SINGLE_TOKEN,
+    STATIC_TWIN,
+    VARIANT_DEFINITIONS,
+    VARIANTS,
+)
 from lib.tables.result_files import replace_together, settings_path
 
 SLOT = "<X>"
@@ -399,6 +408,46 @@ class InContext:
     skipped: tuple[SkippedRelation, ...]
 
 
+def with_multi_token(
+    tokenizer: Any,
+    valid: tuple[TokenizedRelation, ...],
+    skipped: tuple[SkippedRelation, ...],
+    bundled: tuple[str, ...],
+) -> tuple[tuple[PromptRelation, ...], tuple[SkippedRelation, ...]]:
+    """`valid` as prompts hold them, plus each `bundled` relation's pairs whose source is
+    several tokens (`multi_token_relation`). A relation skipped for too few single-token pairs
+    is scored when its single- and multi-token pairs together reach `MIN_PAIRS` (it has no
+    static score); the relations still skipped are returned with the parts."""
+    parts = [PromptRelation.of(r) for r in valid]
+    still_skipped = []
+    for relation in skipped:
+        multi = multi_token_relation(tokenizer, relation.name)
+        if relation.n_pairs + len(multi.src) < MIN_PAIRS:
+            still_skipped.append(relation)
+        elif relation.n_pairs:
+            parts.append(PromptRelation.of(single_token_relation(tokenizer, relation.name)))
+    names = {r.name for r in parts} & set(bundled)
+    parts += [m for m in (multi_token_relation(tokenizer, n) for n in sorted(names)) if m.src]
+    return tuple(sorted(parts, key=lambda r: (r.name, r.multi_token))), tuple(still_skipped)
+
+
+def heads_frame(loaded: LoadedModel) -> pd.DataFrame:
+    """The `LEADING` columns of every head, layer-major as the per-head table, no score."""
+    config = loaded.model.config
+    layer, head = np.divmod(
+        np.arange(config.num_hidden_layers * config.num_attention_heads), config.num_attention_heads
+    )
+    return pd.DataFrame(
+        {
+            "model": loaded.name,
+            "revision": loaded.revision,
+            "commit": loaded.commit,
+            "layer": layer,
+            "head": head,
+        }
+    )
+
+
 def in_context(
     loaded: LoadedModel,
     relations: tuple[str, ...],
@@ -406,48 +455,79 @@ def in_context(
     progress: Progress | None = None,
     byte_budget: int = DEFAULT_BYTE_BUDGET,
     relation_files: tuple[CustomRelation, ...] = (),
+    multi_token: bool = False,
 ) -> InContext:
     """Static scores (`lib.classify.classify_heads`, no patterns) and dynamic scores of every
     head for the valid ones of `relations` (bundled names) and for `relation_files` (your own
-    relations, `lib.scoring.relation_files`), with their agreement."""
+    relations, `lib.scoring.relation_files`), with their agreement; with `multi_token`, the
+    bundled relations' pairs whose source is several tokens too (`with_multi_token`)."""
     templates = check_templates(templates)
     settings = ClassifySettings(relations=relations, patterns=None, relation_files=relation_files)
-    static = classify_heads(loaded, settings, subrange(progress, 0, 0.1), byte_budget)
     valid, skipped, files = scored_relations(loaded.tokenizer, settings)
+    if valid or not multi_token:  # no valid relation: classify_heads says why
+        static = classify_heads(loaded, settings, subrange(progress, 0, 0.1), byte_budget).table
+    else:  # only relations the static score skips, scored with their multi-token pairs
+        static = heads_frame(loaded)
+    if multi_token:
+        parts, skipped = with_multi_token(loaded.tokenizer, valid, skipped, relations)
+    else:
+        parts = tuple(PromptRelation.of(r) for r in valid)
     dynamic = dynamic_scores(
-        loaded, valid, templates, byte_budget, progress=subrange(progress, 0.1, 1)
+        loaded, parts, templates, byte_budget, progress=subrange(progress, 0.1, 1)
     )
-    table = dynamic_table(static.table, dynamic)
+    table = dynamic_table(static, dynamic)
     record = {
         **run_record(loaded),
         "compute_dtype": "float32",
         "templates": list(templates),
-        "relations": [{"name": r.name, "k": r.k, "n_pairs": len(r.src)} for r in valid],
+        "multi_token": multi_token,
+        "relations": [
+            {"name": r.name, "k": r.k, "n_pairs": len(r.src), "multi_token": r.multi_token}
+            for r in parts
+        ],
         "skipped_relations": [asdict(s) for s in skipped],
         "relation_files": files,
         "min_pairs": MIN_PAIRS,
-        "definitions": VARIANT_DEFINITIONS,
+        "definitions": {**VARIANT_DEFINITIONS, **PAIR_COLUMNS},
     }
     return InContext(table, agreement(table, dynamic), record, skipped)
 
 
+def pooled(scores: np.ndarray, n_pairs: list[int]) -> np.ndarray:
+    """`scores[..., p]` of parts with `n_pairs[p]` pairs each, as one score over all their
+    pairs (a single part's scores unchanged)."""
+    if len(n_pairs) == 1:
+        return scores[..., 0]
+    return (scores * np.array(n_pairs)).sum(axis=-1) / sum(n_pairs)
+
+
+def static_column(static: pd.DataFrame, column: str) -> np.ndarray:
+    """A static score column; NaN for a relation the static score skipped (`multi_token`)."""
+    return static[column].to_numpy() if column in static else np.full(len(static), np.nan)
+
+
 def dynamic_table(static: pd.DataFrame, dynamic: DynamicScores) -> pd.DataFrame:
     """One row per (layer, head, relation): the `LEADING` columns, `relation`, `k`, `n_pairs`,
-    `static_score`, `static_suppression` (from the per-head table `static`), the `VARIANTS`."""
+    `n_multi_token` (`PAIR_COLUMNS`), `static_score`, `static_suppression` (from the per-head
+    table `static`), the `VARIANTS` over all the relation's pairs."""
     scores = dynamic.mean_over_templates()
     frames = []
-    for r, relation in enumerate(dynamic.relations):
+    for name in dict.fromkeys(r.name for r in dynamic.relations):
+        parts = [p for p, r in enumerate(dynamic.relations) if r.name == name]
+        sizes = [len(dynamic.relations[p].src) for p in parts]
+        multi = [p for p in parts if dynamic.relations[p].multi_token]
         frame = static[list(LEADING)].assign(
-            relation=relation.name,
-            k=relation.k,
-            n_pairs=len(relation.src),
-            static_score=static[f"score_{relation.name}"].to_numpy(),
-            static_suppression=static[f"suppression_{relation.name}"].to_numpy(),
+            relation=name,
+            k=dynamic.relations[parts[0]].k,
+            n_pairs=sum(len(dynamic.relations[p].src) for p in parts if p not in multi),
+            n_multi_token=sum(len(dynamic.relations[p].src) for p in multi),
+            static_score=static_column(static, f"score_{name}"),
+            static_suppression=static_column(static, f"suppression_{name}"),
         )
-        for v, name in enumerate(VARIANTS):
-            frame[name] = scores[v, :, :, r].ravel()  # the table is layer-major, as `static`
+        for v, variant in enumerate(VARIANTS):  # the table is layer-major, as `static`
+            frame[variant] = pooled(scores[v][:, :, parts], sizes).ravel()
         frames.append(frame)
-    columns = [*LEADING, "relation", "k", "n_pairs"]
+    columns = [*LEADING, "relation", "k", *PAIR_COLUMNS]
     columns += ["static_score", "static_suppression", *VARIANTS]
     if not frames:
         return pd.DataFrame(columns=columns)
@@ -460,7 +540,7 @@ def correlation(x: np.ndarray, y: np.ndarray, method: str) -> float:
 
     Spearman's rho is Pearson's r on the average ranks (ties share their mean rank), computed
     here so that pandas never reaches for SciPy, which this project does not install."""
-    if np.ptp(x) == 0 or np.ptp(y) == 0:
+    if np.isnan(x).any() or np.ptp(x) == 0 or np.ptp(y) == 0:
         return float("nan")
     a, b = pd.Series(x), pd.Series(y)
     if method == "spearman":
@@ -469,30 +549,35 @@ def correlation(x: np.ndarray, y: np.ndarray, method: str) -> float:
 
 
 def agreement(table: pd.DataFrame, dynamic: DynamicScores) -> pd.DataFrame:
-    """Per relation and variant, how the dynamic score agrees with its static twin over all
+    """Per relation, variant and kind of pairs (`pairs`: single-token, or multi-token with
+    `multi_token`, apart), how the dynamic score agrees with its static twin over all
     heads: `pearson_r` and `spearman_rho` of (static, dynamic) with the dynamic score averaged
     over templates (one point per head), and `pearson_r_pooled` with one point per head and
     template, the static score repeated (the published experiment's correlation). Empty (NaN)
-    when either side is the same for every head. `n_prompts` = pairs x templates."""
+    when either side is the same for every head or there is no static score.
+    `n_pairs` counts that kind's pairs; `n_prompts` = pairs x templates."""
     n_templates = len(dynamic.templates)
+    scores = dynamic.mean_over_templates()
     rows = []
     for r, relation in enumerate(dynamic.relations):
         part = table[table["relation"] == relation.name]  # layer-major, as `fractions`
         for v, name in enumerate(VARIANTS):
             static = part[STATIC_TWIN[name]].to_numpy(dtype=float)
+            mean = scores[v, :, :, r].ravel()
             per_template = dynamic.fractions[v, :, :, r].reshape(len(part), n_templates)
             rows.append(
                 {
                     "relation": relation.name,
                     "variant": name,
+                    "pairs": MULTI_TOKEN if relation.multi_token else SINGLE_TOKEN,
                     "static": STATIC_TWIN[name],
                     "k": relation.k,
                     "n_pairs": len(relation.src),
                     "n_templates": n_templates,
                     "n_prompts": len(relation.src) * n_templates,
                     "n_heads": len(part),
-                    "pearson_r": correlation(static, part[name].to_numpy(float), "pearson"),
-                    "spearman_rho": correlation(static, part[name].to_numpy(float), "spearman"),
+                    "pearson_r": correlation(static, mean, "pearson"),
+                    "spearman_rho": correlation(static, mean, "spearman"),
                     "pearson_r_pooled": correlation(
                         np.repeat(static, n_templates), per_template.ravel(), "pearson"
                     ),

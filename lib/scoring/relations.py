@@ -139,6 +139,16 @@ def multi_token_relation(tokenizer: PreTrainedTokenizerBase, name: str) -> Promp
     )
 
 
+def single_token_relation(tokenizer: PreTrainedTokenizerBase, name: str) -> TokenizedRelation:
+    """The pairs of bundled relation `name` whose source and target are single tokens, as
+    listed, however few."""
+    pairs = [(single_token(tokenizer, a), single_token(tokenizer, b)) for a, b in load_pairs(name)]
+    kept = [(src, dst) for src, dst in pairs if src is not None and dst is not None]
+    return TokenizedRelation(
+        name, relation_k(name), tuple(src for src, _ in kept), tuple(dst for _, dst in kept)
+    )
+
+
 def tokenize_relations(
     tokenizer: PreTrainedTokenizerBase, names: tuple[str, ...]
 ) -> tuple[tuple[TokenizedRelation, ...], tuple[SkippedRelation, ...]]:
@@ -146,17 +156,9 @@ def tokenize_relations(
     valid: list[TokenizedRelation] = []
     skipped: list[SkippedRelation] = []
     for name in names:
-        listed = load_pairs(name)
-        pairs = [
-            (src, dst)
-            for src, dst in (
-                (single_token(tokenizer, a), single_token(tokenizer, b)) for a, b in listed
-            )
-            if src is not None and dst is not None
-        ]
-        if len(pairs) < MIN_PAIRS:
-            skipped.append(SkippedRelation(name, len(pairs), len(listed)))
-            continue
-        src_ids, dst_ids = zip(*pairs, strict=True)
-        valid.append(TokenizedRelation(name, relation_k(name), src_ids, dst_ids))
+        relation = single_token_relation(tokenizer, name)
+        if len(relation.src) < MIN_PAIRS:
+            skipped.append(SkippedRelation(name, len(relation.src), len(load_pairs(name))))
+        else:
+            valid.append(relation)
     return tuple(valid), tuple(skipped)
