@@ -48,7 +48,13 @@ from lib.scoring.operations import (
     output_unembedding,
     row_extremes,
 )
-from lib.scoring.pipeline import ClassifySettings, classify_heads, run_record, scored_relations
+from lib.scoring.pipeline import (
+    ClassifySettings,
+    classify_heads,
+    head_columns,
+    run_record,
+    scored_relations,
+)
 from lib.scoring.precision import float32_matmul, float32_modules, to_float32
 from lib.scoring.relation_files import CustomRelation
 from lib.scoring.relations import (
@@ -431,23 +437,6 @@ def with_multi_token(
     return tuple(sorted(parts, key=lambda r: (r.name, r.multi_token))), tuple(still_skipped)
 
 
-def heads_frame(loaded: LoadedModel) -> pd.DataFrame:
-    """The `LEADING` columns of every head, layer-major as the per-head table, no score."""
-    config = loaded.model.config
-    layer, head = np.divmod(
-        np.arange(config.num_hidden_layers * config.num_attention_heads), config.num_attention_heads
-    )
-    return pd.DataFrame(
-        {
-            "model": loaded.name,
-            "revision": loaded.revision,
-            "commit": loaded.commit,
-            "layer": layer,
-            "head": head,
-        }
-    )
-
-
 def in_context(
     loaded: LoadedModel,
     relations: tuple[str, ...],
@@ -467,7 +456,7 @@ def in_context(
     if valid or not multi_token:  # no valid relation: classify_heads says why
         static = classify_heads(loaded, settings, subrange(progress, 0, 0.1), byte_budget).table
     else:  # only relations the static score skips, scored with their multi-token pairs
-        static = heads_frame(loaded)
+        static = pd.DataFrame(head_columns(loaded))
     if multi_token:
         parts, skipped = with_multi_token(loaded.tokenizer, valid, skipped, relations)
     else:
