@@ -4,7 +4,7 @@
         [--vocab-rows N] [--repeats N] [--build checkpoint|memory] [--out bench/results]
 
 On the seeded random Pythia-shaped models of `bench.tasks` (Pythia's vocabulary rows, the
-synthetic tokenizer), per model: the median time of `lib.dynamic.dynamic_scores` for every
+Pythia tokenizer), per model: the median time of `lib.dynamic.dynamic_scores` for every
 head, every valid relation and the four default templates (one forward pass per batch of
 prompts, both variants), and, side by side on the same model, of the static
 `lib.scoring.operations.operation_scores`. No warm-up call: one dynamic run of a 160m shape takes

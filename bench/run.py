@@ -54,7 +54,7 @@ from bench.tasks import (
 from lib.checkpoints.loader import DTYPES, LoadedModel, resolve_device
 from lib.core.catalog import pythia_size
 from lib.core.errors import CliParser, InputError, run_cli
-from lib.fixtures.synthetic import DEFAULT_TOKENIZER_SIZE
+from lib.fixtures.pythia_tokenizer import PYTHIA_TOKENIZER_SIZE
 from lib.scoring.operations import OperationScores
 from lib.scoring.patterns import DEFAULT_PATTERN_SETTINGS
 from lib.scoring.relations import relation_names, tokenize_relations
@@ -242,15 +242,15 @@ def model_specs(
         raise InputError("give --sizes or --shape, not both")
     if shape:
         dims = parse_shape(shape)
-        named = [("x".join(map(str, dims)), dims, vocab_rows or DEFAULT_TOKENIZER_SIZE)]
+        named = [("x".join(map(str, dims)), dims, vocab_rows or PYTHIA_TOKENIZER_SIZE)]
     else:
         catalog = [pythia_size(size.strip()) for size in sizes.split(",")]
         named = [
             (s.name, (s.n_layers, s.n_heads, s.d_model), vocab_rows or s.vocab_rows)
             for s in catalog
         ]
-    if vocab_rows is not None and vocab_rows < DEFAULT_TOKENIZER_SIZE:
-        raise InputError(f"--vocab-rows {vocab_rows} < tokenizer size {DEFAULT_TOKENIZER_SIZE}")
+    if vocab_rows is not None and vocab_rows < PYTHIA_TOKENIZER_SIZE:
+        raise InputError(f"--vocab-rows {vocab_rows} < tokenizer size {PYTHIA_TOKENIZER_SIZE}")
     chosen = [dtype.strip() for dtype in dtypes.split(",")]
     unknown = [dtype for dtype in chosen if dtype not in DTYPES or dtype == "auto"]
     if unknown:

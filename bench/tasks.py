@@ -18,7 +18,8 @@ import transformers
 from bench.measure import cuda_peak_extra, in_fresh_process, sampled_peak_rss
 from lib.checkpoints.loader import DTYPES, LoadedModel, load_model, resolve_device
 from lib.core.catalog import pythia_size
-from lib.fixtures.synthetic import build_checkpoint, pythia_config, random_model, train_tokenizer
+from lib.fixtures.pythia_tokenizer import pythia_tokenizer
+from lib.fixtures.synthetic import build_checkpoint, pythia_config, random_model
 from lib.scoring.operations import OperationScores, operation_scores
 from lib.scoring.patterns import (
     DEFAULT_PATTERN_SETTINGS,
@@ -49,7 +50,7 @@ class ModelSpec:
 
 def checkpoint(spec: ModelSpec) -> Path:
     """The checkpoint folder of `spec` under `bench/checkpoints/`, written on first use."""
-    folder = CHECKPOINTS / f"{spec.name}-v{spec.vocab_rows}-{spec.dtype}-seed{SEED}"
+    folder = CHECKPOINTS / f"{spec.name}-v{spec.vocab_rows}-{spec.dtype}-seed{SEED}-neox"
     if not (folder / "tokenizer.json").is_file():  # the tokenizer is written last
         dtype = DTYPES[spec.dtype]
         build_checkpoint(folder, spec.shape, vocab_rows=spec.vocab_rows, seed=SEED, dtype=dtype)
@@ -74,7 +75,7 @@ def load(spec: ModelSpec) -> LoadedModel:
     device, dtype = resolve_device(spec.device), DTYPES[spec.dtype]
     with device:
         model = random_model(pythia_config(*spec.shape, vocab_rows=spec.vocab_rows), SEED, dtype)
-    return LoadedModel(model, train_tokenizer(), spec.name, "random", device, dtype)
+    return LoadedModel(model, pythia_tokenizer(), spec.name, "random", device, dtype)
 
 
 def all_heads(loaded: LoadedModel) -> Heads:

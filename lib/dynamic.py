@@ -2,7 +2,8 @@
 
     python -m lib.dynamic --model ID_OR_FOLDER [--revision R] [--device auto|cpu|cuda]
         [--dtype auto|float32|bfloat16|float16] [--relations all|none|a,b,...]
-        [--relation-file FILE ...] [--relation-k NAME=K ...] [--templates FILE] --out dyn.csv
+        [--relation-file FILE ...] [--relation-k NAME=K ...] [--templates FILE]
+        [--multi-token] --out dyn.csv
 
 Writes `dyn.csv`, `dyn.summary.csv` and `dyn.settings.json`; definitions in
 `lib.scoring.dynamic` and docs/methods.md §8.
@@ -41,6 +42,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--templates", type=Path, help=f"text file, one template per line, each with {SLOT}"
     )
+    parser.add_argument(
+        "--multi-token",
+        action="store_true",
+        help="also score the bundled relations' pairs whose source is several tokens (target "
+        "one), read at the source's last token; r reported apart (docs/methods.md §8)",
+    )
     args = parser.parse_args(argv)
     check_source(args.model)
     check_writable(args.out)
@@ -59,6 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             templates,
             subrange(progress, 0.05, 1),
             relation_files=relation_files,
+            multi_token=args.multi_token,
         )
     summary, sidecar = write_output(args.out, lambda path: write_in_context(result, path))
     print_relation_notes(result.skipped, result.settings["relation_files"])

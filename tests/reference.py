@@ -120,16 +120,20 @@ def reference_pattern_scores(model, tokens: torch.Tensor, length: int) -> torch.
     return scores / len(tokens)
 
 
-def reference_dynamic_scores(model, tokenizer, name: str, template: str) -> dict[str, torch.Tensor]:
+def reference_dynamic_scores(
+    model, tokenizer, name: str, template: str, multi_token: bool = False, k: int | None = None
+) -> dict[str, torch.Tensor]:
     """(layers, heads) dynamic scores of relation `name` on one template, one prompt and one
     head at a time (docs/methods.md §8): the prompt is the template's text with the source word
     in place of <X>, tokenized whole as the published code does, the source position is where
     the source token is; a head's value vectors are computed by hand from the raw weights and
     the layer's normalised input, its attention from the model's own `output_attentions`.
     `z` at the last position is `v` at the source (forced attention) or `sum_j a_j v_j` (in
-    context); logits = `z W_O(h)^T W_U^T`, scored with the static tie rule."""
+    context); logits = `z W_O(h)^T W_U^T`, scored with the static tie rule. With
+    `multi_token`, the pairs whose source is several tokens instead, read at its last token
+    (where the source's tokens end in the prompt's); `k` replaces the relation's own."""
     words = json.loads((RELATIONS / name / f"{name}.json").read_text())
-    k = 1 if name in COPYING else 10
+    k = k or (1 if name in COPYING else 10)
     n_layers = model.config.num_hidden_layers
     n_heads = model.config.num_attention_heads
     d_head = model.config.hidden_size // n_heads
@@ -149,11 +153,13 @@ def reference_dynamic_scores(model, tokenizer, name: str, template: str) -> dict
     for src_word, dst_word in words:
         src = tokenizer.encode(" " + src_word, add_special_tokens=False)
         dst = tokenizer.encode(" " + dst_word, add_special_tokens=False)
-        if len(src) != 1 or len(dst) != 1:
+        if (len(src) > 1) != multi_token or len(dst) != 1:
             continue
         kept += 1
         ids = tokenizer.encode(template.replace("<X>", src_word), add_special_tokens=False)
-        position = ids.index(src[0])
+        (position,) = [
+            end - 1 for end in range(len(src), len(ids) + 1) if ids[end - len(src) : end] == src
+        ]
         with torch.no_grad():
             attentions = model(torch.tensor([ids]), output_attentions=True).attentions
         for layer in range(n_layers):

@@ -17,6 +17,7 @@ from lib.fixtures.synthetic import pythia_config, random_model, save_checkpoint,
 from lib.runs import classification as runs
 from lib.runs import resident
 from lib.runs.result_cache import CACHE_DIR_KEY
+from lib.scoring.relations import load_pairs
 from tests.conftest import Planted
 
 REPO = Path(__file__).resolve().parent.parent
@@ -310,6 +311,10 @@ def test_skipped_relations_are_one_folded_note(
     assert not app.error
     assert not [box for box in app.info if "skipped" in box.value]
     (note,) = [e for e in app.expander if "relations skipped" in e.label]
-    listed = table_with(app, "relation", "single-token pairs")
+    listed = table_with(app, "relation", "single-token pairs", "pairs listed", "why")
     assert note.label.startswith(f"{len(listed)} relations skipped: fewer than 30")
     assert len(listed) > 1 and (listed["single-token pairs"] < 30).all()
+    for name, kept, why in zip(
+        listed["relation"], listed["single-token pairs"], listed["why"], strict=True
+    ):
+        assert why == f"{kept} of {len(load_pairs(name))} pairs are single tokens; 30 needed"

@@ -108,6 +108,7 @@ def test_table_columns_and_static_scores_from_classify(planted_in_context, plant
         "relation",
         "k",
         "n_pairs",
+        "n_multi_token",
         "static_score",
         "static_suppression",
         *VARIANTS,

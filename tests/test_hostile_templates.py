@@ -15,18 +15,18 @@ import pytest
 import lib.scoring.dynamic
 from lib.checkpoints.loader import LoadedModel
 from lib.core.errors import InputError, run_cli
+from lib.dynamic import main
 from lib.fixtures.synthetic import pythia_config, save_checkpoint
 from lib.scoring.dynamic import (
     TemplateTokens,
     dynamic_scores,
     in_context,
-    main,
     prompt_bytes,
     prompt_templates,
     prompts_per_batch,
     template_tokens,
 )
-from lib.scoring.relations import tokenize_relations
+from lib.scoring.relations import PromptRelation, tokenize_relations
 
 MIB = 2**20
 PYTHIA_160M = SimpleNamespace(config=pythia_config(12, 12, 768, 50304))
@@ -75,7 +75,7 @@ def test_a_long_template_runs_within_a_small_budget_and_scores_as_in_one_batch(
     assert length > 150
     batches: list[tuple[int, int]] = []
     products: list[int] = []
-    forward, unembedding = lib.dynamic.head_vectors, lib.dynamic.output_unembedding
+    forward, unembedding = lib.scoring.dynamic.head_vectors, lib.scoring.dynamic.output_unembedding
 
     def recorded_forward(model, input_ids, source, last):
         batches.append(tuple(input_ids.shape))
@@ -85,8 +85,8 @@ def test_a_long_template_runs_within_a_small_budget_and_scores_as_in_one_batch(
         products.append(1)
         return unembedding(w_o, w_u)
 
-    monkeypatch.setattr(lib.dynamic, "head_vectors", recorded_forward)
-    monkeypatch.setattr(lib.dynamic, "output_unembedding", recorded_unembedding)
+    monkeypatch.setattr(lib.scoring.dynamic, "head_vectors", recorded_forward)
+    monkeypatch.setattr(lib.scoring.dynamic, "output_unembedding", recorded_unembedding)
     budget = 16 * MIB
     small = dynamic_scores(planted_model, relations, templates, byte_budget=budget)
     assert len(batches) > 1  # the budget split the prompts
@@ -136,6 +136,40 @@ def test_a_template_longer_than_the_context_is_refused_before_any_work(short_con
     assert "\n" not in message and not calls  # refused before the static scores
 
 
+def words_of(loaded: LoadedModel, n_tokens: int) -> PromptRelation:
+    """Pairs of the planted capitals relation whose sources are `n_tokens` of its source words
+    in a row (" France Spain"), so `n_tokens` tokens each."""
+    (relation,), _ = tokenize_relations(loaded.tokenizer, ("country_to_capital_wikidata",))
+    n_pairs = len(relation.src) - n_tokens + 1
+    src = tuple(relation.src[i : i + n_tokens] for i in range(n_pairs))
+    return PromptRelation(relation.name, relation.k, src, relation.dst[:n_pairs], True)
+
+
+def test_the_context_check_counts_the_longest_source_words_tokens(short_context, monkeypatch):
+    template = template_with(short_context, 31)  # 31 tokens with a one-token source word
+    padded: list[int] = []
+    forward = lib.scoring.dynamic.head_vectors
+
+    def recorded_forward(model, input_ids, source, last):
+        padded.append(input_ids.shape[1])
+        return forward(model, input_ids, source, last)
+
+    monkeypatch.setattr(lib.scoring.dynamic, "head_vectors", recorded_forward)
+    dynamic_scores(short_context, (words_of(short_context, 2),), (template,))
+    assert max(padded) == 32  # exactly the context, as estimated: the prompts run
+    calls: list[str] = []
+    with pytest.raises(InputError) as refused:
+        dynamic_scores(
+            short_context,
+            (words_of(short_context, 3),),
+            (template,),
+            progress=lambda fraction, message: calls.append(message),
+        )
+    message = str(refused.value)
+    assert "is 33 tokens long with its 3-token source word; this model reads at most 32" in message
+    assert not calls and padded == [32]  # refused before any forward pass
+
+
 def test_the_command_line_refuses_a_too_long_template_in_one_line(short_context, tmp_path, capsys):
     folder = save_checkpoint(short_context.model, short_context.tokenizer, tmp_path / "model")
     capsys.readouterr()  # saving's own progress bar
@@ -152,5 +186,5 @@ def test_the_command_line_refuses_a_too_long_template_in_one_line(short_context,
 def test_a_huge_template_is_quoted_short():
     huge = "The story of <X> " + "é" * 8000
     with pytest.raises(InputError) as refused:
-        lib.dynamic.check_templates([huge, huge])
+        lib.scoring.dynamic.check_templates([huge, huge])
     assert len(str(refused.value)) < 120 and "…" in str(refused.value)

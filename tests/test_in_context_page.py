@@ -107,3 +107,21 @@ def test_static_vs_dynamic_scatter_has_r_in_titles_and_flags_disagreements(
     assert any("must hold <X> exactly once" in plain(e.value) for e in app.error)
     assert [c for c in app.get("vega_lite_chart") if "facet" in json.loads(c.proto.spec)]
     assert len(in_context_calls) == 1
+
+
+def test_the_multi_token_switch_adds_multi_token_pairs_reported_apart(
+    planted_checkpoint: Planted, in_context_calls: list[tuple]
+) -> None:
+    app = classified(str(planted_checkpoint.path))
+    (switch,) = [t for t in app.toggle if t.label == "Multi-token sources"]
+    switch.set_value(True).run()
+    button(app, "Compute dynamic scores").click().run()
+    assert not app.exception and not app.error
+    summary = app.dataframe[-1].value
+    capitals = summary[summary["relation"] == "country_to_capital_wikidata"]
+    # The planted tokenizer splits a few capitals' countries into several tokens.
+    assert set(capitals["pairs"]) == {"single-token", "multi-token"}
+    assert set(summary[summary["relation"] == COPYING]["pairs"]) == {"single-token"}
+    switch.set_value(False).run()  # another result: its own button
+    assert [b for b in app.button if b.label == "Compute dynamic scores"]
+    assert len(in_context_calls) == 1

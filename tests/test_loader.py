@@ -139,16 +139,21 @@ def test_hub_errors_become_input_errors(monkeypatch, error, message):
 
 def test_synthetic_command_writes_a_loadable_pythia_shaped_folder(tmp_path, capsys):
     out = tmp_path / "demo"
-    argv = ["--shape", "2,2,32", "--vocab-rows", "8320", "--seed", "3", "--out", str(out)]
+    argv = ["--shape", "2,2,32", "--vocab-rows", "50304", "--seed", "3", "--out", str(out)]
     assert run_cli(synthetic_main, argv) == 0
     loaded = load_model(str(out), device="cpu")
     config = loaded.model.config
     assert (config.num_hidden_layers, config.num_attention_heads, config.hidden_size) == (2, 2, 32)
-    assert config.vocab_size == 8320 and len(loaded.tokenizer) == 8192
+    assert config.vocab_size == 50304 and len(loaded.tokenizer) == 50277  # Pythia's tokenizer
     assert config.rope_parameters["partial_rotary_factor"] == 0.25
     assert not config.tie_word_embeddings and config.use_parallel_residual
     assert run_cli(synthetic_main, ["--shape", "2,3,32", "--out", str(out)]) == 2
     assert "multiple of 8 x heads" in capsys.readouterr().err
+    assert (
+        run_cli(synthetic_main, ["--shape", "2,2,32", "--vocab-rows", "8192", "--out", str(out)])
+        == 2
+    )
+    assert "vocab rows 8192 < tokenizer size 50277" in capsys.readouterr().err
 
 
 def test_pythia_hub_layout_loads_the_same_model(planted_checkpoint, planted_model, tmp_path):

@@ -53,7 +53,12 @@ def test_head_scores_has_one_row_per_relation(table):
 
 def test_each_panel_is_titled_with_its_r(table):
     summary = pd.DataFrame(
-        {"relation": ["a", "b"], "variant": ["dynamic_score"] * 2, "pearson_r": [0.91, None]}
+        {
+            "relation": ["a", "b", "b"],
+            "variant": ["dynamic_score"] * 3,
+            "pairs": ["single-token", "single-token", "multi-token"],  # r of the single-token
+            "pearson_r": [0.91, None, 0.5],
+        }
     )
     spec = scatter_chart(table, summary, "dynamic_score", 0.2).to_dict()
     (data,) = spec["datasets"].values()

@@ -12,7 +12,7 @@ from lib.app.handoff import HANDOFF_KEY, ChartHandoff
 from lib.charts.heatmap import head_heatmap
 from lib.core.errors import InputError
 from lib.scoring.pipeline import Classification
-from lib.scoring.relations import MIN_PAIRS
+from lib.scoring.relations import MIN_PAIRS, SKIP_RULE
 from lib.tables import head_table as ht
 from lib.tables.labels import Thresholds
 from lib.tables.population import POPULATIONS, population_counts, select
@@ -51,18 +51,22 @@ def inspect_head(head: tuple[int, int]) -> None:
 
 
 def skipped_note(result: Classification) -> None:
-    """The relations skipped for too few single-token pairs: one folded note, not a box each."""
+    """The relations skipped for too few single-token pairs: one folded note, not a box each,
+    with why each one is skipped and its counts."""
     if not result.skipped:
         return
     with st.expander(
         f"{len(result.skipped)} relations skipped: fewer than {MIN_PAIRS} single-token pairs "
         "for this model's tokenizer"
     ):
+        st.caption(SKIP_RULE)
         st.dataframe(
             pd.DataFrame(
                 {
                     "relation": [skipped.name for skipped in result.skipped],
                     "single-token pairs": [skipped.n_pairs for skipped in result.skipped],
+                    "pairs listed": [skipped.n_listed for skipped in result.skipped],
+                    "why": [skipped.reason() for skipped in result.skipped],
                 }
             ),
             hide_index=True,

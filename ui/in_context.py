@@ -3,7 +3,8 @@ context" for the inspected head, and the "Static vs dynamic" scatter view.
 
 Results (`lib.dynamic.in_context`) are computed on demand under a progress bar on the model
 the server's `ResidentModel` lends, and kept for the server's life per model, revision,
-relations (bundled and your own files) and templates (the `ModelKey` names model, revision,
+relations (bundled and your own files), templates and whether multi-token sources are added
+(the `ModelKey` names model, revision,
 device, dtype and a folder's fingerprint), so both views and every session share one
 computation.
 """
@@ -28,15 +29,15 @@ from lib.scoring.dynamic import DEFAULT_TEMPLATES, InContext, in_context
 from lib.scoring.dynamic import check_templates as parse_templates
 from lib.scoring.relation_files import CustomRelation
 from lib.scoring.relations import relation_names
-from lib.tables.in_context import VARIANT_DEFINITIONS, VARIANTS
+from lib.tables.in_context import PAIR_COLUMNS, VARIANT_DEFINITIONS, VARIANTS
 from ui.deployment import public_mode
 from ui.literal import literal
 
 TEMPLATES = "in_context_templates"
 """Session key of the last good templates (a bad edit keeps them)."""
 
-Key = tuple[ModelKey, tuple[str, ...], tuple[CustomRelation, ...], tuple[str, ...]]
-"""Model, bundled relation names, relation files, templates."""
+Key = tuple[ModelKey, tuple[str, ...], tuple[CustomRelation, ...], tuple[str, ...], bool]
+"""Model, bundled relation names, relation files, templates, multi-token sources."""
 
 
 @st.cache_resource
@@ -72,15 +73,26 @@ def templates_control() -> tuple[str, ...]:
     return st.session_state.get(TEMPLATES, DEFAULT_TEMPLATES)
 
 
+def multi_token_control() -> bool:
+    """Whether the in-context check adds the pairs whose source is several tokens."""
+    return st.toggle(
+        "Multi-token sources",
+        value=False,
+        key="in_context_multi_token",
+        help=f"Adds the bundled relations' {PAIR_COLUMNS['n_multi_token']}; r is reported "
+        "for single-token and multi-token pairs apart (docs/methods.md §8).",
+    )
+
+
 def run_key(
     model: ModelKey, settings: dict[str, Any], relation_files: tuple[CustomRelation, ...]
 ) -> Key:
     """What a result depends on: the model, the relations scored in the classification shown
     (the bundled ones named in its `settings` record, and the `relation_files` it was run
-    with) and the templates from `templates_control`."""
+    with), the templates from `templates_control` and `multi_token_control`."""
     bundled = set(relation_names())
     relations = tuple(r["name"] for r in settings["relations"] if r["name"] in bundled)
-    return model, relations, relation_files, templates_control()
+    return model, relations, relation_files, templates_control(), multi_token_control()
 
 
 def cached(key: Key) -> InContext | None:
@@ -93,7 +105,7 @@ def result_or_button(
     models: ResidentModel, key: Key, label: str, widget_key: str
 ) -> InContext | None:
     """The cached result for `key`, else a button that computes it under a progress bar."""
-    model, relations, relation_files, templates = key
+    model, relations, relation_files, templates, multi_token = key
     if not relations and not relation_files:
         st.caption("No relation in this result: nothing to check in context.")
         return None
@@ -111,6 +123,7 @@ def result_or_button(
                 templates,
                 lambda fraction, message: bar.progress(min(max(fraction, 0.0), 1.0), message),
                 relation_files=relation_files,
+                multi_token=multi_token,
             )
     except InputError as error:
         st.error(literal(str(error)))  # may quote a template or a word: data

@@ -10,7 +10,7 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
-from lib.tables.in_context import STATIC_TWIN, VARIANTS
+from lib.tables.in_context import SINGLE_TOKEN, STATIC_TWIN, VARIANTS
 
 DEFAULT_MARGIN = 0.2
 """Default disagreement margin: 20 percentage points between static and dynamic score."""
@@ -47,7 +47,9 @@ def scatter_chart(
     """Per relation, static (x) against `variant` (y) over all heads, in percent; a dashed
     diagonal where the two agree; heads that disagree by more than `margin` drawn in red."""
     static = STATIC_TWIN[variant]
-    r = summary[summary["variant"] == variant].set_index("relation")["pearson_r"]
+    # r over the single-token pairs: the ones the static score is computed on.
+    single = summary[(summary["variant"] == variant) & (summary["pairs"] == SINGLE_TOKEN)]
+    r = single.set_index("relation")["pearson_r"].reindex(table["relation"].unique())
     frame = pd.DataFrame(
         {
             "panel": [panel_title(name, r[name]) for name in table["relation"]],

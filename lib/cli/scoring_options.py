@@ -17,7 +17,7 @@ from lib.core.errors import InputError
 from lib.scoring.patterns import DEFAULT_PATTERN_SETTINGS
 from lib.scoring.pipeline import ClassifySettings
 from lib.scoring.relation_files import DEFAULT_K, relation_file_summary, relation_files_from
-from lib.scoring.relations import MIN_PAIRS, SkippedRelation, parse_relations
+from lib.scoring.relations import SkippedRelation, parse_relations
 from lib.tables.labels import Thresholds
 
 
@@ -104,6 +104,6 @@ def print_relation_notes(
     """One line per bundled relation skipped for too few single-token pairs, then one per
     relation file with the pairs it kept and dropped."""
     for relation in skipped:
-        say(f"skipped {relation.name}: {relation.n_pairs} single-token pairs (< {MIN_PAIRS})")
+        say(f"skipped {relation.name}: {relation.reason()}")
     for record in file_records:
         say(relation_file_summary(record))

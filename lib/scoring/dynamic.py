@@ -3,13 +3,17 @@ the unembedding, next to its static operation score (docs/methods.md §8); the c
 `python -m lib.dynamic`.
 
 A prompt is a template with a relation's source word in its slot `<X>` (the word's token, with
-its leading space, is the one the static score uses). For head h of layer l, at the prompt's
-last position, with `z` the head's value-weighted sum (value bias included, before `dense`):
+its leading space, is the one the static score uses; the text around the slot is tokenized as
+the model's tokenizer splits the whole prompt). With `multi_token`, pairs whose source is
+several tokens (target one token) are added, their source read at its last token. For head h
+of layer l, at the prompt's last position, with `z` the head's value-weighted sum (value bias
+included, before `dense`):
 
     logits = z W_O(h)^T W_U^T            (no output bias, no final layer norm: as MAPS)
 
 - **without context** (`dynamic_score`): attention forced onto the source word, so `z` is the
-  head's value vector `v(h)` at the source word's position, in the model's real forward pass;
+  head's value vector `v(h)` at the source word's (last token's) position, in the model's real
+  forward pass;
 - **in context** (`dynamic_score_in_context`): the head's own attention, `z = sum_j a_j v_j`.
 
 A (pair, template) prompt counts when fewer than k entries of `logits` are strictly greater than
@@ -23,7 +27,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -44,16 +48,32 @@ from lib.scoring.operations import (
     output_unembedding,
     row_extremes,
 )
-from lib.scoring.pipeline import ClassifySettings, classify_heads, run_record, scored_relations
+from lib.scoring.pipeline import (
+    ClassifySettings,
+    classify_heads,
+    head_columns,
+    run_record,
+    scored_relations,
+)
 from lib.scoring.precision import float32_matmul, float32_modules, to_float32
 from lib.scoring.relation_files import CustomRelation
 from lib.scoring.relations import (
     MIN_PAIRS,
+    PromptRelation,
     SkippedRelation,
     TokenizedRelation,
+    multi_token_relation,
+    single_token_relation,
 )
 from lib.tables.head_table import to_csv_bytes
-from lib.tables.in_context import STATIC_TWIN, VARIANT_DEFINITIONS, VARIANTS
+from lib.tables.in_context import (
+    MULTI_TOKEN,
+    PAIR_COLUMNS,
+    SINGLE_TOKEN,
+    STATIC_TWIN,
+    VARIANT_DEFINITIONS,
+    VARIANTS,
+)
 from lib.tables.result_files import replace_together, settings_path
 
 SLOT = "<X>"
@@ -71,7 +91,9 @@ DEFAULT_TEMPLATES = (
 def check_templates(templates: Sequence[str]) -> tuple[str, ...]:
     """`templates` as a tuple; `InputError` unless there is at least one, none repeats, and
     each holds the slot `<X>` exactly once with a space before it (the source token carries
-    its leading space, as in the static score)."""
+    its leading space, as in the static score) but not two, and no letter or digit right
+    after it (a byte-level BPE would merge either into the word, which would then not be the
+    scored token)."""
     if not templates:
         raise InputError("no template given; a template looks like 'The story of <X> contains'")
     for template in templates:
@@ -79,6 +101,16 @@ def check_templates(templates: Sequence[str]) -> tuple[str, ...]:
             raise InputError(
                 f"template {quoted(template)} must hold {SLOT} exactly once, after a space, "
                 f"e.g. 'The story of {SLOT} contains'"
+            )
+        if template.split(SLOT)[0][-2:-1].isspace():
+            raise InputError(
+                f"template {quoted(template)}: put one space before {SLOT}, not more; Pythia's "
+                "tokenizer has tokens for runs of spaces that would take the word's own"
+            )
+        if template.split(SLOT)[1][:1].isalnum():
+            raise InputError(
+                f"template {quoted(template)}: put a space or punctuation after {SLOT}; a "
+                "letter or digit there joins the source word's last token"
             )
     repeated = sorted({t for t in templates if templates.count(t) > 1})
     if repeated:
@@ -98,8 +130,8 @@ def read_templates(path: Path) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class TemplateTokens:
-    """A template's tokens around the slot: a prompt is `prefix + [source] + suffix`, so the
-    source word sits at position `len(prefix)` and the last position is `len(prompt) - 1`."""
+    """A template's tokens around the slot (`template_tokens`): what a prompt holds besides
+    the source word, to size batches."""
 
     prefix: tuple[int, ...]
     suffix: tuple[int, ...]
@@ -109,13 +141,18 @@ class TemplateTokens:
 
     @property
     def length(self) -> int:
-        """Tokens of a prompt: the template's and its source word's one."""
+        """Tokens of a prompt whose source word is one token."""
         return len(self.prefix) + 1 + len(self.suffix)
 
 
 def template_tokens(tokenizer: Any, template: str) -> TemplateTokens:
     """Tokenize the text before the slot (without the space the source token carries) and
-    after it, with no special tokens (Pythia's tokenizer adds none: MAPS ran prompts so)."""
+    after it, with no special tokens (Pythia's tokenizer adds none: MAPS ran prompts so).
+
+    A byte-level BPE splits text into words before merging, each with the space before it
+    (`" word"`, `" ->"`), so for a template that `check_templates` accepts, a prompt's tokens
+    are these pieces around the source word's own tokens (tested on Pythia's tokenizer);
+    `prompt_batch` tokenizes every prompt whole all the same."""
     before, after = template.split(SLOT)
     return TemplateTokens(
         tuple(tokenizer.encode(before[:-1], add_special_tokens=False)),
@@ -123,17 +160,34 @@ def template_tokens(tokenizer: Any, template: str) -> TemplateTokens:
     )
 
 
-def prompt_templates(loaded: LoadedModel, templates: Sequence[str]) -> list[TemplateTokens]:
-    """`templates` checked (`check_templates`) and tokenized; `InputError` when a prompt, its
-    source word filled in, is longer than the model's context (`max_position_embeddings`):
-    positions past it were never trained, so its scores would mean nothing."""
+def longest_prompt(tokens: Sequence[TemplateTokens], word_length: int = 1) -> int:
+    """Tokens of the longest prompt of the templates `tokens` with a source word of
+    `word_length` tokens (for a checked template, a prompt is the template's pieces around the
+    word's own tokens, `template_tokens`)."""
+    return max(t.length for t in tokens) + word_length - 1
+
+
+def longest_source(relations: Sequence[PromptRelation]) -> int:
+    """Tokens of the longest source word of `relations` (1 when there is none)."""
+    return max((len(word) for r in relations for word in r.src), default=1)
+
+
+def prompt_templates(
+    loaded: LoadedModel, templates: Sequence[str], word_length: int = 1
+) -> list[TemplateTokens]:
+    """`templates` checked (`check_templates`) and tokenized; `InputError` when a prompt, a
+    source word of `word_length` tokens (the longest one scored) filled in, is longer than the
+    model's context (`max_position_embeddings`): positions past it were never trained, so its
+    scores would mean nothing."""
     context = loaded.model.config.max_position_embeddings
     tokens = [template_tokens(loaded.tokenizer, t) for t in check_templates(templates)]
+    words = "its source word" if word_length == 1 else f"its {word_length}-token source word"
     for template, part in zip(templates, tokens, strict=True):
-        if part.length > context:
+        length = longest_prompt([part], word_length)
+        if length > context:
             raise InputError(
-                f"template {quoted(template)} is {part.length:,} tokens long with its source "
-                f"word; this model reads at most {context:,} (its context)"
+                f"template {quoted(template)} is {length:,} tokens long with {words}; this "
+                f"model reads at most {context:,} (its context)"
             )
     return tokens
 
@@ -143,7 +197,7 @@ class DynamicScores:
     """`fractions[v, l, h, r, t]`: score `VARIANTS[v]` of head (l, h) for `relations[r]` on
     `templates[t]` alone, a fraction of the relation's pairs in [0, 1]."""
 
-    relations: tuple[TokenizedRelation, ...]
+    relations: tuple[PromptRelation, ...]
     templates: tuple[str, ...]
     fractions: np.ndarray
 
@@ -200,11 +254,11 @@ def head_vectors(
 
 @dataclass(frozen=True)
 class SourcePairs:
-    """All relations' pairs sorted by source: `sources` the distinct source tokens (sorted);
-    per pair, `source[p]` its row in `sources`, `target[p]`, `relation[p]` and `k[p]`; the
-    pairs of sources `a:b` are `offsets[a]:offsets[b]`."""
+    """All relations' pairs sorted by source: `sources` the distinct source token sequences
+    (sorted); per pair, `source[p]` its row in `sources`, `target[p]`, `relation[p]` and
+    `k[p]`; the pairs of sources `a:b` are `offsets[a]:offsets[b]`."""
 
-    sources: torch.Tensor
+    sources: tuple[tuple[int, ...], ...]
     source: torch.Tensor
     target: torch.Tensor
     relation: torch.Tensor
@@ -212,9 +266,13 @@ class SourcePairs:
     offsets: tuple[int, ...]
 
     @classmethod
-    def build(cls, relations: tuple[TokenizedRelation, ...], device: torch.device):
-        src = torch.tensor([t for r in relations for t in r.src])
-        sources, row = torch.unique(src, sorted=True, return_inverse=True)
+    def build(
+        cls, relations: Sequence[TokenizedRelation | PromptRelation], device: torch.device
+    ) -> SourcePairs:
+        relations = [PromptRelation.of(r) for r in relations]
+        sources = tuple(sorted({word for r in relations for word in r.src}))
+        rows = {word: i for i, word in enumerate(sources)}
+        row = torch.tensor([rows[word] for r in relations for word in r.src], dtype=torch.long)
         order = torch.argsort(row, stable=True)
         relation = torch.repeat_interleave(
             torch.arange(len(relations)), torch.tensor([len(r.src) for r in relations])
@@ -225,7 +283,7 @@ class SourcePairs:
         offsets = (0, *torch.cumsum(counts, 0).tolist())
         on = {"device": device}
         return cls(
-            sources.to(**on),
+            sources,
             row[order].to(**on),
             target[order].to(**on),
             relation[order].to(**on),
@@ -283,25 +341,51 @@ def count_hits(
     return counts
 
 
+def prompt_text(template: str, word: str) -> tuple[str, int]:
+    """`template` with `word` (its leading space included) in the slot, and the index just
+    past the word in that text."""
+    before, after = template.split(SLOT)
+    head = before[:-1] + word
+    return head + after, len(head)
+
+
 def prompt_batch(
-    tokens: Sequence[TemplateTokens], sources: torch.Tensor, pad: int, rows: range
+    tokenizer: Any,
+    templates: Sequence[str],
+    sources: Sequence[tuple[int, ...]],
+    pad: int,
+    rows: range | None = None,
+    device: torch.device | str = "cpu",
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """`(input_ids, source_position, last_position)` of the (source, template) prompts `rows`
-    in source-major order (row `s * T + t` is source s in template t), right-padded with `pad`
-    to the longest of them."""
-    n_templates = len(tokens)
+    (default: all) in source-major order (row `s * T + t` is source s in template t),
+    right-padded with `pad` to the longest of them.
+
+    Each prompt's text is tokenized whole, as the model sees it. The source position is the
+    last token that starts inside the source word: its last token (`template_tokens`: the
+    word's own tokens for the checked templates), or the token the BPE merged it into."""
+    n_templates = len(templates)
+    rows = range(len(sources) * n_templates) if rows is None else rows
     first = rows.start // n_templates
-    words = sources[first : (rows.stop - 1) // n_templates + 1].tolist()
-    templates = [tokens[row % n_templates] for row in rows]
-    prompts = [
-        t.prompt(words[r // n_templates - first]) for t, r in zip(templates, rows, strict=True)
+    words = [
+        tokenizer.decode(s, clean_up_tokenization_spaces=False)
+        for s in sources[first : (rows.stop - 1) // n_templates + 1]
+    ]
+    texts, ends = zip(
+        *(prompt_text(templates[r % n_templates], words[r // n_templates - first]) for r in rows),
+        strict=True,
+    )
+    encoded = tokenizer(list(texts), add_special_tokens=False, return_offsets_mapping=True)
+    prompts = encoded["input_ids"]
+    read = [
+        max(i for i, (start, _) in enumerate(offsets) if start < end)
+        for offsets, end in zip(encoded["offset_mapping"], ends, strict=True)
     ]
     length = max(len(p) for p in prompts)
-    ids = torch.tensor([p + [pad] * (length - len(p)) for p in prompts], device=sources.device)
-    on = {"device": sources.device}
-    source = torch.tensor([len(t.prefix) for t in templates], **on)
+    on = {"device": device}
+    ids = torch.tensor([p + [pad] * (length - len(p)) for p in prompts], **on)
     last = torch.tensor([len(p) - 1 for p in prompts], **on)
-    return ids, source, last
+    return ids, torch.tensor(read, **on), last
 
 
 def prompt_bytes(config: Any, length: int) -> int:
@@ -324,16 +408,19 @@ def prompt_bytes(config: Any, length: int) -> int:
     return 4 * length * max(attention, mlp)
 
 
-def prompts_per_batch(model: nn.Module, tokens: Sequence[TemplateTokens], byte_budget: int) -> int:
-    """Prompts that fit one forward pass in `byte_budget` bytes:
+def prompts_per_batch(
+    model: nn.Module, tokens: Sequence[TemplateTokens], byte_budget: int, word_length: int = 1
+) -> int:
+    """Prompts, their source words up to `word_length` tokens, that fit one forward pass in
+    `byte_budget` bytes:
 
         (byte_budget - 5 * L^2) // prompt_bytes(L)
 
-    with L the longest template's prompt, in tokens, to which a batch may be padded
+    with L the longest prompt (`longest_prompt`), in tokens, to which a batch may be padded
     (`prompt_batch`); 5 * L^2 bytes are the batch's causal mask and its boolean pattern. At
     least one: a single prompt is the smallest batch, which the model's context bounds
     (`prompt_templates`)."""
-    length = max(t.length for t in tokens)
+    length = longest_prompt(tokens, word_length)
     return max(1, (byte_budget - 5 * length**2) // prompt_bytes(model.config, length))
 
 
@@ -347,23 +434,27 @@ def sources_per_group(model: nn.Module, n_templates: int, byte_budget: int) -> i
 
 
 def group_vectors(
-    model: nn.Module,
-    tokens: Sequence[TemplateTokens],
-    sources: torch.Tensor,
+    loaded: LoadedModel,
+    templates: Sequence[str],
+    sources: Sequence[tuple[int, ...]],
     pad: int,
     step: int,
     progress: Progress,
 ) -> torch.Tensor:
     """`(layers, 2, H, S * T, d_head)`: `head_vectors`' `(z_source, z_context)` of every layer
-    for the S `sources` in every template (row `s * T + t`), run in batches of `step` prompts."""
+    for the S `sources` (token sequences) in every template (row `s * T + t`), run in batches
+    of `step` prompts."""
+    model = loaded.model
     config = model.config
     n_layers, n_heads = config.num_hidden_layers, config.num_attention_heads
-    n_prompts = len(sources) * len(tokens)
+    n_prompts = len(sources) * len(templates)
     shape = (n_layers, 2, n_heads, n_prompts, config.hidden_size // n_heads)
-    vectors = torch.empty(shape, device=sources.device)
+    vectors = torch.empty(shape, device=model.device)
     for start in range(0, n_prompts, step):
         rows = range(start, min(start + step, n_prompts))
-        ids, source, last = prompt_batch(tokens, sources, pad, rows)
+        ids, source, last = prompt_batch(
+            loaded.tokenizer, templates, sources, pad, rows, model.device
+        )
         for layer, (z_source, z_context) in enumerate(head_vectors(model, ids, source, last)):
             progress(
                 (start + len(rows) * layer / n_layers) / n_prompts,
@@ -382,7 +473,7 @@ def titled(progress: Progress, title: str) -> Progress:
 
 def dynamic_scores(
     loaded: LoadedModel,
-    relations: tuple[TokenizedRelation, ...],
+    relations: Sequence[TokenizedRelation | PromptRelation],
     templates: tuple[str, ...] = DEFAULT_TEMPLATES,
     byte_budget: int = DEFAULT_BYTE_BUDGET,
     batch_prompts: int | None = None,
@@ -390,7 +481,7 @@ def dynamic_scores(
 ) -> DynamicScores:
     """Every head's dynamic scores for every relation and template (module docstring).
 
-    Each distinct source token of all relations is run once per template: one forward pass
+    Each distinct source (token sequence) of all relations is run once per template: one pass
     serves every relation whose pairs start from it, and both variants. Working memory (beyond
     the model and one layer's `W_O(h)^T W_U^T`) stays within `byte_budget` whatever the
     templates' length: sources go in groups whose head vectors fit half of it
@@ -400,9 +491,11 @@ def dynamic_scores(
     logits in chunks within that half. Groups and batches leave the result unchanged.
     """
     model, report = loaded.model, progress or ignore
+    relations = tuple(PromptRelation.of(r) for r in relations)
     config = model.config
     n_layers, n_heads = config.num_hidden_layers, config.num_attention_heads
-    tokens = prompt_templates(loaded, templates)
+    longest = longest_source(relations)
+    tokens = prompt_templates(loaded, templates, longest)
     templates = tuple(templates)
     counts = np.zeros((len(VARIANTS), n_layers, n_heads, len(relations), len(templates)))
     if not relations:
@@ -411,7 +504,7 @@ def dynamic_scores(
     all_pairs = SourcePairs.build(relations, model.device)
     pad = loaded.tokenizer.eos_token_id or 0  # never seen by a real token (right padding)
     half = byte_budget // 2
-    step = batch_prompts or prompts_per_batch(model, tokens, half)
+    step = batch_prompts or prompts_per_batch(model, tokens, half, longest)
     group = sources_per_group(model, len(tokens), half)
     n_sources = len(all_pairs.sources)
     with torch.inference_mode(), float32_matmul():
@@ -421,7 +514,8 @@ def dynamic_scores(
             share = subrange(report, start / n_sources, sources.stop / n_sources)
             title = f"dynamic scores: sources {start + 1}-{sources.stop} of {n_sources}"
             forward = titled(subrange(share, 0, 0.5), title)
-            vectors = group_vectors(model, tokens, all_pairs.sources[sources], pad, step, forward)
+            group_sources = all_pairs.sources[sources]
+            vectors = group_vectors(loaded, templates, group_sources, pad, step, forward)
             pairs = all_pairs.of(sources)
             for layer in range(n_layers):
                 share(0.5 + 0.5 * layer / n_layers, f"{title}, logits of layer {layer + 1}")
@@ -447,6 +541,29 @@ class InContext:
     skipped: tuple[SkippedRelation, ...]
 
 
+def with_multi_token(
+    tokenizer: Any,
+    valid: tuple[TokenizedRelation, ...],
+    skipped: tuple[SkippedRelation, ...],
+    bundled: tuple[str, ...],
+) -> tuple[tuple[PromptRelation, ...], tuple[SkippedRelation, ...]]:
+    """`valid` as prompts hold them, plus each `bundled` relation's pairs whose source is
+    several tokens (`multi_token_relation`). A relation skipped for too few single-token pairs
+    is scored when its single- and multi-token pairs together reach `MIN_PAIRS` (it has no
+    static score); the relations still skipped are returned with the parts."""
+    parts = [PromptRelation.of(r) for r in valid]
+    still_skipped = []
+    for relation in skipped:
+        multi = multi_token_relation(tokenizer, relation.name)
+        if relation.n_pairs + len(multi.src) < MIN_PAIRS:
+            still_skipped.append(relation)
+        elif relation.n_pairs:
+            parts.append(PromptRelation.of(single_token_relation(tokenizer, relation.name)))
+    names = {r.name for r in parts} & set(bundled)
+    parts += [m for m in (multi_token_relation(tokenizer, n) for n in sorted(names)) if m.src]
+    return tuple(sorted(parts, key=lambda r: (r.name, r.multi_token))), tuple(still_skipped)
+
+
 def in_context(
     loaded: LoadedModel,
     relations: tuple[str, ...],
@@ -454,48 +571,81 @@ def in_context(
     progress: Progress | None = None,
     byte_budget: int = DEFAULT_BYTE_BUDGET,
     relation_files: tuple[CustomRelation, ...] = (),
+    multi_token: bool = False,
 ) -> InContext:
     """Static scores (`lib.classify.classify_heads`, no patterns) and dynamic scores of every
     head for the valid ones of `relations` (bundled names) and for `relation_files` (your own
-    relations, `lib.scoring.relation_files`), with their agreement."""
-    prompt_templates(loaded, templates)  # a bad template is refused before any work
+    relations, `lib.scoring.relation_files`), with their agreement; with `multi_token`, the
+    bundled relations' pairs whose source is several tokens too (`with_multi_token`). A bad
+    template, or one too long for the longest source word, is refused before any scoring."""
+    templates = check_templates(templates)
     settings = ClassifySettings(relations=relations, patterns=None, relation_files=relation_files)
-    static = classify_heads(loaded, settings, subrange(progress, 0, 0.1), byte_budget)
     valid, skipped, files = scored_relations(loaded.tokenizer, settings)
+    if multi_token:
+        parts, skipped = with_multi_token(loaded.tokenizer, valid, skipped, relations)
+    else:
+        parts = tuple(PromptRelation.of(r) for r in valid)
+    prompt_templates(loaded, templates, longest_source(parts))
+    if valid or not multi_token:  # no valid relation: classify_heads says why
+        static = classify_heads(loaded, settings, subrange(progress, 0, 0.1), byte_budget).table
+    else:  # only relations the static score skips, scored with their multi-token pairs
+        static = pd.DataFrame(head_columns(loaded))
     dynamic = dynamic_scores(
-        loaded, valid, templates, byte_budget, progress=subrange(progress, 0.1, 1)
+        loaded, parts, templates, byte_budget, progress=subrange(progress, 0.1, 1)
     )
-    table = dynamic_table(static.table, dynamic)
+    table = dynamic_table(static, dynamic)
     record = {
         **run_record(loaded),
         "compute_dtype": "float32",
         "templates": list(templates),
-        "relations": [{"name": r.name, "k": r.k, "n_pairs": len(r.src)} for r in valid],
-        "skipped_relations": [{"name": s.name, "n_pairs": s.n_pairs} for s in skipped],
+        "multi_token": multi_token,
+        "relations": [
+            {"name": r.name, "k": r.k, "n_pairs": len(r.src), "multi_token": r.multi_token}
+            for r in parts
+        ],
+        "skipped_relations": [asdict(s) for s in skipped],
         "relation_files": files,
         "min_pairs": MIN_PAIRS,
-        "definitions": VARIANT_DEFINITIONS,
+        "definitions": {**VARIANT_DEFINITIONS, **PAIR_COLUMNS},
     }
     return InContext(table, agreement(table, dynamic), record, skipped)
 
 
+def pooled(scores: np.ndarray, n_pairs: list[int]) -> np.ndarray:
+    """`scores[..., p]` of parts with `n_pairs[p]` pairs each, as one score over all their
+    pairs (a single part's scores unchanged)."""
+    if len(n_pairs) == 1:
+        return scores[..., 0]
+    return (scores * np.array(n_pairs)).sum(axis=-1) / sum(n_pairs)
+
+
+def static_column(static: pd.DataFrame, column: str) -> np.ndarray:
+    """A static score column; NaN for a relation the static score skipped (`multi_token`)."""
+    return static[column].to_numpy() if column in static else np.full(len(static), np.nan)
+
+
 def dynamic_table(static: pd.DataFrame, dynamic: DynamicScores) -> pd.DataFrame:
     """One row per (layer, head, relation): the `LEADING` columns, `relation`, `k`, `n_pairs`,
-    `static_score`, `static_suppression` (from the per-head table `static`), the `VARIANTS`."""
+    `n_multi_token` (`PAIR_COLUMNS`), `static_score`, `static_suppression` (from the per-head
+    table `static`), the `VARIANTS` over all the relation's pairs."""
     scores = dynamic.mean_over_templates()
     frames = []
-    for r, relation in enumerate(dynamic.relations):
+    for name in dict.fromkeys(r.name for r in dynamic.relations):
+        parts = [p for p, r in enumerate(dynamic.relations) if r.name == name]
+        sizes = [len(dynamic.relations[p].src) for p in parts]
+        multi = [p for p in parts if dynamic.relations[p].multi_token]
         frame = static[list(LEADING)].assign(
-            relation=relation.name,
-            k=relation.k,
-            n_pairs=len(relation.src),
-            static_score=static[f"score_{relation.name}"].to_numpy(),
-            static_suppression=static[f"suppression_{relation.name}"].to_numpy(),
+            relation=name,
+            k=dynamic.relations[parts[0]].k,
+            n_pairs=sum(len(dynamic.relations[p].src) for p in parts if p not in multi),
+            n_multi_token=sum(len(dynamic.relations[p].src) for p in multi),
+            static_score=static_column(static, f"score_{name}"),
+            static_suppression=static_column(static, f"suppression_{name}"),
         )
-        for v, name in enumerate(VARIANTS):
-            frame[name] = scores[v, :, :, r].ravel()  # the table is layer-major, as `static`
+        for v, variant in enumerate(VARIANTS):  # the table is layer-major, as `static`
+            frame[variant] = pooled(scores[v][:, :, parts], sizes).ravel()
         frames.append(frame)
-    columns = [*LEADING, "relation", "k", "n_pairs"]
+    columns = [*LEADING, "relation", "k", *PAIR_COLUMNS]
     columns += ["static_score", "static_suppression", *VARIANTS]
     if not frames:
         return pd.DataFrame(columns=columns)
@@ -508,7 +658,7 @@ def correlation(x: np.ndarray, y: np.ndarray, method: str) -> float:
 
     Spearman's rho is Pearson's r on the average ranks (ties share their mean rank), computed
     here so that pandas never reaches for SciPy, which this project does not install."""
-    if np.ptp(x) == 0 or np.ptp(y) == 0:
+    if np.isnan(x).any() or np.ptp(x) == 0 or np.ptp(y) == 0:
         return float("nan")
     a, b = pd.Series(x), pd.Series(y)
     if method == "spearman":
@@ -517,30 +667,35 @@ def correlation(x: np.ndarray, y: np.ndarray, method: str) -> float:
 
 
 def agreement(table: pd.DataFrame, dynamic: DynamicScores) -> pd.DataFrame:
-    """Per relation and variant, how the dynamic score agrees with its static twin over all
+    """Per relation, variant and kind of pairs (`pairs`: single-token, or multi-token with
+    `multi_token`, apart), how the dynamic score agrees with its static twin over all
     heads: `pearson_r` and `spearman_rho` of (static, dynamic) with the dynamic score averaged
     over templates (one point per head), and `pearson_r_pooled` with one point per head and
     template, the static score repeated (the published experiment's correlation). Empty (NaN)
-    when either side is the same for every head. `n_prompts` = pairs x templates."""
+    when either side is the same for every head or there is no static score.
+    `n_pairs` counts that kind's pairs; `n_prompts` = pairs x templates."""
     n_templates = len(dynamic.templates)
+    scores = dynamic.mean_over_templates()
     rows = []
     for r, relation in enumerate(dynamic.relations):
         part = table[table["relation"] == relation.name]  # layer-major, as `fractions`
         for v, name in enumerate(VARIANTS):
             static = part[STATIC_TWIN[name]].to_numpy(dtype=float)
+            mean = scores[v, :, :, r].ravel()
             per_template = dynamic.fractions[v, :, :, r].reshape(len(part), n_templates)
             rows.append(
                 {
                     "relation": relation.name,
                     "variant": name,
+                    "pairs": MULTI_TOKEN if relation.multi_token else SINGLE_TOKEN,
                     "static": STATIC_TWIN[name],
                     "k": relation.k,
                     "n_pairs": len(relation.src),
                     "n_templates": n_templates,
                     "n_prompts": len(relation.src) * n_templates,
                     "n_heads": len(part),
-                    "pearson_r": correlation(static, part[name].to_numpy(float), "pearson"),
-                    "spearman_rho": correlation(static, part[name].to_numpy(float), "spearman"),
+                    "pearson_r": correlation(static, mean, "pearson"),
+                    "spearman_rho": correlation(static, mean, "spearman"),
                     "pearson_r_pooled": correlation(
                         np.repeat(static, n_templates), per_template.ravel(), "pearson"
                     ),

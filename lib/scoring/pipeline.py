@@ -103,6 +103,20 @@ def scored_relations(
     return relations, skipped, [record for _, record in files]
 
 
+def head_columns(loaded: LoadedModel) -> dict[str, Any]:
+    """The per-head table's leading columns, one row per head, layer-major."""
+    config = loaded.model.config
+    n_layers, n_heads = config.num_hidden_layers, config.num_attention_heads
+    layer, head = np.divmod(np.arange(n_layers * n_heads), n_heads)
+    return {
+        "model": loaded.name,
+        "revision": loaded.revision,
+        "commit": loaded.commit,
+        "layer": layer,
+        "head": head,
+    }
+
+
 def classify_heads(
     loaded: LoadedModel,
     settings: ClassifySettings = ClassifySettings(),
@@ -111,7 +125,7 @@ def classify_heads(
 ) -> Classification:
     """Score and label every head of `loaded` (module docstring); `byte_budget` bounds the
     operation scores' working memory and never changes the result."""
-    model, config = loaded.model, loaded.model.config
+    model = loaded.model
     relations, skipped, files = scored_relations(loaded.tokenizer, settings)
     if not relations and not settings.patterns:
         raise InputError(
@@ -122,15 +136,7 @@ def classify_heads(
     # The pattern pass is one forward over a small batch: a tenth of the bar is plenty.
     split = 0.9 if settings.patterns else 1.0
     ops = operation_scores(model, relations, byte_budget, subrange(progress, 0, split))
-    n_layers, n_heads = config.num_hidden_layers, config.num_attention_heads
-    layer, head = np.divmod(np.arange(n_layers * n_heads), n_heads)
-    columns: dict[str, Any] = {
-        "model": loaded.name,
-        "revision": loaded.revision,
-        "commit": loaded.commit,
-        "layer": layer,
-        "head": head,
-    }
+    columns = head_columns(loaded)
     for r, relation in enumerate(relations):
         columns[f"score_{relation.name}"] = ops.promotion[:, :, r].ravel()
     for r, relation in enumerate(relations):

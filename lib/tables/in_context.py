@@ -26,3 +26,12 @@ VARIANT_DEFINITIONS = {
     "static_suppression": "the suppression score read from parameters (lib.scoring.operations)",
 }
 """One line per column of the dynamic table, shown next to its numbers."""
+SINGLE_TOKEN, MULTI_TOKEN = "single-token", "multi-token"
+"""The summary's `pairs` column: which of a relation's pairs a row's correlations are over,
+those whose source is one token or those whose source is several (`--multi-token`)."""
+PAIR_COLUMNS = {
+    "n_pairs": "pairs whose source and target are single tokens",
+    "n_multi_token": "pairs whose source is several tokens and target one, read at the "
+    "source's last token (--multi-token; 0 without it)",
+}
+"""The dynamic table's pair counts and what each counts."""
