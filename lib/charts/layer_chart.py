@@ -6,6 +6,9 @@ The page and `python -m lib.chart` draw through `layer_chart`.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
+
 import altair as alt
 import pandas as pd
 
@@ -28,6 +31,30 @@ BAND_PADDING_INNER, BAND_PADDING_OUTER = 0.3, 0.15
 """Layer-bin band paddings: with these, a bar is `1 - 0.3` of `width / bins` wide, which places
 the labels of thin segments just right of their bar."""
 OUTSIDE_LABEL_COLOR = "#222222"
+OUTSIDE_LABEL_ROOM = 38
+"""Pixels a label beside a bar needs between that bar and the next ("100.0%" at
+`LABEL_FONT_SIZE`, and its 3 px offset)."""
+MAX_BAND_PADDING_INNER = 0.6
+CONTENT_WIDTH = 1090
+"""The content column of a 1280 px wide page: panels side by side wrap to stay within it."""
+PANEL_ROOM = 90
+"""Pixels a panel takes beyond its plot: the y axis and its title, and the gap to the next."""
+HEADROOM = 1.08
+"""The y axis runs to a round number at least this factor above the tallest bar, so that the
+bar never touches the frame."""
+
+
+def y_top(tallest: int) -> int:
+    """The top of the `# heads` axis: `HEADROOM` x the tallest bar, rounded up to a multiple of
+    a fifth of its power of ten (whole heads), and above the tallest bar."""
+    wanted = max(tallest, 1) * HEADROOM
+    unit = max(1, 10 ** math.floor(math.log10(wanted)) // 5)
+    return max(int(math.ceil(wanted / unit) * unit), tallest + 1)
+
+
+def panels_per_row(panel_width: int, n_panels: int) -> int:
+    """How many panels of `panel_width` fit side by side in `CONTENT_WIDTH` (at least one)."""
+    return max(1, min(n_panels, CONTENT_WIDTH // (panel_width + PANEL_ROOM)))
 
 
 def default_title(counts: binning.Counts) -> str:
@@ -36,8 +63,13 @@ def default_title(counts: binning.Counts) -> str:
     return str(models[0]) if len(models) == 1 else ""
 
 
-def layer_chart(counts: binning.Counts, title: str | None = None) -> alt.TopLevelMixin:
+def layer_chart(
+    counts: binning.Counts, title: str | None = None, panels: Sequence[str] | None = None
+) -> alt.TopLevelMixin:
     """The stacked bar chart of `counts`. `title` None means `default_title(counts)`.
+    `panels` names the panels to draw, in order, also those with no head (drawn empty, with
+    their title); None means the models of `counts`. Several panels share one y scale and
+    wrap to rows that fit `CONTENT_WIDTH`.
 
     Bars stack bottom to top in category order; each non-empty segment carries its `percent`
     to one decimal: inside it, in black or white, whichever contrasts more with its colour,
@@ -52,25 +84,60 @@ def layer_chart(counts: binning.Counts, title: str | None = None) -> alt.TopLeve
             {name: rank for rank, name in enumerate(counts.categories.names)}
         ),
     )
-    models = list(frame["model"].unique())
-    if len(models) == 1:
-        return _panel(frame, counts.categories, title)
-    panels = [_panel(frame[frame["model"] == model], counts.categories, model) for model in models]
-    return alt.hconcat(*panels, title=title or alt.Undefined)  # colours shared: one legend
-
-
-def _panel(frame: pd.DataFrame, categories: binning.Categories, title: str) -> alt.LayerChart:
-    """One model's bars and labels. Both layers share one stack transform (bottom to top in
-    category order), so each label sits at the middle of its own segment.
-
-    Only non-empty segments are data (an empty one draws nothing), inline as values so that no
-    row limit applies; the bins are still all on the x axis. The y axis runs from 0 to the
-    tallest bar exactly, which gives each segment's height in pixels for `MIN_LABEL_HEIGHT`.
-    """
+    models = list(frame["model"].unique()) if panels is None else list(panels)
     bins = list(frame["layer_bin"].unique())
-    tallest = max(int(frame.groupby("layer_bin", sort=False)["n_heads"].sum().max()), 1)
+    top = y_top(int(frame.groupby(["model", "layer_bin"])["n_heads"].sum().max()))
+    if len(models) == 1 and panels is None:
+        return _panel(frame, counts.categories, title, bins, top)
+    drawn = [
+        _panel(frame[frame["model"] == model], counts.categories, model, bins, top)
+        for model in models
+    ]
+    columns = panels_per_row(panel_width(frame, len(bins), top), len(drawn))
+    return alt.concat(  # colours shared: one legend
+        *drawn, columns=columns, title=title or alt.Undefined
+    ).configure_legend(orient="bottom")
+
+
+def beside_labels(frame: pd.DataFrame, top: int) -> pd.Series:
+    """Whether each row's segment is too thin for its label inside (`MIN_LABEL_HEIGHT`)."""
+    return (frame["n_heads"] > 0) & (frame["n_heads"] * PANEL_HEIGHT / top < MIN_LABEL_HEIGHT)
+
+
+def panel_width(frame: pd.DataFrame, n_bins: int, top: int) -> int:
+    """A panel's plot width: `BAR_STEP` per bin, at least `PANEL_MIN_WIDTH`, and wide enough
+    that a label beside a bar stays clear of the next bar."""
+    width = max(BAR_STEP * n_bins, PANEL_MIN_WIDTH)
+    if beside_labels(frame, top).any():
+        width = max(width, math.ceil(n_bins * OUTSIDE_LABEL_ROOM / MAX_BAND_PADDING_INNER))
+    return width
+
+
+def band_padding(frame: pd.DataFrame, n_bins: int, top: int, width: int) -> float:
+    """The gap between bars, as a fraction of a bin: `BAND_PADDING_INNER`, widened up to
+    `MAX_BAND_PADDING_INNER` where a label beside a bar needs `OUTSIDE_LABEL_ROOM`."""
+    if not beside_labels(frame, top).any():
+        return BAND_PADDING_INNER
+    step = width / n_bins
+    return min(MAX_BAND_PADDING_INNER, max(BAND_PADDING_INNER, OUTSIDE_LABEL_ROOM / step))
+
+
+def _panel(
+    frame: pd.DataFrame, categories: binning.Categories, title: str, bins: list, top: int
+) -> alt.LayerChart:
+    """One model's bars and labels over `bins`, on a y axis from 0 to `top` (`y_top`). Both
+    layers share one stack transform (bottom to top in category order), so each label sits at
+    the middle of its own segment.
+
+    Only non-empty segments are data (an empty one draws nothing; a panel with no head draws
+    its axes and title), inline as values so that no row limit applies; the bins are still all
+    on the x axis. The fixed y domain gives each segment's height in pixels for
+    `MIN_LABEL_HEIGHT`.
+    """
+    width = panel_width(frame, len(bins), top)
+    padding = band_padding(frame, len(bins), top, width)
     drawn = frame[frame["n_heads"] > 0]
-    drawn = drawn.assign(labelled=drawn["n_heads"] * PANEL_HEIGHT / tallest >= MIN_LABEL_HEIGHT)
+    drawn = drawn.assign(labelled=~beside_labels(drawn, top))
     base = (
         alt.Chart(alt.Data(values=drawn.to_dict("records")))
         .transform_stack(
@@ -83,9 +150,7 @@ def _panel(frame: pd.DataFrame, categories: binning.Categories, title: str) -> a
             x=alt.X(
                 "layer_bin:N",
                 sort=bins,
-                scale=alt.Scale(
-                    domain=bins, paddingInner=BAND_PADDING_INNER, paddingOuter=BAND_PADDING_OUTER
-                ),
+                scale=alt.Scale(domain=bins, paddingInner=padding, paddingOuter=BAND_PADDING_OUTER),
                 title=X_TITLE,
             ).axis(labelAngle=0)
         )
@@ -94,7 +159,7 @@ def _panel(frame: pd.DataFrame, categories: binning.Categories, title: str) -> a
         y=alt.Y(
             "stack_start:Q",
             title=Y_TITLE,
-            scale=alt.Scale(domain=[0, tallest], nice=False),
+            scale=alt.Scale(domain=[0, top], nice=False),
             axis=alt.Axis(tickMinStep=1, format="d"),
         ),
         y2="stack_end:Q",
@@ -106,14 +171,13 @@ def _panel(frame: pd.DataFrame, categories: binning.Categories, title: str) -> a
         ),
         tooltip=["model:N", "layer_bin:N", "category:N", "n_heads:Q", "label:N"],
     )
-    width = max(BAR_STEP * len(bins), PANEL_MIN_WIDTH)
     middle = base.transform_calculate(stack_middle="(datum.stack_start + datum.stack_end) / 2")
     inside = (
         middle.transform_filter(alt.datum.labelled)
         .mark_text(baseline="middle", fontSize=LABEL_FONT_SIZE)
         .encode(y="stack_middle:Q", text="label:N", fill=alt.Fill("label_color:N", scale=None))
     )
-    bar_half_width = width / len(bins) * (1 - BAND_PADDING_INNER) / 2
+    bar_half_width = width / (len(bins) - padding + 2 * BAND_PADDING_OUTER) * (1 - padding) / 2
     beside = (
         middle.transform_filter(~alt.datum.labelled)
         .mark_text(
