@@ -61,7 +61,11 @@ def test_roles_chart_wraps_shares_y_and_has_whole_heads() -> None:
     assert spec["columns"] == tc.ROLE_COLUMNS
     assert spec["resolve"]["scale"]["y"] == "shared"
     encoding = spec["spec"]["encoding"]
-    assert encoding["y"]["axis"] == {"format": "d", "tickMinStep": 1}
+    assert encoding["y"]["axis"] == {"format": "d", "values": [0, 1, 2]}
+    assert [tc.count_ticks(n) for n in (0, 2, 5, 7, 12)] == [
+        [0, 1], [0, 1, 2], [0, 1, 2, 3, 4, 5], [0, 2, 4, 6, 8], [0, 5, 10, 15],
+    ]  # fmt: skip
+    assert tc.count_ticks(143)[-1] == 150
     x = encoding["x"]
     assert x["scale"] == {"domain": [0, 143_000], "nice": False, "type": "symlog"}
     assert x["axis"]["values"] == [0, 1, 10, 100, 1000, 10_000, 143_000]

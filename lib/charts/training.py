@@ -67,9 +67,28 @@ def step_axis(steps: Sequence[int]) -> alt.X:
     )
 
 
-def count_axis(title: str = COUNT_TITLE) -> alt.Y:
-    """The y encoding of `n_heads`: whole numbers only (a head is never halved)."""
-    return alt.Y("n_heads:Q", title=title, axis=alt.Axis(tickMinStep=1, format="d"))
+def count_ticks(most: int) -> list[int]:
+    """Whole-number ticks from 0 to at least `most` (and 1), a round step apart (1, 2, 5, 10,
+    20, ...) with at most five steps: a head is never halved, so no tick is either."""
+    most = max(most, 1)
+    step = next(
+        base * 10**power
+        for power in range(10)
+        for base in (1, 2, 5)
+        if math.ceil(most / (base * 10**power)) <= 5
+    )
+    return list(range(0, math.ceil(most / step) * step + 1, step))
+
+
+def count_axis(most: int, title: str = COUNT_TITLE) -> alt.Y:
+    """The y encoding of `n_heads` up to `most` heads, with the ticks of `count_ticks`."""
+    ticks = count_ticks(most)
+    return alt.Y(
+        "n_heads:Q",
+        title=title,
+        scale=alt.Scale(domain=[0, ticks[-1]], nice=False),
+        axis=alt.Axis(values=ticks, format="d"),
+    )
 
 
 def classified(rows: pd.DataFrame) -> pd.DataFrame:
@@ -118,7 +137,9 @@ def categories_over_steps(
         .mark_area(interpolate="step-after", line=True)
         .encode(
             x=step_axis(frame["step"]),
-            y=count_axis().stack("zero"),
+            y=count_axis(int(frame.groupby(["model", "step"])["n_heads"].sum().max())).stack(
+                "zero"
+            ),
             color=alt.Color(
                 "category:N",
                 title="score",
@@ -172,8 +193,12 @@ def roles_over_steps(counts: pd.DataFrame) -> alt.FacetChart:
         .mark_line(interpolate="step-after", point=True)
         .encode(
             x=step_axis(counts["step"]),
-            y=count_axis(),
-            color=alt.Color("model:N", title="model", legend=alt.Legend(orient="top")),
+            y=count_axis(int(counts["n_heads"].max())),
+            color=alt.Color(
+                "model:N",
+                title="model",
+                legend=alt.Legend(orient="top") if counts["model"].nunique() > 1 else None,
+            ),
             tooltip=[
                 "model:N",
                 "label:N",
