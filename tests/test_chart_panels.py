@@ -55,6 +55,8 @@ def test_panels_wrap_to_the_page_width() -> None:
     width = spec["concat"][0]["width"]
     assert spec["columns"] * (width + PANEL_ROOM) <= CONTENT_WIDTH
     assert spec["columns"] < 5
+    two = layer_chart(counts_of(*frames[:2])).to_dict()
+    assert two["columns"] == 2  # Compare runs: A and B side by side
     # Measured: the widest row of the drawn SVG fits the 1,090 px content column.
     svg = export.to_svg(layer_chart(counts_of(*frames))).decode()
     assert int(float(svg.split('width="', 1)[1].split('"', 1)[0])) <= CONTENT_WIDTH + 150

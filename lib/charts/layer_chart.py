@@ -23,6 +23,8 @@ PANEL_HEIGHT = 320
 PANEL_MIN_WIDTH = 480
 """A panel is at least this wide, so that the chart is landscape on screen and in every export
 alike (four bins of `BAR_STEP` alone would make a portrait panel)."""
+SIDE_BY_SIDE_MIN_WIDTH = 420
+"""The least width of each of several panels: two fit side by side in `CONTENT_WIDTH`."""
 LABEL_FONT_SIZE = 11
 MIN_LABEL_HEIGHT = 13
 """A segment thinner than this many pixels has its label beside the bar, at the segment's
@@ -87,13 +89,15 @@ def layer_chart(
     models = list(frame["model"].unique()) if panels is None else list(panels)
     bins = list(frame["layer_bin"].unique())
     top = y_top(int(frame.groupby(["model", "layer_bin"])["n_heads"].sum().max()))
+    least = PANEL_MIN_WIDTH if len(models) == 1 else SIDE_BY_SIDE_MIN_WIDTH
+    width = panel_width(frame, len(bins), top, least)
     if len(models) == 1 and panels is None:
-        return _panel(frame, counts.categories, title, bins, top)
+        return _panel(frame, counts.categories, title, bins, top, width)
     drawn = [
-        _panel(frame[frame["model"] == model], counts.categories, model, bins, top)
+        _panel(frame[frame["model"] == model], counts.categories, model, bins, top, width)
         for model in models
     ]
-    columns = panels_per_row(panel_width(frame, len(bins), top), len(drawn))
+    columns = panels_per_row(width, len(drawn))
     return alt.concat(  # colours shared: one legend
         *drawn, columns=columns, title=title or alt.Undefined
     ).configure_legend(orient="bottom")
@@ -104,10 +108,10 @@ def beside_labels(frame: pd.DataFrame, top: int) -> pd.Series:
     return (frame["n_heads"] > 0) & (frame["n_heads"] * PANEL_HEIGHT / top < MIN_LABEL_HEIGHT)
 
 
-def panel_width(frame: pd.DataFrame, n_bins: int, top: int) -> int:
-    """A panel's plot width: `BAR_STEP` per bin, at least `PANEL_MIN_WIDTH`, and wide enough
-    that a label beside a bar stays clear of the next bar."""
-    width = max(BAR_STEP * n_bins, PANEL_MIN_WIDTH)
+def panel_width(frame: pd.DataFrame, n_bins: int, top: int, least: int) -> int:
+    """A panel's plot width: `BAR_STEP` per bin, at least `least`, and wide enough that a
+    label beside a bar stays clear of the next bar. Panels side by side share it."""
+    width = max(BAR_STEP * n_bins, least)
     if beside_labels(frame, top).any():
         width = max(width, math.ceil(n_bins * OUTSIDE_LABEL_ROOM / MAX_BAND_PADDING_INNER))
     return width
@@ -123,9 +127,15 @@ def band_padding(frame: pd.DataFrame, n_bins: int, top: int, width: int) -> floa
 
 
 def _panel(
-    frame: pd.DataFrame, categories: binning.Categories, title: str, bins: list, top: int
+    frame: pd.DataFrame,
+    categories: binning.Categories,
+    title: str,
+    bins: list,
+    top: int,
+    width: int,
 ) -> alt.LayerChart:
-    """One model's bars and labels over `bins`, on a y axis from 0 to `top` (`y_top`). Both
+    """One model's bars and labels over `bins`, `width` pixels wide, on a y axis from 0 to
+    `top` (`y_top`). Both
     layers share one stack transform (bottom to top in category order), so each label sits at
     the middle of its own segment.
 
@@ -134,7 +144,6 @@ def _panel(
     on the x axis. The fixed y domain gives each segment's height in pixels for
     `MIN_LABEL_HEIGHT`.
     """
-    width = panel_width(frame, len(bins), top)
     padding = band_padding(frame, len(bins), top, width)
     drawn = frame[frame["n_heads"] > 0]
     drawn = drawn.assign(labelled=~beside_labels(drawn, top))
