@@ -7,13 +7,8 @@ from __future__ import annotations
 import pandas as pd
 
 from lib.charts import export
-from lib.charts.layer_chart import (
-    CONTENT_WIDTH,
-    OUTSIDE_LABEL_ROOM,
-    PANEL_ROOM,
-    layer_chart,
-    y_top,
-)
+from lib.charts.layer_chart import OUTSIDE_LABEL_ROOM, layer_chart, y_top
+from lib.charts.page import AXIS_ROOM, CONTENT_WIDTH
 from lib.tables import binning
 from lib.tables import head_table as ht
 from tests.chart_helpers import per_head_frame
@@ -53,13 +48,13 @@ def test_panels_wrap_to_the_page_width() -> None:
     frames = [per_head_frame(8, 2, seed=s, model=f"step {s}") for s in range(5)]
     spec = layer_chart(counts_of(*frames)).to_dict()
     width = spec["concat"][0]["width"]
-    assert spec["columns"] * (width + PANEL_ROOM) <= CONTENT_WIDTH
+    assert spec["columns"] * (width + AXIS_ROOM) <= CONTENT_WIDTH
     assert spec["columns"] < 5
     two = layer_chart(counts_of(*frames[:2])).to_dict()
     assert two["columns"] == 2  # Compare runs: A and B side by side
-    # Measured: the widest row of the drawn SVG fits the 1,090 px content column.
+    # Measured: the widest row of the drawn SVG fits the content column.
     svg = export.to_svg(layer_chart(counts_of(*frames))).decode()
-    assert int(float(svg.split('width="', 1)[1].split('"', 1)[0])) <= CONTENT_WIDTH + 150
+    assert int(float(svg.split('width="', 1)[1].split('"', 1)[0])) <= CONTENT_WIDTH
 
 
 def test_a_label_beside_a_thin_segment_clears_the_next_bar() -> None:

@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 
 from lib.charts import export
+from lib.charts.page import CONTENT_WIDTH
 from lib.charts.static_vs_dynamic import (
     COLUMNS,
     UNDEFINED_R,
@@ -105,5 +106,5 @@ def test_the_grid_fits_the_content_column(table):
     )
     svg = export.to_svg(scatter_chart(many, summary, "dynamic_score", 0.2)).decode()
     width = float(svg.split('width="', 1)[1].split('"', 1)[0])
-    assert width <= 1090
+    assert width <= CONTENT_WIDTH
     assert "|difference| &gt; 20 points" in svg or "|difference| > 20 points" in svg  # the legend

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import altair as alt
 import pandas as pd
 
+from lib.charts.page import panels_per_row
 from lib.core.colors import label_colors
 from lib.tables import binning
 
@@ -23,7 +24,7 @@ PANEL_HEIGHT = 320
 PANEL_MIN_WIDTH = 480
 """A panel is at least this wide, so that the chart is landscape on screen and in every export
 alike (four bins of `BAR_STEP` alone would make a portrait panel)."""
-SIDE_BY_SIDE_MIN_WIDTH = 420
+SIDE_BY_SIDE_MIN_WIDTH = 300
 """The least width of each of several panels: two fit side by side in `CONTENT_WIDTH`."""
 LABEL_FONT_SIZE = 11
 MIN_LABEL_HEIGHT = 13
@@ -37,10 +38,6 @@ OUTSIDE_LABEL_ROOM = 38
 """Pixels a label beside a bar needs between that bar and the next ("100.0%" at
 `LABEL_FONT_SIZE`, and its 3 px offset)."""
 MAX_BAND_PADDING_INNER = 0.6
-CONTENT_WIDTH = 1090
-"""The content column of a 1280 px wide page: panels side by side wrap to stay within it."""
-PANEL_ROOM = 90
-"""Pixels a panel takes beyond its plot: the y axis and its title, and the gap to the next."""
 HEADROOM = 1.08
 """The y axis runs to a round number at least this factor above the tallest bar, so that the
 bar never touches the frame."""
@@ -52,11 +49,6 @@ def y_top(tallest: int) -> int:
     wanted = max(tallest, 1) * HEADROOM
     unit = max(1, 10 ** math.floor(math.log10(wanted)) // 5)
     return max(int(math.ceil(wanted / unit) * unit), tallest + 1)
-
-
-def panels_per_row(panel_width: int, n_panels: int) -> int:
-    """How many panels of `panel_width` fit side by side in `CONTENT_WIDTH` (at least one)."""
-    return max(1, min(n_panels, CONTENT_WIDTH // (panel_width + PANEL_ROOM)))
 
 
 def default_title(counts: binning.Counts) -> str:
@@ -71,7 +63,7 @@ def layer_chart(
     """The stacked bar chart of `counts`. `title` None means `default_title(counts)`.
     `panels` names the panels to draw, in order, also those with no head (drawn empty, with
     their title); None means the models of `counts`. Several panels share one y scale and
-    wrap to rows that fit `CONTENT_WIDTH`.
+    wrap to rows that fit `lib.charts.page.CONTENT_WIDTH`.
 
     Bars stack bottom to top in category order; each non-empty segment carries its `percent`
     to one decimal: inside it, in black or white, whichever contrasts more with its colour,

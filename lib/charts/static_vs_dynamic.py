@@ -10,19 +10,27 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
+from lib.charts.page import panels_per_row
 from lib.tables.in_context import STATIC_TWIN, VARIANTS
 
 DEFAULT_MARGIN = 0.2
 """Default disagreement margin: 20 percentage points between static and dynamic score."""
-PANEL_SIZE = 240
+PANEL_SIZE = 180
 """Pixels per side of one relation's scatter."""
-COLUMNS = 3
-"""Scatters per row: three fit the 1,090 px content column of a 1280 px page."""
+COLUMNS = panels_per_row(PANEL_SIZE, 4, room=PANEL_SIZE // 2)
+"""Scatters per row: as many as fit the page's content column (`lib.charts.page`), with room
+for the axes and for titles wider than a panel."""
 CONSTANT_SPREAD = 0.001
 """A side whose scores over heads span less than this (a tenth of a percentage point, under
 what the chart and tables show) counts as constant: its correlation is undefined, however
 float noise makes Pearson's r come out."""
 UNDEFINED_R = "r undefined (constant)"
+TWO_LINES = (
+    "[slice(datum.value, 0, indexof(datum.value, ' (')), "
+    "slice(datum.value, indexof(datum.value, ' (') + 1)]"
+)
+"""A panel title on two lines: the relation, then its r (a long relation name and its r would
+not fit a panel's width on one)."""
 CORRELATIONS = ("pearson_r", "spearman_rho", "pearson_r_pooled")
 
 
@@ -125,7 +133,11 @@ def scatter_chart(
         alt.layer(diagonal, points, data=frame)
         .properties(width=PANEL_SIZE, height=PANEL_SIZE)
         .facet(
-            facet=alt.Facet("panel:N", title=None, header=alt.Header(labelLimit=PANEL_SIZE + 40)),
+            facet=alt.Facet(
+                "panel:N",
+                title=None,
+                header=alt.Header(labelLimit=PANEL_SIZE + PANEL_SIZE // 2, labelExpr=TWO_LINES),
+            ),
             columns=COLUMNS,
         )
         .properties(title=f"{variant} vs {static} over all heads (r: Pearson, over heads)")

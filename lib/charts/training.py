@@ -17,6 +17,7 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
+from lib.charts.page import panels_per_row
 from lib.tables import binning
 from lib.tables import head_table as ht
 from lib.tables.labels import PATTERNS, SUPPRESSION_LABEL, UNCLASSIFIED
@@ -26,9 +27,9 @@ TOKENS_PER_STEP = 2_097_152
 paper, section 2). (Kept here rather than in `lib.core.catalog`, which imports torch.)"""
 STEP_TITLE = "Training step (log scale, step 0 included)"
 COUNT_TITLE = "# heads"
-ROLE_COLUMNS = 3
-"""Role panels per row: three fit the 1280 px page's content column with room for the axes."""
-ROLE_PANEL_WIDTH, ROLE_PANEL_HEIGHT = 270, 150
+ROLE_PANEL_WIDTH, ROLE_PANEL_HEIGHT = 300, 150
+ROLE_COLUMNS = panels_per_row(ROLE_PANEL_WIDTH, 3)
+"""Role panels per row: as many as fit the page's content column (`lib.charts.page`)."""
 ROLES_POPULATION = (
     f"Heads per label (relation, suppression or attention pattern; {UNCLASSIFIED} heads left "
     "out) at each swept step"
@@ -39,7 +40,7 @@ EMERGENCE_MARK = (
 )
 POPULATION = f"Heads with a label (not {UNCLASSIFIED}), binned on their score"
 TOKENS_DEFINITION = f"Tokens seen = step × {TOKENS_PER_STEP:,} (1024 sequences of 2048 tokens)."
-PANEL_WIDTH, PANEL_HEIGHT = 360, 260
+PANEL_WIDTH, PANEL_HEIGHT = 300, 260
 
 
 def step_ticks(last: int) -> list[int]:
@@ -159,7 +160,12 @@ def categories_over_steps(
         .properties(width=PANEL_WIDTH, height=PANEL_HEIGHT)
         for model in frame["model"].unique()
     ]
-    return alt.concat(*panels, columns=2).resolve_scale(y="shared")
+    columns = panels_per_row(PANEL_WIDTH, len(panels))
+    return (
+        alt.concat(*panels, columns=columns)
+        .resolve_scale(y="shared")
+        .configure_legend(orient="bottom")
+    )
 
 
 def role_order(labels: Sequence[str]) -> list[str]:
@@ -272,7 +278,9 @@ def head_scores_chart(scores: pd.DataFrame, columns: Sequence[str], title: str) 
             y=alt.Y(
                 "value:Q", title="score", axis=alt.Axis(format="%"), scale=alt.Scale(domain=[0, 1])
             ),
-            color=alt.Color("column:N", title="score column"),
+            color=alt.Color(
+                "column:N", title="score column", legend=alt.Legend(orient="bottom", columns=3)
+            ),
             tooltip=[
                 "step:Q",
                 alt.Tooltip("tokens:Q", title="tokens seen", format=","),
