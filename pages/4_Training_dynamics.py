@@ -68,14 +68,14 @@ def roles_view(rows: pd.DataFrame) -> None:
     if counts.empty:
         st.info("No head has a label at any swept step.")
         return
-    st.altair_chart(training_chart.roles_over_steps(counts), theme=None)
+    st.altair_chart(training_chart.roles_over_steps(counts), theme=None, width="content")
     st.caption(f"{training_chart.ROLES_POPULATION}. {training_chart.TOKENS_DEFINITION}")
     st.text(score_threshold_note(rows))
 
 
 def categories_view(rows: pd.DataFrame) -> None:
     counts = training_chart.category_counts(rows)
-    st.altair_chart(training_chart.categories_over_steps(counts), theme=None)
+    st.altair_chart(training_chart.categories_over_steps(counts), theme=None, width="content")
     categories = binning.score_categories()
     st.caption(
         f"{training_chart.POPULATION}: " + "; ".join(categories.ranges()) + ". "
@@ -98,7 +98,7 @@ def layers_view(rows: pd.DataFrame, steps: list[int]) -> None:
             st.info(f"No head has a label at step {', '.join(map(str, chosen))}.")
         else:
             panels = training_chart.step_panels(rows, chosen)
-            st.altair_chart(layer_chart(counts, "", panels), theme=None)
+            st.altair_chart(layer_chart(counts, "", panels), theme=None, width="content")
     st.caption(
         f"{training_chart.POPULATION}, as on the Layer chart page. {binning.PERCENT_DEFINITION} "
         f"{binning.LAYER_BIN_DEFINITION}"
@@ -128,7 +128,7 @@ def emergence_view(rows: pd.DataFrame) -> None:
         st.info(f"The heads picked end {UNCLASSIFIED}: no score to follow.")
     else:
         lines = training_chart.emergence_lines(rows, labelled)
-        st.altair_chart(training_chart.emergence_chart(lines), theme=None)
+        st.altair_chart(training_chart.emergence_chart(lines), theme=None, width="content")
         st.caption(training_chart.EMERGENCE_MARK)
     st.download_button(
         "Emergence table (CSV)",
@@ -163,7 +163,9 @@ def head_view(rows: pd.DataFrame) -> None:
         key=f"training_columns_{model}_{layer}_{head}",
     )
     title = f"layer {layer}, head {head}"
-    st.altair_chart(training_chart.head_scores_chart(scores, columns, title), theme=None)
+    st.altair_chart(
+        training_chart.head_scores_chart(scores, columns, title), theme=None, width="content"
+    )
     st.caption(
         "Scores are fractions drawn as percentages (docs/methods.md §1, §4). "
         f"{training_chart.TOKENS_DEFINITION}"

@@ -46,14 +46,15 @@ def narrow(browser: Browser) -> Iterator[Page]:
     context.close()
 
 
-def check_layout(page: Page, title: str) -> None:
-    """The page at rest: its title shown, then the layout rules of the module docstring."""
+def check_layout(page: Page, title: str, state: str = "") -> None:
+    """The page at rest (in `state`): its title shown, then the layout rules of the module
+    docstring."""
     expect(page.get_by_role("heading", name=title, exact=True)).to_be_visible(timeout=60_000)
     wait_until_idle(page)
     page.wait_for_timeout(500)  # charts draw after the script run ends
     found = page.evaluate(LAYOUT)
     assert found.pop("elements") > 1  # the page's elements were found, and looked at
-    assert found == {"sideways": 0, "above": [], "wide": []}, f"{title}: {found}"
+    assert found == {"sideways": 0, "above": [], "wide": []}, f"{title} {state}: {found}"
 
 
 def classify(page: Page, server_url: str, folder: Path) -> None:
@@ -104,4 +105,4 @@ def test_no_page_scrolls_sideways_or_shows_text_above_its_title(
     check_layout(page, "Training dynamics")
     for tab in ("Heads over training", "Layer chart by step", "Emergence table", "One head"):
         page.get_by_role("tab", name=tab).click()
-        check_layout(page, "Training dynamics")
+        check_layout(page, "Training dynamics", tab)

@@ -8,6 +8,8 @@ their panels per row from it.
 
 from __future__ import annotations
 
+import altair as alt
+
 CONTENT_WIDTH = 820
 """Pixels of the main column's content at a 1280 px wide page with the sidebar open."""
 AXIS_ROOM = 90
@@ -18,3 +20,9 @@ def panels_per_row(panel_width: int, n_panels: int, room: int = AXIS_ROOM) -> in
     """How many panels of `panel_width` (plus `room` each) fit in `CONTENT_WIDTH`: at least
     one, at most `n_panels`."""
     return max(1, min(n_panels, CONTENT_WIDTH // (panel_width + room)))
+
+
+NATURAL_SIZE = alt.AutoSizeParams(type="pad", contains="padding")
+"""A chart's `autosize`: its plot at the width and height it states, axes and legend around it,
+as in its exports. Without it Streamlit gives a single or layered chart `fit`, which squeezes
+plot, axes and legend together into the stated size (a 480 px plot drawn about 370 px wide)."""

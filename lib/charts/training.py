@@ -17,7 +17,7 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from lib.charts.page import panels_per_row
+from lib.charts.page import NATURAL_SIZE, panels_per_row
 from lib.tables import binning
 from lib.tables import head_table as ht
 from lib.tables.labels import PATTERNS, SUPPRESSION_LABEL, UNCLASSIFIED
@@ -41,6 +41,8 @@ EMERGENCE_MARK = (
 POPULATION = f"Heads with a label (not {UNCLASSIFIED}), binned on their score"
 TOKENS_DEFINITION = f"Tokens seen = step × {TOKENS_PER_STEP:,} (1024 sequences of 2048 tokens)."
 PANEL_WIDTH, PANEL_HEIGHT = 300, 260
+LEGEND_LABEL_LIMIT = 280
+"""Pixels of a legend label at most: two columns of them fit under a `2 x PANEL_WIDTH` chart."""
 
 
 def step_ticks(last: int) -> list[int]:
@@ -279,7 +281,9 @@ def head_scores_chart(scores: pd.DataFrame, columns: Sequence[str], title: str) 
                 "value:Q", title="score", axis=alt.Axis(format="%"), scale=alt.Scale(domain=[0, 1])
             ),
             color=alt.Color(
-                "column:N", title="score column", legend=alt.Legend(orient="bottom", columns=3)
+                "column:N",
+                title="score column",
+                legend=alt.Legend(orient="bottom", columns=2, labelLimit=LEGEND_LABEL_LIMIT),
             ),
             tooltip=[
                 "step:Q",
@@ -289,7 +293,7 @@ def head_scores_chart(scores: pd.DataFrame, columns: Sequence[str], title: str) 
                 alt.Tooltip("label:N", title="label at this step"),
             ],
         )
-        .properties(width=2 * PANEL_WIDTH, height=PANEL_HEIGHT)
+        .properties(width=2 * PANEL_WIDTH, height=PANEL_HEIGHT, autosize=NATURAL_SIZE)
     )
 
 
@@ -360,7 +364,7 @@ def emergence_chart(lines: pd.DataFrame) -> alt.LayerChart:
         color=alt.Color(
             "head:N",
             title="head: final label",
-            legend=alt.Legend(orient="bottom", columns=2, labelLimit=0),
+            legend=alt.Legend(orient="bottom", columns=2, labelLimit=LEGEND_LABEL_LIMIT),
         ),
     )
     tooltip = [
@@ -383,5 +387,5 @@ def emergence_chart(lines: pd.DataFrame) -> alt.LayerChart:
     )
     rules = emerged.mark_rule(strokeDash=[4, 4]).encode(tooltip=tooltip)
     return alt.layer(rules, lines_mark, diamonds).properties(
-        width=2 * PANEL_WIDTH, height=PANEL_HEIGHT
+        width=2 * PANEL_WIDTH, height=PANEL_HEIGHT, autosize=NATURAL_SIZE
     )
