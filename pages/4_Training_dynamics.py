@@ -32,6 +32,7 @@ GOOD = "training_good"  # the last store read well: (url, rows, failures, skippe
 PICKED = "training_picked_head"
 MAX_SMALL_MULTIPLES = 4
 MAX_EMERGENCE_LINES = 6
+NEVER = "never"
 
 
 def load() -> tuple[str, pd.DataFrame, pd.DataFrame, list[str]] | None:
@@ -107,8 +108,9 @@ def layers_view(rows: pd.DataFrame, steps: list[int]) -> None:
 
 def emergence_view(rows: pd.DataFrame) -> None:
     table = trajectories(rows)
+    never = table["threshold_step"].astype("string").fillna(NEVER)  # no "None" on screen
     picked = st.dataframe(
-        table,
+        table.assign(threshold_step=never),
         hide_index=True,
         on_select="rerun",
         selection_mode="multi-row",

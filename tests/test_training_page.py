@@ -85,6 +85,8 @@ def test_every_view_renders_the_planted_store(planted_store: Path) -> None:
     # The emergence table: every head, and the planted heads' first steps.
     table = next(d.value for d in page.dataframe if "first_step" in d.value.columns)
     assert len(table) == 12
+    assert not table.isna().any().any()  # a head never at threshold says "never", not None
+    assert (table["threshold_step"] == "never").sum() == 12 - len(ROLES)
     for role, (layer, head_index) in ROLES.items():
         row = table[(table["layer"] == layer) & (table["head"] == head_index)].iloc[0]
         assert row["first_step"] == first_step(role)
