@@ -1,11 +1,15 @@
 """Pythia-shaped GPT-NeoX checkpoints with seeded random weights, for tests, benchmarks and an
 offline demo.
 
+    python -m lib.synthetic --demo --out DIR
     python -m lib.synthetic --size 14m --out DIR          (or --shape LAYERS,HEADS,D_MODEL)
     python -m lib.synthetic --series --out DIR --steps 0,1,4,64
 
-`--series` writes a training series of tiny checkpoints with planted heads that appear at
-chosen steps. How the checkpoints are made: `lib.fixtures.synthetic`, `lib.fixtures.planted`.
+`--demo` writes the planted 3-layer model, whose four planted heads classify as copying,
+suppression, country -> capital and previous token (the others, random, stay unclassified);
+a random `--size` or `--shape` has no head above threshold. `--series` writes a training
+series of tiny checkpoints with planted heads that appear at chosen steps. How the
+checkpoints are made: `lib.fixtures.synthetic`, `lib.fixtures.planted`.
 """
 
 from __future__ import annotations
@@ -23,6 +27,12 @@ from lib.fixtures.synthetic import DESCRIPTION, build_checkpoint
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = CliParser(prog="python -m lib.synthetic", description=DESCRIPTION)
+    parser.add_argument(
+        "--demo",
+        action="store_true",
+        help="the planted 3-layer model: four heads with known roles (copying, suppression, "
+        "country -> capital, previous token) among random ones; what the quick start classifies",
+    )
     parser.add_argument("--size", choices=list(SIZES), help="a Pythia shape, e.g. 14m")
     parser.add_argument("--shape", help="LAYERS,HEADS,D_MODEL instead of --size, e.g. 3,4,64")
     parser.add_argument("--vocab-rows", type=int, help="embedding rows (default: see docs)")
@@ -48,6 +58,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--out", type=Path, required=True, help="folder to write")
     args = parser.parse_args(argv)
+    if args.demo:
+        if args.series or args.size or args.shape:
+            raise InputError(
+                "--demo writes the planted model: give it no --size, --shape or --series"
+            )
+        print(f"wrote {planted.build_demo(args.out)} (planted heads: {planted_heads()})")
+        return 0
     if args.series:
         steps = parse_steps(args.steps) if args.steps else planted.DEFAULT_SERIES_STEPS
         appearance = {**planted.DEFAULT_APPEARANCE, **parse_appearance(args.appear)}
@@ -64,6 +81,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = build_checkpoint(args.out, shape, args.size, args.vocab_rows, args.seed, dtype)
     print(f"wrote {out}")
     return 0
+
+
+def planted_heads() -> str:
+    """The demo's planted heads, e.g. `L0 H0 general_copying_english_500, ...`."""
+    return ", ".join(
+        f"L{layer} H{head} {label}" for (layer, head), label in planted.PLANTED.items()
+    )
 
 
 def parse_steps(text: str) -> tuple[int, ...]:

@@ -19,6 +19,7 @@ import streamlit as st
 from lib.app.handoff import HANDOFF_KEY, ChartHandoff
 from lib.charts import export
 from lib.charts.layer_chart import default_title, layer_chart
+from lib.charts.page import NATURAL_SIZE
 from lib.core.errors import InputError
 from lib.core.paths import PUBLISHED_FIGURE_CSV
 from lib.tables import binning
@@ -51,7 +52,7 @@ def chart_spec(_counts: binning.Counts, title: str, digest: str) -> dict[str, An
     """The chart's Vega-Lite spec, made once per server for the same counts (`digest`, from
     `binning.counts_digest`) and title: building and validating it costs about 0.2 s of CPU,
     which every session opening the figure used to pay on every rerun."""
-    return layer_chart(_counts, title).to_dict()
+    return layer_chart(_counts, title).properties(autosize=NATURAL_SIZE).to_dict()
 
 
 def show(table: ht.AnyTable, column: str | None = None) -> None:

@@ -65,7 +65,7 @@ if comparison.shapes:
 if comparison.counts is None:
     st.info(comparison.chart_note)
 else:
-    show_counts(comparison.counts)
+    show_counts(comparison.counts, panels=comparison.names)
 st.subheader("Heads whose label differs")
 st.caption(
     f"{len(comparison.differences)} of {comparison.n_matched} heads matched by (layer, head) "

@@ -20,6 +20,7 @@ from lib.core.errors import InputError
 from lib.runs.store import Store
 from lib.tables import binning
 from lib.tables.head_table import to_csv_bytes
+from lib.tables.labels import UNCLASSIFIED
 from lib.tables.trajectory import DEFINITIONS, trajectories
 from ui import training
 from ui.deployment import public_mode
@@ -30,6 +31,8 @@ require_frame()
 GOOD = "training_good"  # the last store read well: (url, rows, failures, skipped)
 PICKED = "training_picked_head"
 MAX_SMALL_MULTIPLES = 4
+MAX_EMERGENCE_LINES = 6
+NEVER = "never"
 
 
 def load() -> tuple[str, pd.DataFrame, pd.DataFrame, list[str]] | None:
@@ -61,9 +64,19 @@ def score_threshold_note(rows: pd.DataFrame) -> str:
     return "Labelled at ≥ " + ", ".join(f"{k} {100 * v:g}%" for k, v in thresholds.items()) + "."
 
 
+def roles_view(rows: pd.DataFrame) -> None:
+    counts = training_chart.role_counts(rows)
+    if counts.empty:
+        st.info("No head has a label at any swept step.")
+        return
+    st.altair_chart(training_chart.roles_over_steps(counts), theme=None, width="content")
+    st.caption(f"{training_chart.ROLES_POPULATION}. {training_chart.TOKENS_DEFINITION}")
+    st.text(score_threshold_note(rows))
+
+
 def categories_view(rows: pd.DataFrame) -> None:
     counts = training_chart.category_counts(rows)
-    st.altair_chart(training_chart.categories_over_steps(counts), theme=None)
+    st.altair_chart(training_chart.categories_over_steps(counts), theme=None, width="content")
     categories = binning.score_categories()
     st.caption(
         f"{training_chart.POPULATION}: " + "; ".join(categories.ranges()) + ". "
@@ -85,7 +98,8 @@ def layers_view(rows: pd.DataFrame, steps: list[int]) -> None:
         if counts is None:
             st.info(f"No head has a label at step {', '.join(map(str, chosen))}.")
         else:
-            st.altair_chart(layer_chart(counts, ""), theme=None)
+            panels = training_chart.step_panels(rows, chosen)
+            st.altair_chart(layer_chart(counts, "", panels), theme=None, width="content")
     st.caption(
         f"{training_chart.POPULATION}, as on the Layer chart page. {binning.PERCENT_DEFINITION} "
         f"{binning.LAYER_BIN_DEFINITION}"
@@ -94,19 +108,30 @@ def layers_view(rows: pd.DataFrame, steps: list[int]) -> None:
 
 def emergence_view(rows: pd.DataFrame) -> None:
     table = trajectories(rows)
+    never = table["threshold_step"].astype("string").fillna(NEVER)  # no "None" on screen
     picked = st.dataframe(
-        table,
+        table.assign(threshold_step=never),
         hide_index=True,
         on_select="rerun",
-        selection_mode="single-row",
+        selection_mode="multi-row",
         key="training_emergence",
         column_config={
             name: st.column_config.Column(name, help=text) for name, text in DEFINITIONS.items()
         },
     )
+    labelled = table[table["final_label"] != UNCLASSIFIED]
     if picked.selection.rows:
         head = table.iloc[picked.selection.rows[0]]
         st.session_state[PICKED] = (head["model"], int(head["layer"]), int(head["head"]))
+        labelled = labelled[labelled.index.isin(picked.selection.rows)]
+    else:
+        labelled = labelled.sort_values("first_step").head(MAX_EMERGENCE_LINES)
+    if labelled.empty:
+        st.info(f"The heads picked end {UNCLASSIFIED}: no score to follow.")
+    else:
+        lines = training_chart.emergence_lines(rows, labelled)
+        st.altair_chart(training_chart.emergence_chart(lines), theme=None, width="content")
+        st.caption(training_chart.EMERGENCE_MARK)
     st.download_button(
         "Emergence table (CSV)",
         data=to_csv_bytes(table),
@@ -114,7 +139,10 @@ def emergence_view(rows: pd.DataFrame) -> None:
         mime="text/csv",
         on_click="ignore",
     )
-    st.caption("Click a row to draw that head's scores under “One head”.")
+    st.caption(
+        "Pick rows to draw those heads above (by default the first to emerge); the first picked "
+        "is also drawn under “One head”."
+    )
 
 
 def head_view(rows: pd.DataFrame) -> None:
@@ -137,7 +165,9 @@ def head_view(rows: pd.DataFrame) -> None:
         key=f"training_columns_{model}_{layer}_{head}",
     )
     title = f"layer {layer}, head {head}"
-    st.altair_chart(training_chart.head_scores_chart(scores, columns, title), theme=None)
+    st.altair_chart(
+        training_chart.head_scores_chart(scores, columns, title), theme=None, width="content"
+    )
     st.caption(
         "Scores are fractions drawn as percentages (docs/methods.md §1, §4). "
         f"{training_chart.TOKENS_DEFINITION}"
@@ -178,9 +208,17 @@ if rows.empty:
     st.info("Pick at least one model.")
     st.stop()
 steps = sorted(int(step) for step in rows["step"].unique())
-over, layers, emergence, one = st.tabs(
-    ["Heads over training", "Layer chart by step", "Emergence table", "One head"]
+roles, over, layers, emergence, one = st.tabs(
+    [
+        "Roles over training",
+        "Heads over training",
+        "Layer chart by step",
+        "Emergence table",
+        "One head",
+    ]
 )
+with roles:
+    roles_view(rows)
 with over:
     categories_view(rows)
 with layers:

@@ -11,9 +11,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from lib.core.colors import NEUTRAL_COLOR, palette
 from lib.core.errors import InputError
 from lib.tables import binning
 from lib.tables import head_table as ht
+from lib.tables.labels import UNCLASSIFIED
 from tests.chart_helpers import figure_bytes, per_head_frame, reference_counts
 
 
@@ -157,8 +159,11 @@ def test_a_text_column_gives_one_category_per_value_renamable_and_recoloured() -
     )
     counts = binning.count_heads(head_table(frame), categories)
     plain = binning.build_categories(head_table(frame), category_column="label")
-    assert plain.ranges() == ("label = 'copying'", "label = 'induction'")
-    assert categories.ranges() == ("copy: label = 'copying'", "ind: label = 'induction'")
+    assert plain.ranges() == ("heads whose label is 'copying'", "heads whose label is 'induction'")
+    assert categories.ranges() == (
+        "copy: heads whose label is 'copying'",
+        "ind: heads whose label is 'induction'",
+    )
     assert list(counts.table["category"]) == ["copy", "ind"]  # one bin: layers [0, 1)
     assert list(counts.table["n_heads"]) == [1, 2]
 
@@ -306,3 +311,10 @@ def test_a_prebinned_table_offers_the_widths_and_edges_that_merge_its_bins() -> 
         )
         assert counts.table["n_heads"].sum() == 138
         assert counts.table["layer_end"].max() == 32  # never an edge past the model
+
+
+def test_unclassified_is_grey_and_the_findings_keep_their_hues() -> None:
+    frame = pd.DataFrame({"layer": [0, 0, 0], "label": ["induction", UNCLASSIFIED, "copying"]})
+    plain = binning.build_categories(head_table(frame), category_column="label")
+    assert plain.names == ("copying", "induction", UNCLASSIFIED)
+    assert plain.colors == (*palette(2), NEUTRAL_COLOR)

@@ -131,8 +131,8 @@ def test_several_models_are_drawn_side_by_side_each_with_its_own_percents() -> N
     counts = binning.count_heads(table, binning.score_categories())
     spec = layer_chart(counts).to_dict()
     assert "title" not in spec  # each panel carries its model's name instead
-    assert [panel["title"] for panel in spec["hconcat"]] == ["Pythia 1", "P2"]
-    for panel, model in zip(spec["hconcat"], ["Pythia 1", "P2"], strict=True):
+    assert [panel["title"] for panel in spec["concat"]] == ["Pythia 1", "P2"]
+    for panel, model in zip(spec["concat"], ["Pythia 1", "P2"], strict=True):
         rows = panel["data"]["values"]
         assert {row["model"] for row in rows} == {model}
     svg = export.to_svg(layer_chart(counts, "Two")).decode()

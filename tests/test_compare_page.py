@@ -3,6 +3,7 @@ results of the planted model, one with its previous-token head switched off."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -13,6 +14,7 @@ from streamlit.testing.v1 import AppTest
 
 from lib.runs.result_cache import CACHE_DIR_KEY, ResultCache, ResultKey
 from lib.scoring.pipeline import Classification
+from lib.tables.labels import PATTERNS
 from tests.conftest import Planted
 from tests.test_compare import without_previous_token
 
@@ -70,3 +72,22 @@ def test_two_runs_side_by_side_with_the_heads_whose_label_differs(
     app.switch_page("pages/2_Classify_heads.py").run()
     (operation,) = [n for n in app.sidebar.number_input if n.label == "operation (%)"]
     assert operation.value == 25.0
+
+
+def test_a_run_with_no_head_charted_keeps_its_titled_panel_on_one_y_scale(
+    cache: ResultCache, planted_classification: Classification
+) -> None:
+    table = planted_classification.table
+    scores = [c for c in table.columns if c.startswith(("score_", "suppression_"))]
+    silent = table.assign(**{c: 0.0 for c in [*scores, *PATTERNS]})
+    store(cache, planted_classification, "step1000")
+    store(cache, replace(planted_classification, table=silent), "step2000")
+    app = open_page()
+    assert not app.error
+    (chart,) = app.get("vega_lite_chart")
+    panels = json.loads(chart.proto.spec)["concat"]
+    titles = [panel["title"] for panel in panels]
+    assert [title[:3] for title in titles] == ["A: ", "B: "]
+    assert {"step1000", "step2000"} == {title.rsplit("@ ", 1)[-1] for title in titles}
+    domains = [panel["layer"][0]["encoding"]["y"]["scale"]["domain"] for panel in panels]
+    assert domains[0] == domains[1]

@@ -68,7 +68,7 @@ def test_spaces_around_names_and_values_and_blank_lines_are_ignored() -> None:
     [
         ("0,0.25,1", "fraction", [0, 0.25, 1]),
         ("0,25,100", "percent", [0, 0.25, 1]),
-        ("0,0.5,57", "percent", [0, 0.005, 0.57]),
+        ("0,1,57", "percent", [0, 0.01, 0.57]),
     ],
 )
 def test_scores_are_read_as_fractions_or_percents_and_said_so(
@@ -81,6 +81,21 @@ def test_scores_are_read_as_fractions_or_percents_and_said_so(
     assert reading.scale == scale
     assert list(reading.fractions) == fractions
     assert f"as {scale}s" in reading.note
+
+
+def test_a_column_mixing_fractions_and_percents_is_refused_naming_both() -> None:
+    table = ht.read_table(b"layer,score\n0,0\n1,0.5\n2,45\n", "x.csv")
+    message = (
+        "x.csv, column 'score' mixes fractions and percents: '0.5' (row 3) reads as a "
+        "fraction, '45' (row 4) as a percent; write every score one way"
+    )
+    with pytest.raises(InputError, match=re.escape(message)):
+        ht.score_fractions(table, "score")
+
+
+def test_one_repeated_row_is_one_row() -> None:
+    table = ht.read_table(b"layer,head,score\n0,0,0.5\n0,0,0.25\n", "x.csv", repeated="first")
+    assert table.notes[0].startswith("1 row repeating a head of an earlier row was left out")
 
 
 MALFORMED = [

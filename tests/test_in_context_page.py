@@ -94,7 +94,8 @@ def test_static_vs_dynamic_scatter_has_r_in_titles_and_flags_disagreements(
     assert "over all heads" in json.dumps(json.loads(scatter.proto.spec)["title"])
     summary = app.dataframe[-1].value  # r per relation and variant, as the titles show it
     copying = summary[(summary["relation"] == COPYING) & (summary["variant"] == "dynamic_score")]
-    assert copying["pearson_r"].iloc[0] > 0.9
+    assert float(copying["pearson_r"].iloc[0]) > 0.9
+    assert not summary.isna().any().any()  # no empty cell: "r undefined (constant)" instead
     (margin,) = [s for s in app.slider if s.label.startswith("Disagreement margin")]
     flagged_at_default = len(app.dataframe[-2].value)
     margin.set_value(0).run()  # every head whose scores differ at all is flagged

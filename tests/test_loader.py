@@ -21,6 +21,7 @@ import lib.checkpoints.loader
 from lib.checkpoints.loader import inspect_folder, load_model, resolve_device, resolve_dtype
 from lib.core.errors import InputError, run_cli
 from lib.synthetic import main as synthetic_main
+from tests.chart_helpers import REPO
 
 
 def test_planted_folder_loads_as_pythia(planted_model, planted_checkpoint):
@@ -218,3 +219,18 @@ def test_a_kept_tokenizer_is_still_checked_against_the_embedding(planted_checkpo
     assert tokenizer_files  # the same bytes as the kept tokenizer's
     with pytest.raises(InputError, match="tokenizer"):
         load_model(str(small), device="cpu")
+
+
+def test_the_demo_is_the_planted_model_whose_heads_classify(planted_checkpoint, tmp_path, capsys):
+    """README's quick start classifies `--demo`: the planted checkpoint, weights for weights,
+    whose four planted heads `tests/test_classify.py` finds by their labels."""
+    out = tmp_path / "demo"
+    assert run_cli(synthetic_main, ["--demo", "--out", str(out)]) == 0
+    assert "L2 H3 previous_token" in capsys.readouterr().out
+    demo, planted = (
+        (folder / "model.safetensors").read_bytes() for folder in (out, planted_checkpoint.path)
+    )
+    assert demo == planted
+    assert "python -m lib.synthetic --demo --out demo" in (REPO / "README.md").read_text()
+    assert run_cli(synthetic_main, ["--demo", "--size", "14m", "--out", str(out)]) == 2
+    assert "--demo writes the planted model" in capsys.readouterr().err

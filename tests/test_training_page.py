@@ -8,9 +8,10 @@ import shutil
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 from streamlit.testing.v1 import AppTest
 
-from lib.fixtures.planted import ROLES
+from lib.fixtures.planted import PLANTED, ROLES
 from lib.runs.store import DIGEST, SETTINGS, JobKey, Store
 from lib.tables.binning import score_categories
 from tests.chart_helpers import REPO
@@ -33,6 +34,12 @@ def specs(page: AppTest) -> list[dict]:
     return [json.loads(chart.proto.spec) for chart in page.get("vega_lite_chart")]
 
 
+def chart_rows(page: AppTest, index: int) -> list[dict]:
+    """The rows of a chart's one named dataset (Streamlit sends them as Arrow bytes)."""
+    (dataset,) = page.get("vega_lite_chart")[index].proto.datasets
+    return pa.ipc.open_stream(dataset.data.data).read_pandas().to_dict("records")
+
+
 def test_without_a_store_the_page_says_what_to_give() -> None:
     page = open_page()
     assert "results store" in page.info[0].value
@@ -43,23 +50,43 @@ def test_every_view_renders_the_planted_store(planted_store: Path) -> None:
     page = open_page(str(planted_store))
     assert not page.error
     assert [tab.label for tab in page.tabs] == [
-        "Heads over training", "Layer chart by step", "Emergence table", "One head",
+        "Roles over training", "Heads over training", "Layer chart by step", "Emergence table",
+        "One head",
     ]  # fmt: skip
-    over, at_step, multiples, head = specs(page)
+    _, over, at_step, multiples, _, head = specs(page)
+    # Roles over training: a panel per planted label, each counting its one planted head.
+    role_rows = chart_rows(page, 0)
+    for role in ROLES:
+        label = PLANTED[ROLES[role]]
+        counted = {r["step"]: r["n_heads"] for r in role_rows if r["label"] == label}
+        assert counted == {step: int(step >= first_step(role)) for step in STEPS}
+    # Emergence: by default the labelled heads, each marked at its first_step.
+    emerging_rows = chart_rows(page, 4)
+    marked = {r["head"]: r["step"] for r in emerging_rows if r["emerged"]}
+    assert marked == {
+        f"L{layer} H{head}: {PLANTED[(layer, head)]}": first_step(role)
+        for role, (layer, head) in ROLES.items()
+    }
     # Heads over training: the Layer chart's categories and colours, a symlog step axis.
     categories = score_categories()
-    (panel,) = over["hconcat"]
+    (panel,) = over["concat"]
     color = panel["encoding"]["color"]["scale"]
     assert color == {"domain": list(categories.names), "range": list(categories.colors)}
     assert panel["encoding"]["x"]["scale"]["type"] == "symlog"
     tooltips = [t.get("title", t["field"]) for t in panel["encoding"]["tooltip"]]
     assert "tokens seen" in tooltips
     # The layer chart at the last step; small multiples of every swept step (there are three).
-    assert len(multiples["hconcat"]) == len(STEPS)
-    assert "hconcat" not in at_step
+    # Every step has its panel: step 0 too, whatever is labelled there; one y scale.
+    titles = [p["title"] for p in multiples["concat"]]
+    assert [title.rsplit(" · ", 1)[1] for title in titles] == [f"step {s}" for s in STEPS]
+    domains = {str(p["layer"][0]["encoding"]["y"]["scale"]["domain"]) for p in multiples["concat"]}
+    assert len(domains) == 1
+    assert len(at_step["concat"]) == 1
     # The emergence table: every head, and the planted heads' first steps.
     table = next(d.value for d in page.dataframe if "first_step" in d.value.columns)
     assert len(table) == 12
+    assert not table.isna().any().any()  # a head never at threshold says "never", not None
+    assert (table["threshold_step"] == "never").sum() == 12 - len(ROLES)
     for role, (layer, head_index) in ROLES.items():
         row = table[(table["layer"] == layer) & (table["head"] == head_index)].iloc[0]
         assert row["first_step"] == first_step(role)
@@ -94,12 +121,12 @@ def test_several_models_side_by_side(planted_store: Path, tmp_path: Path) -> Non
         Store(str(store)).write_table(key, table, digest, record, stored.store_settings)
     page = open_page(str(store))
     assert not page.error
-    over, at_step, multiples, _ = specs(page)
-    assert [p["title"] for p in over["hconcat"]] == sorted(
+    _, over, at_step, multiples, _, _ = specs(page)
+    assert [p["title"] for p in over["concat"]] == sorted(
         [str(pd.read_parquet(planted_store)["model"].iloc[0]), "second model"]
     )
-    assert len(at_step["hconcat"]) == 2
-    assert len(multiples["hconcat"]) == 2 * len(STEPS)
+    assert len(at_step["concat"]) == 2
+    assert len(multiples["concat"]) == 2 * len(STEPS)
 
 
 def test_a_bad_store_keeps_the_previous_one(planted_store: Path, tmp_path: Path) -> None:

@@ -6,6 +6,8 @@ The population radio keeps its choice for the session (`persist_state="session"`
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import streamlit as st
 
 from lib.charts.layer_chart import layer_chart
@@ -29,8 +31,11 @@ def population_choice(thresholds: Thresholds, key: str) -> str:
     )
 
 
-def show_counts(counts: binning.Counts, title: str = "") -> None:
-    """The stacked layer chart of `counts`, its definitions beneath it."""
-    st.altair_chart(layer_chart(counts, title), theme=None, width="content")
+def show_counts(
+    counts: binning.Counts, title: str = "", panels: Sequence[str] | None = None
+) -> None:
+    """The stacked layer chart of `counts` (its `panels`, as `layer_chart` draws them), its
+    definitions beneath it."""
+    st.altair_chart(layer_chart(counts, title, panels), theme=None, width="content")
     st.caption(f"{binning.PERCENT_DEFINITION} {binning.LAYER_BIN_DEFINITION}")
     st.caption("Categories, bottom to top: " + "; ".join(counts.categories.ranges()) + ".")

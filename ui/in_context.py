@@ -18,10 +18,13 @@ import pandas as pd
 import streamlit as st
 
 from lib.charts.static_vs_dynamic import (
+    CONSTANT_SPREAD,
     DEFAULT_MARGIN,
+    UNDEFINED_R,
     disagreements,
     relation_scores_of_head,
     scatter_chart,
+    summary_view,
 )
 from lib.core.errors import InputError
 from lib.runs.resident import ModelKey, ResidentModel
@@ -188,7 +191,9 @@ def static_vs_dynamic(models: ResidentModel, key: Key) -> None:
     st.caption(
         f"{len(flagged)} (head, relation) pairs where |{variant} - static| > "
         f"{100 * margin:.0f} points. r = Pearson correlation over all heads; the summary also "
-        "has Spearman's rho and the published pooled r (docs/methods.md §8)."
+        "has Spearman's rho and the published pooled r (docs/methods.md §8). "
+        f"{UNDEFINED_R}: the static or dynamic scores span less than "
+        f"{100 * CONSTANT_SPREAD:g} points over heads, so no correlation is defined."
     )
     st.dataframe(
         in_percent(flagged).assign(difference=100 * flagged["difference"]),
@@ -200,4 +205,4 @@ def static_vs_dynamic(models: ResidentModel, key: Key) -> None:
             ),
         },
     )
-    st.dataframe(result.summary, hide_index=True)
+    st.dataframe(summary_view(result.table, result.summary), hide_index=True)

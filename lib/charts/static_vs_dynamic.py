@@ -10,12 +10,28 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
+from lib.charts.page import panels_per_row
 from lib.tables.in_context import SINGLE_TOKEN, STATIC_TWIN, VARIANTS
 
 DEFAULT_MARGIN = 0.2
 """Default disagreement margin: 20 percentage points between static and dynamic score."""
 PANEL_SIZE = 180
 """Pixels per side of one relation's scatter."""
+COLUMNS = panels_per_row(PANEL_SIZE, 4, room=PANEL_SIZE // 2)
+"""Scatters per row: as many as fit the page's content column (`lib.charts.page`), with room
+for the axes and for titles wider than a panel."""
+CONSTANT_SPREAD = 0.001
+"""A side whose scores over heads span less than this (a tenth of a percentage point, under
+what the chart and tables show) counts as constant: its correlation is undefined, however
+float noise makes Pearson's r come out."""
+UNDEFINED_R = "r undefined (constant)"
+TWO_LINES = (
+    "[slice(datum.value, 0, indexof(datum.value, ' (')), "
+    "slice(datum.value, indexof(datum.value, ' (') + 1)]"
+)
+"""A panel title on two lines: the relation, then its r (a long relation name and its r would
+not fit a panel's width on one)."""
+CORRELATIONS = ("pearson_r", "spearman_rho", "pearson_r_pooled")
 
 
 def relation_scores_of_head(table: pd.DataFrame, layer: int, head: int) -> pd.DataFrame:
@@ -38,7 +54,33 @@ def disagreements(table: pd.DataFrame, variant: str, margin: float) -> pd.DataFr
 
 def panel_title(relation: str, r: float) -> str:
     """A scatter's title: the relation and Pearson's r over heads, or why there is none."""
-    return f"{relation} (r = {r:.2f})" if r == r else f"{relation} (r undefined: a constant side)"
+    return f"{relation} (r = {r:.2f})" if r == r else f"{relation} ({UNDEFINED_R})"
+
+
+def constant_sides(table: pd.DataFrame, variant: str) -> pd.Series:
+    """Per relation, whether the static or the `variant` side of its scatter is constant
+    (`CONSTANT_SPREAD`)."""
+    columns = [STATIC_TWIN[variant], variant]
+    spread = table.groupby("relation")[columns].agg(lambda c: c.max() - c.min())
+    return (spread < CONSTANT_SPREAD).any(axis=1)
+
+
+def summary_view(table: pd.DataFrame, summary: pd.DataFrame) -> pd.DataFrame:
+    """`summary` as shown: each correlation to two decimals, or `UNDEFINED_R` where it is NaN
+    or a side of its scatter is constant (`constant_sides`); never an empty cell."""
+    constant = pd.concat(
+        {variant: constant_sides(table, variant) for variant in VARIANTS}, names=["variant"]
+    )
+    keys = pd.MultiIndex.from_frame(summary[["variant", "relation"]])
+    undefined = constant.reindex(keys, fill_value=False).to_numpy()
+    shown = summary.copy()
+    for column in [c for c in CORRELATIONS if c in summary.columns]:
+        values = summary[column].astype(float)
+        shown[column] = [
+            UNDEFINED_R if skip or value != value else f"{value:.2f}"
+            for skip, value in zip(undefined, values, strict=True)
+        ]
+    return shown
 
 
 def scatter_chart(
@@ -50,6 +92,7 @@ def scatter_chart(
     # r over the single-token pairs: the ones the static score is computed on.
     single = summary[(summary["variant"] == variant) & (summary["pairs"] == SINGLE_TOKEN)]
     r = single.set_index("relation")["pearson_r"].reindex(table["relation"].unique())
+    r = r.astype(float).mask(constant_sides(table, variant).reindex(r.index, fill_value=False))
     frame = pd.DataFrame(
         {
             "panel": [panel_title(name, r[name]) for name in table["relation"]],
@@ -71,6 +114,9 @@ def scatter_chart(
                 "disagrees:N",
                 title=f"|difference| > {100 * margin:.0f} points",
                 scale=alt.Scale(domain=[False, True], range=["#4c78a8", "#d62728"]),
+                legend=alt.Legend(
+                    orient="top", labelExpr="datum.value ? 'disagrees' : 'within the margin'"
+                ),
             ),
             tooltip=[
                 alt.Tooltip("layer:O", title="Layer"),
@@ -88,6 +134,13 @@ def scatter_chart(
     return (
         alt.layer(diagonal, points, data=frame)
         .properties(width=PANEL_SIZE, height=PANEL_SIZE)
-        .facet(facet=alt.Facet("panel:N", title=None), columns=4)
+        .facet(
+            facet=alt.Facet(
+                "panel:N",
+                title=None,
+                header=alt.Header(labelLimit=PANEL_SIZE + PANEL_SIZE // 2, labelExpr=TWO_LINES),
+            ),
+            columns=COLUMNS,
+        )
         .properties(title=f"{variant} vs {static} over all heads (r: Pearson, over heads)")
     )

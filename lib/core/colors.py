@@ -6,7 +6,7 @@ Colours are stored as lower-case `#rrggbb` hex codes, the form colour pickers us
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from PIL import ImageColor
 
@@ -21,6 +21,10 @@ CATEGORY_PALETTE: tuple[str, ...] = (
     "#4c78a8", "#f58518", "#e45756", "#72b7b2", "#54a24b",
     "#eeca3b", "#b279a2", "#ff9da6", "#9d755d", "#bab0ac",
 )  # fmt: skip
+
+NEUTRAL_COLOR = "#b4b4b4"
+"""Grey, for a category that means nothing was found (`unclassified`): no hue, so that it never
+reads as a finding beside the categories that are."""
 
 _HEX = re.compile(r"#[0-9a-f]{6}")
 
@@ -63,6 +67,13 @@ def score_palette(n: int) -> tuple[str, ...]:
 def palette(n: int) -> tuple[str, ...]:
     """`n` default colours for unordered categories: `CATEGORY_PALETTE`, repeated when n > 10."""
     return tuple(CATEGORY_PALETTE[i % len(CATEGORY_PALETTE)] for i in range(n))
+
+
+def value_palette(values: Sequence[str], neutral: Collection[str]) -> tuple[str, ...]:
+    """Default colours of unordered categories `values`: `NEUTRAL_COLOR` for those in
+    `neutral`, `palette`'s colours in turn for the others."""
+    hues = iter(palette(len(values)))
+    return tuple(NEUTRAL_COLOR if value in neutral else next(hues) for value in values)
 
 
 def label_colors(fills: Sequence[str]) -> list[str]:

@@ -29,9 +29,10 @@ from itertools import pairwise
 import numpy as np
 import pandas as pd
 
-from lib.core.colors import is_hex, palette, score_palette, to_hex
+from lib.core.colors import is_hex, palette, score_palette, to_hex, value_palette
 from lib.core.errors import InputError
 from lib.tables import head_table as ht
+from lib.tables.labels import UNCLASSIFIED
 
 DEFAULT_SCORE_EDGES: tuple[float, ...] = (0, 25, 50, 75, 100)
 """Default score-category edges, in percent: the published figure's four ranges."""
@@ -213,10 +214,12 @@ class ValueCategories:
         _check_style(self.names, self.colors, len(self.values))
 
     def ranges(self) -> tuple[str, ...]:
-        """Each category's definition in words: `label = 'induction'`, or once renamed,
-        `ind: label = 'induction'`."""
+        """Each category's definition in words: `heads whose label is 'induction'`, or once
+        renamed, `ind: heads whose label is 'induction'`."""
         return tuple(
-            f"{self.column} = {value!r}" if name == value else f"{name}: {self.column} = {value!r}"
+            f"heads whose {self.column} is {value!r}"
+            if name == value
+            else f"{name}: heads whose {self.column} is {value!r}"
             for name, value in zip(self.names, self.values, strict=True)
         )
 
@@ -279,7 +282,7 @@ def value_categories(table: ht.HeadTable | ht.BinnedTable, column: str) -> Value
         row = empty.idxmax()
         raise InputError(f"{table.source}, row {row}, column {column!r}: the cell is empty")
     values = tuple(sorted(cells.astype(str).unique()))
-    return ValueCategories(column, values, values, palette(len(values)))
+    return ValueCategories(column, values, values, value_palette(values, {UNCLASSIFIED}))
 
 
 def build_categories(

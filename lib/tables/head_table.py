@@ -72,7 +72,8 @@ shows them as text instead of running them as formulas (OWASP "CSV injection")."
 SCORE_RANGES = "scores are fractions in [0, 1] or percents in [0, 100]"
 SCALE_RULE = (
     "A score column whose largest value is at most 1 is read as fractions, "
-    "any other as percents (divided by 100)."
+    "any other as percents (divided by 100); one that holds both a value strictly between 0 "
+    "and 1 and a value above 1 is refused as a mix of the two."
 )
 
 FIRST_ROW = 2  # the header is row 1
@@ -285,6 +286,7 @@ def score_fractions(table: HeadTable, column: str) -> ScoreReading:
     for ok, problem in ((values >= 0, "negative"), (values <= 100, "above 100")):
         _require(ok, table.source, column, values, f"{{cell}} is {problem}: {SCORE_RANGES}")
     largest = float(values.max())
+    _refuse_mixed_scales(table.source, column, values)
     if largest <= 1:
         note = f"Column {column!r} read as fractions in [0, 1] (largest value {largest:g})."
         return ScoreReading(values, "fraction", note)
@@ -293,6 +295,19 @@ def score_fractions(table: HeadTable, column: str) -> ScoreReading:
         "divided by 100."
     )
     return ScoreReading(values / 100, "percent", note)
+
+
+def _refuse_mixed_scales(source: str, column: str, values: pd.Series) -> None:
+    """`InputError` when `values` hold both a fraction-like value (strictly between 0 and 1)
+    and a percent-like one (above 1): read as percents, 0.5 would silently become 0.5 %."""
+    fraction_like, percent_like = (values > 0) & (values < 1), values > 1
+    if fraction_like.any() and percent_like.any():
+        small, large = fraction_like.idxmax(), percent_like.idxmax()
+        raise InputError(
+            f"{source}, column {column!r} mixes fractions and percents: "
+            f"{_cell(values[small])} (row {small}) reads as a fraction, "
+            f"{_cell(values[large])} (row {large}) as a percent; write every score one way"
+        )
 
 
 def to_csv_bytes(frame: pd.DataFrame) -> bytes:
@@ -448,7 +463,12 @@ def _repeated_heads(
     per_model = frame[later].groupby(MODEL, sort=False).size()
     where = ", ".join(f"{n:,} of model {model!r}" for model, n in per_model.items())
     if repeated == "first":
-        note = f"{n_repeats:,} rows repeating a head of an earlier row were left out ({where})."
+        rows = (
+            "1 row repeating a head of an earlier row was"
+            if n_repeats == 1
+            else (f"{n_repeats:,} rows repeating a head of an earlier row were")
+        )
+        note = f"{rows} left out ({where})."
         return frame[~later], (note,)
     if repeated == "every-row":
         note = f"Every row counted as a head, the 'head' column dropped ({n_repeats:,} repeats)."
