@@ -119,3 +119,36 @@ def test_an_uploaded_relation_is_checked_in_context_and_keyed_by_the_file(
     button(app, "Run").click().run()
     assert [b for b in app.button if b.label == "Check in context"]
     assert len(in_context_calls) == 1
+
+
+def kept_note(app: AppTest) -> list[str]:
+    return [c.value for c in app.sidebar.caption if c.value.startswith("Scored with your last")]
+
+
+def test_an_upload_is_kept_across_pages_until_forgotten(
+    mapping_checkpoint: PlantedMapping, engine_calls: list[str]
+) -> None:
+    """Streamlit empties a file uploader when its page is left: the relations come back, said
+    on the page, so the next Run never silently scores fewer relations."""
+    app = choose_folder(open_page(), str(mapping_checkpoint.path))
+    app = upload(app, (f"{MAPPING_NAME}.csv", mapping_checkpoint.csv(mapping_checkpoint.pairs)))
+    assert not kept_note(app)
+    app.switch_page("pages/1_Layer_chart.py").run()
+    app.switch_page("pages/2_Classify_heads.py").run()
+    assert not app.exception
+    (note,) = kept_note(app)
+    assert MAPPING_NAME.replace("_", "") in note.replace("&#95;", "").replace("_", "")
+    button(app, "Forget these relation files").click().run()
+    assert not kept_note(app)
+    app.switch_page("pages/1_Layer_chart.py").run()
+    app.switch_page("pages/2_Classify_heads.py").run()
+    assert not kept_note(app)
+
+
+def test_files_removed_from_the_uploader_are_not_kept(
+    mapping_checkpoint: PlantedMapping, engine_calls: list[str]
+) -> None:
+    app = choose_folder(open_page(), str(mapping_checkpoint.path))
+    app = upload(app, (f"{MAPPING_NAME}.csv", mapping_checkpoint.csv(mapping_checkpoint.pairs)))
+    app = upload(app)
+    assert not kept_note(app)

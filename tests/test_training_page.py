@@ -134,3 +134,12 @@ def test_a_bad_store_keeps_the_previous_one(planted_store: Path, tmp_path: Path)
     page.text_input(key="training_store").set_value(str(tmp_path / "nothing")).run()
     assert "holds no results" in page.error[0].value
     assert any("first_step" in d.value.columns for d in page.dataframe)  # still on screen
+
+
+def test_the_store_box_keeps_its_path_across_pages(planted_store: Path) -> None:
+    page = open_page(str(planted_store))
+    page.switch_page("pages/home.py").run()
+    page.switch_page(PAGE).run()
+    assert not page.exception
+    assert page.text_input(key="training_store").value == str(planted_store)
+    assert specs(page)  # the store is read again: its charts are drawn

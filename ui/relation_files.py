@@ -29,6 +29,9 @@ from lib.scoring.relations import MIN_PAIRS
 from ui.literal import literal
 
 UPLOAD = "classify_relation_files"
+KEPT_RELATIONS = "classify_kept_relation_files"
+"""The relations of the last good upload, kept for when a visit to another page has emptied the
+uploader (Streamlit forgets a file uploader's files when its page is left)."""
 
 
 @st.cache_resource(show_spinner="Reading the model's tokenizer…")
@@ -52,7 +55,9 @@ def relation_file_controls(
     source: str, revision: str, mode: PublicMode
 ) -> tuple[CustomRelation, ...]:
     """The uploader; each good file's k control and preview; a bad file's one-line message
-    (that file is left out, the others stay). Returns the relations to score, in name order."""
+    (that file is left out, the others stay). Returns the relations to score, in name order;
+    after a visit to another page, those of the last upload (`kept_relations`)."""
+    remounted = UPLOAD not in st.session_state  # left and come back, or never used
     uploads = st.file_uploader(
         "Your own relations",
         type=["csv", "json"],
@@ -70,6 +75,9 @@ def relation_file_controls(
         ),
     )
     if not uploads:
+        if remounted:
+            return kept_relations()
+        st.session_state.pop(KEPT_RELATIONS, None)  # the user removed the files
         return ()
     found = tokenizer_or_problem(source, revision) if source else "no checkpoint chosen yet"
     tokenizer, problem = (None, found) if isinstance(found, str) else (found, "")
@@ -101,4 +109,20 @@ def relation_file_controls(
             st.caption("Multi-token pairs are found at Run: " + literal(problem))
         st.dataframe(report, hide_index=True, height=180)
         relations.append(relation)
-    return check_relation_files(relations)
+    st.session_state[KEPT_RELATIONS] = check_relation_files(relations)
+    return st.session_state[KEPT_RELATIONS]
+
+
+def kept_relations() -> tuple[CustomRelation, ...]:
+    """The last upload's relations (with their k), said on the page, and a button to forget
+    them: a Run after a visit to another page scores what the user uploaded, never silently
+    fewer relations."""
+    relations: tuple[CustomRelation, ...] = st.session_state.get(KEPT_RELATIONS, ())
+    if not relations:
+        return ()
+    names = ", ".join(f"{relation.name} (k = {relation.k})" for relation in relations)
+    st.caption("Scored with your last upload: " + literal(names) + ".")
+    if st.button("Forget these relation files", key="classify_forget_relation_files"):
+        del st.session_state[KEPT_RELATIONS]
+        return ()
+    return relations

@@ -42,6 +42,12 @@ def kept(widget: Callable[..., T], label: str, key: str, default: Any, **options
     return value
 
 
+def put(key: str, value: Any) -> None:
+    """Set a `kept` widget's value from code, before the widget is drawn in this run."""
+    st.session_state[key] = value
+    st.session_state.setdefault(KEPT, {})[key] = value
+
+
 def forget(prefix: str) -> None:
     """Drop the kept values whose keys start with `prefix` (e.g. when a new table is shown)."""
     values: dict[str, Any] = st.session_state.setdefault(KEPT, {})

@@ -20,6 +20,7 @@ import streamlit as st
 from lib.core.errors import InputError
 from lib.core.paths import PROJECT_ROOT
 from lib.runs.store import Store, sweep_progress
+from ui.state import kept, put
 
 STORE_INPUT = "training_store"
 NEXT_STORE = "training_next_store"
@@ -76,12 +77,15 @@ def start_sweep(source: str, revisions: str, store: str) -> None:
 
 
 def store_input() -> str:
-    """The sidebar's store path (a sweep started here puts its store there)."""
+    """The sidebar's store path, kept across page visits (a sweep started here puts its store
+    there)."""
     if NEXT_STORE in st.session_state:
-        st.session_state[STORE_INPUT] = st.session_state.pop(NEXT_STORE)
-    return st.sidebar.text_input(
+        put(STORE_INPUT, st.session_state.pop(NEXT_STORE))
+    return kept(
+        st.sidebar.text_input,
         "Results store",
         key=STORE_INPUT,
+        default="",
         help="A folder (or fsspec URL) written by python -m lib.sweep, or by a sweep started "
         "below.",
     ).strip()
