@@ -25,6 +25,7 @@ from lib.tables.trajectory import DEFINITIONS, trajectories
 from ui import training
 from ui.deployment import public_mode
 from ui.frame import require_frame
+from ui.state import kept_tabs
 
 require_frame()
 
@@ -208,14 +209,15 @@ if rows.empty:
     st.info("Pick at least one model.")
     st.stop()
 steps = sorted(int(step) for step in rows["step"].unique())
-roles, over, layers, emergence, one = st.tabs(
+roles, over, layers, emergence, one = kept_tabs(
     [
         "Roles over training",
         "Heads over training",
         "Layer chart by step",
         "Emergence table",
         "One head",
-    ]
+    ],
+    key="training_tab",
 )
 with roles:
     roles_view(rows)

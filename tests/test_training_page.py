@@ -143,3 +143,14 @@ def test_the_store_box_keeps_its_path_across_pages(planted_store: Path) -> None:
     assert not page.exception
     assert page.text_input(key="training_store").value == str(planted_store)
     assert specs(page)  # the store is read again: its charts are drawn
+
+
+def test_the_open_tab_is_kept_across_pages(planted_store: Path) -> None:
+    page = open_page(str(planted_store))
+    assert page.session_state["training_tab"] == "Roles over training"
+    page.session_state["training_tab"] = "Emergence table"  # as a click on that tab does
+    page.run()
+    page.switch_page("pages/home.py").run()
+    page.switch_page(PAGE).run()
+    assert not page.exception
+    assert page.session_state["training_tab"] == "Emergence table"
