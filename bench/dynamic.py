@@ -15,16 +15,15 @@ minutes, and the one-time costs are small beside it. Results go to
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from bench.measure import machine, time_call
+from bench.report import write_results
 from bench.run import BENCH_DIR, model_specs
 from bench.tasks import ModelSpec, load
 from lib.checkpoints.loader import resolve_device
@@ -111,13 +110,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{spec.name}: dynamic and static scores", file=sys.stderr, flush=True)
         results.append(bench_model(spec, args.repeats))
     report = {"machine": machine(device), "repeats": args.repeats, "results": results}
-    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H%M")
-    args.out.mkdir(parents=True, exist_ok=True)
-    stem = args.out / f"dynamic-{device.type}-{stamp}"
-    stem.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
-    stem.with_suffix(".md").write_text(markdown(report))
-    print(markdown(report))
-    print(f"wrote {stem}.json and {stem}.md", file=sys.stderr)
+    paths = write_results(report, markdown(report), args.out, f"dynamic-{device.type}")
+    print(f"wrote {paths[0]} and {paths[1]}", file=sys.stderr)
     return 0
 
 
