@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
 
 from lib.charts.heatmap import MAX_CELL
-from tests.browser_support import download, wait_until_idle
+from tests.browser_support import PAGE_LOAD_TIMEOUT_MS, download, wait_until_idle
 from tests.conftest import Planted
 
 pytestmark = pytest.mark.e2e
@@ -42,6 +42,28 @@ def prepare_local_folder(page: Page, server_url: str, folder: Path) -> None:
     field.fill(str(folder))
     field.press("Enter")
     expect(page.get_by_role("button", name="Run", exact=True)).to_be_enabled()
+
+
+FRESH_SESSIONS = 4
+
+
+def test_fresh_sessions_show_the_default_thresholds(
+    server_url: str, browser: Browser, planted_checkpoint: Planted
+) -> None:
+    """First visits drawn in real Chromium: before `ui.state.starting_at` about a third of them
+    showed (and used) every threshold as 0 %, so every head got a label."""
+    shown = []
+    for _ in range(FRESH_SESSIONS):
+        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        context.set_default_timeout(PAGE_LOAD_TIMEOUT_MS)
+        page = context.new_page()
+        prepare_local_folder(page, server_url, planted_checkpoint.path)
+        page.get_by_test_id("stSidebar").get_by_text("Thresholds", exact=True).click()
+        inputs = page.get_by_test_id("stSidebar").get_by_role("spinbutton")
+        expect(inputs.first).to_be_visible()
+        shown.append([inputs.nth(i).input_value() for i in range(inputs.count())])
+        context.close()
+    assert shown == [["15.00", "40.00", "40.00", "40.00", "90.00"]] * FRESH_SESSIONS
 
 
 def test_classify_a_local_checkpoint_and_open_it_in_the_chart(

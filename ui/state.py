@@ -15,6 +15,15 @@ import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
+START_ARGUMENT = {
+    "number_input": "value",
+    "text_input": "value",
+    "color_picker": "value",
+    "multiselect": "default",
+    "selectbox": "index",
+    "radio": "index",
+}
+"""The argument of each widget `kept` draws that sets the value it starts from."""
 KEPT = "kept_widget_values"
 PAGES = "kept_widget_pages"
 T = TypeVar("T")
@@ -26,7 +35,7 @@ def current_page() -> str:
     return ctx.page_script_hash if ctx else ""
 
 
-def restore(key: str, default: Any) -> None:
+def restore(key: str, default: Any) -> Any:
     """Before a kept widget is drawn: its value of the last visit (else `default`) when it is
     new in this session or was last drawn on another page (Streamlit gives each page's widgets
     their own ids, so the same key on another page is another widget); on its own page, its
@@ -36,6 +45,7 @@ def restore(key: str, default: Any) -> None:
     page = current_page()
     if key not in st.session_state or pages.get(key, page) != page:
         st.session_state[key] = values.get(key, default)
+    return st.session_state[key]
 
 
 def remember(key: str, value: Any) -> None:
@@ -44,11 +54,27 @@ def remember(key: str, value: Any) -> None:
     st.session_state.setdefault(PAGES, {})[key] = current_page()
 
 
+def starting_at(widget: Callable[..., Any], value: Any, options: dict[str, Any]) -> dict[str, Any]:
+    """`widget`'s own default argument, set to `value`.
+
+    A value set through `st.session_state` reaches the browser once, flagged as set; a browser
+    that draws the widget afresh from a later run's message (seen on a session's first page
+    runs) starts it from the widget's own default instead, and sends that back: number inputs
+    came back as their implicit minimum, every threshold 0. With the default argument equal to
+    the value, either message draws the same value. A keyed widget's identity does not depend on
+    this argument, so passing it never resets the widget."""
+    parameter = START_ARGUMENT.get(getattr(widget, "__name__", ""))
+    if parameter != "index":
+        return {parameter: value} if parameter else {}
+    choices = list(options.get("options", ()))
+    return {"index": choices.index(value)} if value in choices else {}
+
+
 def kept(widget: Callable[..., T], label: str, key: str, default: Any, **options: Any) -> T:
     """`widget(label, key=key, **options)` starting from its value of the last visit, else
-    `default` (`restore`); its value is kept for the next visit."""
-    restore(key, default)
-    value = widget(label, key=key, **options)
+    `default` (`restore`, `starting_at`); its value is kept for the next visit."""
+    start = restore(key, default)
+    value = widget(label, key=key, **options, **starting_at(widget, start, options))
     remember(key, value)
     return value
 
