@@ -30,10 +30,12 @@ def labelled(n_layers: int, labels: tuple[str, str], seed: int) -> bytes:
     return csv_bytes(frame.assign(label=[labels[i % 2] for i in range(len(frame))]))
 
 
-def prebinned(edges: tuple[int, ...]) -> bytes:
-    """The figure's four categories (with their colours) over the layer bins of `edges`, one
-    head each."""
+def prebinned(edges: tuple[int, ...], colors: list[str] | None = None) -> bytes:
+    """The figure's four categories (with its colours, else `colors`) over the layer bins of
+    `edges`, one head each."""
     figure = pd.read_csv(FIGURE_CSV).head(4)
+    if colors is not None:
+        figure = figure.drop(columns="color_name").assign(color=colors)
     rows = [
         figure.assign(layer_start=start, layer_end=end, n_heads=1) for start, end in pairwise(edges)
     ]
@@ -117,6 +119,13 @@ def test_a_prebinned_upload_keeps_only_the_choices_among_its_own_options() -> No
     assert not page.exception
     assert page.multiselect[0].value == [0, 16, 24]  # edges of the new file's bins too
     assert "layer bins" in carried(page)
+
+
+def test_colours_the_user_left_alone_give_way_to_the_new_files_own() -> None:
+    own = ["#111111", "#222222", "#333333", "#444444"]
+    page = upload(open_page(), "own.csv", prebinned((0, 8, 16), own))
+    assert color_scale(page)["range"] == own
+    assert not [c for c in page.caption if plain(c.value).startswith(SAID)]  # nothing chosen
 
 
 def test_the_figure_comes_back_with_its_own_colours_after_edited_uploads() -> None:
