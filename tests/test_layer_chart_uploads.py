@@ -80,7 +80,8 @@ def test_a_new_upload_of_the_same_columns_keeps_every_edit_and_says_so() -> None
     assert counts_shown(page)["n_heads"].sum() == 16  # b.csv's heads, a.csv's settings
     assert chart_spec(page)["title"] == "My title"  # the same model
     assert carried(page) == (
-        "Kept your layer bins, score edges, category names, colours, title from the previous table."
+        "Kept your layer bins, score edges, category names, colours and title from the previous "
+        "table."
     )
     assert not page.error
 
@@ -98,7 +99,9 @@ def test_settings_that_do_not_fit_the_new_table_are_reset_and_the_rest_kept() ->
     assert color_scale(page)["range"][0] == "#abcdef"  # induction's colour stays
     assert list(counts_shown(page)["layer_bin"].unique()) == ["[0, 1)", "[1, 2)"]
     said = carried(page)
-    assert said.startswith("Kept your category column, score edges, category names, colours")
+    assert said.startswith(
+        "Kept your category column, score edges, category names, colours and title"
+    )
     assert "layer bins (c.csv has 2 layers)" in said
     assert "category names (for columns or categories the new table lacks)" in said
 

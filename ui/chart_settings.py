@@ -61,7 +61,9 @@ def said(carried: list[str], reset: list[str]) -> str | None:
     """The caption telling what a new table kept and reset, each said once."""
     parts = []
     if carried:
-        parts.append(f"Kept your {', '.join(dict.fromkeys(carried))} from the previous table.")
+        *others, last = dict.fromkeys(carried)
+        listed = f"{', '.join(others)} and {last}" if others else last
+        parts.append(f"Kept your {listed} from the previous table.")
     if reset:
         parts.append(f"Reset, as they do not apply here: {'; '.join(dict.fromkeys(reset))}.")
     return " ".join(parts) or None
