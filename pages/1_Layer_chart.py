@@ -2,10 +2,11 @@
 
 Opens on the bundled counts of the published "Pythia 6.9B" figure. Session state
 (`layer_chart_*` keys): the table on screen and the column it is first categorised by; a
-version that renews every control's key when that table changes; the last upload's read (file
-id, rule for repeated heads) and error, so that a bad upload shows its message while the
-previous table stays on screen; the last counts that could be drawn, kept on screen while a
-setting is wrong. Control values outlive visits to other pages (`ui.state.kept`). A table
+version renewed when that table changes; the last upload's read (file id, rule for repeated
+heads) and error, so that a bad upload shows its message while the previous table stays on
+screen; the last counts that could be drawn (of this version), kept on screen while a setting
+is wrong. Control values outlive visits to other pages (`ui.state.kept`); a new table keeps
+those the user chose that still apply to it, and says so (`ui.chart_settings`). A table
 another page leaves under `HANDOFF_KEY` is taken on the next run. Text from a file is shown
 literally (`ui.literal`).
 """
@@ -24,11 +25,11 @@ from lib.core.errors import InputError
 from lib.core.paths import PUBLISHED_FIGURE_CSV
 from lib.tables import binning
 from lib.tables import head_table as ht
-from ui.chart_controls import COLUMN, PREFIX, VERSION, category_controls, key, layer_controls
+from ui.chart_controls import COLUMN, PREFIX, VERSION, category_controls, layer_controls, setting
+from ui.chart_settings import CARRIED, carry_over
 from ui.deployment import public_mode
 from ui.frame import require_frame
 from ui.literal import literal
-from ui.state import forget, kept
 
 require_frame()
 
@@ -57,11 +58,12 @@ def chart_spec(_counts: binning.Counts, title: str, digest: str) -> dict[str, An
 
 def show(table: ht.AnyTable, column: str | None = None) -> None:
     """Put `table` on screen, categorised by `column` (None: `binning.default_column`) at
-    first; every control starts again from its defaults."""
+    first; each control keeps the value the user chose where it applies to `table`
+    (`carry_over`), else starts from its default."""
+    carry_over(st.session_state.get(TABLE), table, column is not None)
     st.session_state[TABLE] = table
     st.session_state[COLUMN] = column
     st.session_state[VERSION] = st.session_state.get(VERSION, 0) + 1
-    forget(PREFIX)
 
 
 def take_handoff() -> None:
@@ -191,6 +193,8 @@ def main(limits: ht.ReadLimits) -> None:
         if st.button("Back to the published figure"):
             show(figure_table())
             st.rerun()
+    if st.session_state.get(CARRIED):
+        st.caption(literal(st.session_state[CARRIED]))
 
     counts = counted(table)
     good = st.session_state.get(GOOD)
@@ -201,7 +205,7 @@ def main(limits: ht.ReadLimits) -> None:
         st.caption("The last chart that could be drawn; the setting marked in the sidebar is not.")
     else:
         st.stop()
-    title = kept(st.sidebar.text_input, "Title", key("title"), default_title(counts))
+    title = setting(st.sidebar.text_input, "Title", "title", "title", default_title(counts))
     chart = chart_spec(counts, title, binning.counts_digest(counts))
 
     for note in counts.notes:

@@ -313,6 +313,23 @@ def test_a_prebinned_table_offers_the_widths_and_edges_that_merge_its_bins() -> 
         assert counts.table["layer_end"].max() == 32  # never an edge past the model
 
 
+def test_layer_bins_fit_a_table_when_they_end_within_its_layers_or_merge_its_bins() -> None:
+    two_models = pd.concat(
+        [per_head_frame(8, 1, seed=1, model="a"), per_head_frame(12, 1, seed=2, model="b")]
+    )
+    fits = binning.check_layers_fit
+    for layers in (binning.LayerBinning(width=12), binning.LayerBinning(edges=(2, 6, 12))):
+        fits(head_table(two_models), layers)  # the deepest model has 12 layers
+    for layers in (binning.LayerBinning(width=13), binning.LayerBinning(edges=(0, 13))):
+        with pytest.raises(InputError, match=r"^heads.csv has 12 layers$"):
+            fits(head_table(two_models), layers)
+    fits(figure(), binning.LayerBinning(width=16))
+    fits(figure(), binning.LayerBinning(edges=(8, 24)))
+    for layers in (binning.LayerBinning(width=12), binning.LayerBinning(edges=(0, 12, 32))):
+        with pytest.raises(InputError, match="would split the file's bins"):
+            fits(figure(), layers)
+
+
 def test_unclassified_is_grey_and_the_findings_keep_their_hues() -> None:
     frame = pd.DataFrame({"layer": [0, 0, 0], "label": ["induction", UNCLASSIFIED, "copying"]})
     plain = binning.build_categories(head_table(frame), category_column="label")

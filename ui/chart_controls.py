@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, TypeVar
+
 import streamlit as st
 
 from lib.tables import binning
@@ -10,14 +13,31 @@ from lib.tables import head_table as ht
 from ui.state import kept
 
 PREFIX = "layer_chart_"
+SETTING = f"{PREFIX}set_"
+"""The prefix of every control's key (and of nothing else)."""
+DRAWN = f"{PREFIX}drawn"
+"""Each control's key -> (what it sets, in words; its default when last drawn): a value equal
+to its default was not chosen by the user, so a new table gives it its own default."""
+T = TypeVar("T")
 
 
 LAYER_MODES = {"default": "Default", "width": "Width", "edges": "Edges"}
+LAYER_BINS = "layer bins"
 
 
 def key(name: str) -> str:
-    """A control's key, new for every table shown."""
-    return f"{PREFIX}{name}_{st.session_state[VERSION]}"
+    """A control's key: the same for every table shown, so that a new table keeps the values
+    that still apply to it (`ui.chart_settings.carry_over`)."""
+    return f"{SETTING}{name}"
+
+
+def setting(
+    widget: Callable[..., T], label: str, name: str, what: str, default: Any, **options: Any
+) -> T:
+    """`kept(widget, label, key(name), default, **options)`, noting `what` it sets and its
+    default for the next table."""
+    st.session_state.setdefault(DRAWN, {})[key(name)] = (what, default)
+    return kept(widget, label, key(name), default, **options)
 
 
 def layer_controls(table: ht.AnyTable) -> binning.LayerBinning:
@@ -30,10 +50,11 @@ def layer_controls(table: ht.AnyTable) -> binning.LayerBinning:
         if prebinned
         else f"{binning.DEFAULT_LAYER_BIN_COUNT} equal bins per model"
     )
-    mode = kept(
+    mode = setting(
         st.sidebar.radio,
         "Layer bins",
-        key("layer_mode"),
+        "layer_mode",
+        LAYER_BINS,
         "default",
         options=list(LAYER_MODES),
         format_func=LAYER_MODES.get,
@@ -43,20 +64,22 @@ def layer_controls(table: ht.AnyTable) -> binning.LayerBinning:
     width = default_bins.edges[1] - default_bins.edges[0]
     if mode == "width" and isinstance(table, ht.BinnedTable):
         widths = binning.merge_widths(table)
-        chosen = kept(
+        chosen = setting(
             st.sidebar.selectbox,
             "Bin width (layers)",
-            key("layer_width"),
+            "layer_width",
+            LAYER_BINS,
             width,
             options=widths,
             help="The widths that merge the file's bins (a pre-binned count cannot be split).",
         )
         return binning.LayerBinning(width=int(chosen))
     if mode == "width":
-        chosen = kept(
+        chosen = setting(
             st.sidebar.number_input,
             "Bin width (layers)",
-            key("layer_width"),
+            "layer_width",
+            LAYER_BINS,
             width,
             min_value=1,
             max_value=binning.MAX_LAYER_EDGE,
@@ -65,10 +88,11 @@ def layer_controls(table: ht.AnyTable) -> binning.LayerBinning:
         return binning.LayerBinning(width=int(chosen))
     if mode == "edges" and isinstance(table, ht.BinnedTable):
         options = binning.merge_edges(table)
-        edges = kept(
+        edges = setting(
             st.sidebar.multiselect,
             "Layer edges",
-            key("layer_edges"),
+            "layer_edges",
+            LAYER_BINS,
             [edge for edge in default_bins.edges if edge in options],
             options=options,
             help="Two or more of the file's edges that split none of its bins; heads outside "
@@ -76,10 +100,11 @@ def layer_controls(table: ht.AnyTable) -> binning.LayerBinning:
         )
         return binning.LayerBinning(edges=tuple(sorted(edges)))
     if mode == "edges":
-        text = kept(
+        text = setting(
             st.sidebar.text_input,
             "Layer edges",
-            key("layer_edges"),
+            "layer_edges",
+            LAYER_BINS,
             ", ".join(map(str, default_bins.edges)),
             help="Increasing whole numbers; heads outside the first and last edge are listed.",
         )
@@ -96,10 +121,11 @@ def category_controls(table: ht.AnyTable) -> binning.Categories:
     else:
         columns = [*table.numeric_columns, *table.text_columns]
         first = st.session_state[COLUMN]
-        column = kept(
+        column = setting(
             st.sidebar.selectbox,
             "Categorise heads by",
-            key("column"),
+            "column",
+            "category column",
             first if first in columns else binning.default_column(table),
             options=columns,
             help="A numeric column is cut at score edges; a text column gives one category per "
@@ -108,10 +134,11 @@ def category_controls(table: ht.AnyTable) -> binning.Categories:
         if column in table.text_columns:
             categories = binning.build_categories(table, category_column=column)
         else:
-            edges = kept(
+            edges = setting(
                 st.sidebar.text_input,
                 "Score edges (%)",
-                key(f"score_edges_{column}"),
+                f"score_edges_{column}",
+                "score edges",
                 ", ".join(f"{edge:g}" for edge in binning.DEFAULT_SCORE_EDGES),
                 help="Category i holds scores in [edge i, edge i+1), the last one also its "
                 f"upper edge. {ht.SCALE_RULE}",
@@ -126,19 +153,21 @@ def category_controls(table: ht.AnyTable) -> binning.Categories:
         for i, (name, color) in enumerate(zip(categories.names, categories.colors, strict=True)):
             left, right = st.columns([3, 1], vertical_alignment="bottom")
             names.append(
-                kept(
+                setting(
                     left.text_input,
                     f"Category {i + 1}",
-                    key(f"name_{categories.column}_{name}"),
+                    f"name_{categories.column}_{name}",
+                    "category names",
                     name,
                 )
             )
             identity = i if by_position else name
             colors.append(
-                kept(
+                setting(
                     right.color_picker,
                     f"Colour of category {i + 1}",
-                    key(f"color_{categories.column}_{identity}"),
+                    f"color_{categories.column}_{identity}",
+                    "colours",
                     color,
                     label_visibility="collapsed",
                 )
@@ -147,6 +176,7 @@ def category_controls(table: ht.AnyTable) -> binning.Categories:
 
 
 VERSION = "layer_chart_version"
+"""Renewed for every table shown: the last chart drawn belongs to one table."""
 
 
 COLUMN = "layer_chart_column"

@@ -94,8 +94,7 @@ def put(key: str, value: Any) -> None:
     st.session_state.setdefault(KEPT, {})[key] = value
 
 
-def forget(prefix: str) -> None:
-    """Drop the kept values whose keys start with `prefix` (e.g. when a new table is shown)."""
-    values: dict[str, Any] = st.session_state.setdefault(KEPT, {})
-    for key in [key for key in values if key.startswith(prefix)]:
-        del values[key]
+def drop(key: str) -> None:
+    """Forget a `kept` widget's value, so that it is drawn next from its default."""
+    st.session_state.setdefault(KEPT, {}).pop(key, None)
+    st.session_state.pop(key, None)

@@ -157,6 +157,21 @@ def merge_edges(table: ht.BinnedTable) -> tuple[int, ...]:
     )
 
 
+def check_layers_fit(table: ht.HeadTable | ht.BinnedTable, layers: LayerBinning) -> None:
+    """Refuse `layers` (a width or edges) that do not fit `table`: a per-head table's bins must
+    end within its deepest model's layers; a pre-binned table's must merge its bins
+    (`merge_widths`, `merge_edges`)."""
+    if isinstance(table, ht.BinnedTable):
+        if not (layers.width is None or layers.width in merge_widths(table)) or not (
+            layers.edges is None or set(layers.edges) <= set(merge_edges(table))
+        ):
+            raise InputError(f"{table.source}: these layer bins would split the file's bins")
+        return
+    depth = max(table.depth(model) for model in table.frame[ht.MODEL].unique())
+    if max((layers.width or 0, *(layers.edges or ()))) > depth:
+        raise InputError(f"{table.source} has {depth} layers")
+
+
 @dataclasses.dataclass(frozen=True)
 class ScoreCategories:
     """Categories from a score column: edges are fractions, [e_i, e_i+1) with the last closed."""
