@@ -6,6 +6,7 @@ of every head at every step, and its `first_step`, are known by construction."""
 
 from __future__ import annotations
 
+import copy
 import json
 import subprocess
 import sys
@@ -79,7 +80,7 @@ def test_ray_gives_the_same_scores(
         num_cpus=2,
         object_store_memory=80 * 2**20,
         include_dashboard=False,
-        runtime_env=sw.RAY_RUNTIME_ENV,
+        runtime_env=copy.deepcopy(sw.RAY_RUNTIME_ENV),  # Ray edits it in place
     )
     try:
         results = sw.sweep(

@@ -6,6 +6,7 @@ Ray; a store swept without them still reads, and the command it gives adds them.
 
 from __future__ import annotations
 
+import copy
 import json
 import shlex
 import shutil
@@ -164,7 +165,7 @@ def test_ray_stores_the_same_curves(
         num_cpus=2,
         object_store_memory=80 * 2**20,
         include_dashboard=False,
-        runtime_env=sw.RAY_RUNTIME_ENV,
+        runtime_env=copy.deepcopy(sw.RAY_RUNTIME_ENV),  # Ray edits it in place
     )
     try:
         jobs = sw.plan_jobs([str(task_series)])

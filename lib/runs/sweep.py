@@ -14,6 +14,7 @@ reason and the sweep goes on. Exit code 0 when every job has its table, 1 when o
 from __future__ import annotations
 
 import contextlib
+import copy
 import ctypes
 import gc
 import hashlib
@@ -448,7 +449,7 @@ def connect_ray(ray_address: str | None, device: str) -> None:
                 address=address,
                 include_dashboard=False,
                 object_store_memory=None if address else LOCAL_RAY_OBJECT_STORE,
-                runtime_env=RAY_RUNTIME_ENV,
+                runtime_env=copy.deepcopy(RAY_RUNTIME_ENV),  # Ray edits it in place
             )
         except (ConnectionError, ValueError) as error:  # Ray's words for a cluster not there
             where = f"Ray at {address}" if address else "a local Ray"
