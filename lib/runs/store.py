@@ -10,7 +10,9 @@ with `s3fs` installed and the usual AWS credentials; docs/methods.md §9). Layou
 Rows: `model` (a hub id, or a series folder's absolute path), `revision`, `step` (int;
 `main` = 143000), `layer`, `head`, every column of `lib.classify`'s per-head table (scores as
 fractions, `label`, `score`), then `settings_digest` (what the job's numbers depend on, see
-`lib.sweep.job_digest`) and `settings` (the classification's settings record, JSON).
+`lib.sweep.job_digest`) and `settings` (the classification's settings record, JSON). A table
+may carry extra entries in its file's metadata (keys `EXTRA` + name, under its checksum): the
+causal check's curves of a sweep with `--ablate` (`lib.runs.stored_ablation`).
 
 Each job's file is written under a hidden temporary name (`.tmp-...`) and renamed into place,
 so a reader never sees half a table and a killed sweep leaves nothing that is served later;

@@ -5,10 +5,11 @@ A SOURCE is a catalog hub id (`EleutherAI/pythia-70m`, its revisions are the hub
 checkpoints) or a local series folder whose subfolders `step<N>` are `save_pretrained`
 checkpoints (`python -m lib.synthetic --series` writes one). One job per (model, revision):
 load it (`lib.checkpoints.loader.load_model`), score it (`lib.scoring.pipeline.classify_heads`),
-write its table into the store, release the model. Jobs whose table is stored with the same settings
-digest (`job_digest`) are not run again; a failed job is recorded in the store with its one-line
-reason and the sweep goes on. Exit code 0 when every job has its table, 1 when one failed,
-2 for bad input. docs/methods.md §9.
+write its table into the store (with `--ablate`, also the causal check's curves of the same
+loaded model, `lib.runs.stored_ablation`), release the model. Jobs whose table is stored with
+the same settings digest (`job_digest`) are not run again; a failed job is recorded in the
+store with its one-line reason and the sweep goes on. Exit code 0 when every job has its
+table, 1 when one failed, 2 for bad input. docs/methods.md §9.
 """
 
 from __future__ import annotations
