@@ -10,6 +10,9 @@ series (`build_task_series`) has the head `TASK_HEAD` carry the task `TASK_RELAT
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -31,6 +34,23 @@ ABLATION_SETTINGS = sw.SweepSettings(
     "float32",
     AblationSettings(draws=3),
 )
+
+
+@contextmanager
+def local_ray() -> Iterator[None]:
+    """A small local Ray for the block (the test is skipped where Ray is not installed), given
+    the sweep's runtime environment as `lib.runs.sweep.connect_ray` gives it."""
+    ray = pytest.importorskip("ray")
+    ray.init(
+        num_cpus=2,
+        object_store_memory=80 * 2**20,
+        include_dashboard=False,
+        runtime_env=copy.deepcopy(sw.RAY_RUNTIME_ENV),  # Ray edits it in place
+    )
+    try:
+        yield
+    finally:
+        ray.shutdown()
 
 
 def expected_label(layer: int, head: int, step: int) -> str:

@@ -6,7 +6,6 @@ Ray; a store swept without them still reads, and the command it gives adds them.
 
 from __future__ import annotations
 
-import copy
 import json
 import shlex
 import shutil
@@ -26,7 +25,7 @@ from lib.runs.stored_ablation import add_commands, read_ablation
 from lib.sweep import main as sweep_main
 from lib.tables.ablation import CURVE_COLUMNS, RANDOM_CURVE, RELATION_CURVE
 from lib.tables.necessity import NECESSITY_THRESHOLD, necessary_steps, over_training
-from tests.series_support import ABLATION_SETTINGS, TASK_STEP, TASK_STEPS
+from tests.series_support import ABLATION_SETTINGS, TASK_STEP, TASK_STEPS, local_ray
 
 
 def test_the_sweep_stores_the_curves_of_every_checkpoint(ablation_store: Path) -> None:
@@ -160,18 +159,9 @@ def test_bad_ablation_options_are_refused_before_any_job(
 def test_ray_stores_the_same_curves(
     task_series: Path, ablation_store: Path, tmp_path: Path
 ) -> None:
-    ray = pytest.importorskip("ray")
-    ray.init(
-        num_cpus=2,
-        object_store_memory=80 * 2**20,
-        include_dashboard=False,
-        runtime_env=copy.deepcopy(sw.RAY_RUNTIME_ENV),  # Ray edits it in place
-    )
-    try:
+    with local_ray():
         jobs = sw.plan_jobs([str(task_series)])
         results = sw.sweep(jobs, ABLATION_SETTINGS, str(tmp_path), engine="ray")
-    finally:
-        ray.shutdown()
     assert [r.status for r in results] == ["stored"] * len(TASK_STEPS)
     on_ray = read_ablation(Store(str(tmp_path)))
     in_process = read_ablation(Store(str(ablation_store)))
