@@ -1,18 +1,23 @@
 """The Training dynamics page's "Heads necessary" tab through AppTest: for a store swept with
 `--ablate` (the task series, `tests/series_support.py`), the chart and the table say the task's
 heads become necessary at the step they were planted; for a store without the causal check
-(written before it existed), every other view still opens and the tab gives the command."""
+(written before it existed), every other view still opens and the tab gives the command; the
+sidebar's sweep can ask for the check."""
 
 from __future__ import annotations
 
 import json
 import shlex
 from pathlib import Path
+from typing import ClassVar
+
+import pytest
 
 from lib.fixtures.planted import TASK_RELATION
 from lib.tables.necessity import NECESSITY_THRESHOLD
 from tests.series_support import TASK_STEP, TASK_STEPS
 from tests.test_training_page import open_page
+from ui import training
 
 TAB = "Heads necessary"
 
@@ -59,3 +64,36 @@ def test_a_store_without_the_causal_check_opens_and_says_how_to_add_it(
     revisions = argv[argv.index("--revisions") + 1].split(",")
     assert revisions == sorted(set(revisions), key=lambda r: int(r[4:]))
     assert not [c for c in page.get("vega_lite_chart") if "necessary from step" in c.proto.spec]
+
+
+class FinishedProcess:
+    """Stands in for the sweep's process: records its command, has already exited with 0."""
+
+    commands: ClassVar[list[list[str]]] = []
+
+    def __init__(self, command: list[str], **options: object) -> None:
+        self.commands.append(command)
+
+    def poll(self) -> int:
+        return 0
+
+
+def test_a_sweep_started_from_the_page_can_ask_for_the_causal_check(
+    task_series: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(training.subprocess, "Popen", FinishedProcess)
+    page = open_page()
+    fields = {box.label: box for box in page.sidebar.text_input}
+    fields["Model"].set_value(str(task_series))
+    fields["Store folder to write"].set_value(str(tmp_path / "store"))
+    (ablate,) = [box for box in page.sidebar.checkbox if "--ablate" in box.label]
+    ablate.check()
+    (start,) = [button for button in page.sidebar.button if button.label == "Start"]
+    start.click().run()
+    assert not page.exception
+    # The fake process wrote nothing: its store is empty, and the page says so.
+    assert [error.value for error in page.error] == [
+        f"{tmp_path / 'store'} holds no results yet: run python -m lib.sweep --out"
+    ]
+    (command,) = FinishedProcess.commands
+    assert command[1:4] == ["-m", "lib.sweep", "--model"] and command[-1] == "--ablate"
