@@ -18,6 +18,10 @@ from lib.charts.training import LEGEND_LABEL_LIMIT, PANEL_WIDTH, TOKENS_PER_STEP
 INTACT, REMOVED, RANDOM = "intact", "relation heads removed", "random heads removed (mean)"
 LINE_COLORS = {INTACT: "#1f77b4", REMOVED: RELATION_COLOR, RANDOM: RANDOM_COLOR}
 LINE_COLUMNS = {INTACT: "base_accuracy", REMOVED: "ablated_accuracy", RANDOM: "random_mean"}
+LINE_DASHES = {INTACT: [1, 0], REMOVED: [1, 0], RANDOM: [6, 3]}
+LINE_WIDTHS = {INTACT: 5, REMOVED: 2, RANDOM: 2}
+"""Intact is wide and random dashed, so either stays visible where the two coincide (before
+the model does the task, and wherever random heads cost nothing)."""
 NECESSITY_PANEL_HEIGHT = 200
 
 
@@ -43,6 +47,11 @@ def necessity_lines(steps: pd.DataFrame) -> pd.DataFrame:
     return long.assign(line=long["column"].map(names), tokens=long["step"] * TOKENS_PER_STEP)
 
 
+def style(values: dict[str, object]) -> alt.Scale:
+    """A scale giving each line of `LINE_COLORS` its value in `values`."""
+    return alt.Scale(domain=list(values), range=list(values.values()))
+
+
 def necessity_chart(steps: pd.DataFrame, necessary: pd.DataFrame) -> alt.ConcatChart:
     """One panel per (model, relation) of `steps` (`over_training`), lines of
     `necessity_lines`, the random band, and a dashed rule at `necessary`'s `necessary_step`
@@ -55,7 +64,7 @@ def necessity_chart(steps: pd.DataFrame, necessary: pd.DataFrame) -> alt.ConcatC
     color = alt.Color(
         "line:N",
         title=None,
-        scale=alt.Scale(domain=list(LINE_COLORS), range=list(LINE_COLORS.values())),
+        scale=style(LINE_COLORS),
         legend=alt.Legend(orient="bottom", labelLimit=LEGEND_LABEL_LIMIT),
     )
     tooltip = [
@@ -75,7 +84,14 @@ def necessity_chart(steps: pd.DataFrame, necessary: pd.DataFrame) -> alt.ConcatC
             .encode(x=x, y=alt.Y("random_low:Q", scale=scale), y2="random_high:Q"),
             alt.Chart(lines[lines["panel"] == name])
             .mark_line(point=True)
-            .encode(x=x, y=y, color=color, tooltip=tooltip),
+            .encode(
+                x=x,
+                y=y,
+                color=color,
+                strokeDash=alt.StrokeDash("line:N", scale=style(LINE_DASHES), legend=None),
+                strokeWidth=alt.StrokeWidth("line:N", scale=style(LINE_WIDTHS), legend=None),
+                tooltip=tooltip,
+            ),
         ]
         if not pd.isna(row.necessary_step):
             rule = pd.DataFrame({"step": [int(row.necessary_step)]})
