@@ -23,6 +23,7 @@ from lib.runs import sweep as sw
 from lib.runs.store import INTEGRITY, Store
 from lib.runs.stored_ablation import add_commands, read_ablation
 from lib.sweep import main as sweep_main
+from lib.synthetic import main as synthetic_main
 from lib.tables.ablation import CURVE_COLUMNS, RANDOM_CURVE, RELATION_CURVE
 from lib.tables.necessity import NECESSITY_THRESHOLD, necessary_steps, over_training
 from tests.series_support import ABLATION_SETTINGS, TASK_STEP, TASK_STEPS, local_ray
@@ -176,3 +177,14 @@ def test_arrow_keeps_every_curve_value(ablation_store: Path) -> None:
     hits = stored.curves["accuracy"] * stored.curves["step"].map(n_prompts)
     assert (hits - hits.round()).abs().max() < 1e-9
     assert pa.types.is_floating(pa.Table.from_pandas(stored.curves).schema.field("accuracy").type)
+
+
+def test_the_synthetic_command_writes_the_task_series(task_series: Path, tmp_path: Path) -> None:
+    steps = ",".join(map(str, TASK_STEPS))
+    argv = ["--series", "--steps", steps, "--task-from", str(TASK_STEP), "--out", str(tmp_path)]
+    assert synthetic_main(argv) == 0
+    for step in TASK_STEPS:
+        written = (tmp_path / f"step{step}" / "model.safetensors").read_bytes()
+        assert written == (task_series / f"step{step}" / "model.safetensors").read_bytes()
+    with pytest.raises(InputError, match="--task-from writes a series of its own"):
+        synthetic_main(["--task-from", "2", "--out", str(tmp_path / "other")])
