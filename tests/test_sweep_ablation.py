@@ -22,6 +22,7 @@ from lib.fixtures.planted import TASK_HEAD, TASK_RELATION
 from lib.runs import sweep as sw
 from lib.runs.store import INTEGRITY, Store
 from lib.runs.stored_ablation import add_commands, read_ablation
+from lib.scoring import provenance
 from lib.sweep import main as sweep_main
 from lib.synthetic import main as synthetic_main
 from lib.tables.ablation import CURVE_COLUMNS, RANDOM_CURVE, RELATION_CURVE
@@ -188,3 +189,18 @@ def test_the_synthetic_command_writes_the_task_series(task_series: Path, tmp_pat
         assert written == (task_series / f"step{step}" / "model.safetensors").read_bytes()
     with pytest.raises(InputError, match="--task-from writes a series of its own"):
         synthetic_main(["--task-from", "2", "--out", str(tmp_path / "other")])
+
+
+def test_the_curves_digest_follows_the_ablation_code_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Editing the causal check's code recomputes ablated jobs, never a plain table."""
+    for name in ("lib", provenance.SCORING_DATA):
+        shutil.copytree(provenance.ROOT / name, tmp_path / name)
+    monkeypatch.setattr(provenance, "ROOT", tmp_path)
+    scoring, ablation = provenance.scoring_code_digest.__wrapped__, provenance.code_digest
+    before = (scoring(), ablation(provenance.ABLATION_ENTRY))
+    with (tmp_path / provenance.ABLATION_ENTRY).open("a") as module:
+        module.write("# a change\n")
+    assert scoring() == before[0]
+    assert ablation(provenance.ABLATION_ENTRY) != before[1]
