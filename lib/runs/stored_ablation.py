@@ -86,8 +86,8 @@ class StoredAblation:
 
 def read_ablation(store: Store, warn: Warn = default_warn) -> StoredAblation:
     """Every job's curves and summary, one per (model, step) as `Store.read`; a table failing
-    its check is skipped (`warn`); `InputError` when the jobs' curves were asked for with
-    different settings."""
+    its check is skipped, and curves that do not decode count as missing (one line each to
+    `warn`); `InputError` when the jobs' curves were asked for with different settings."""
     curves, summaries, asked, seen = [], [], [], set()
     missing: dict[str, list[tuple[int, str]]] = {}
     store_settings: dict[str, Any] = {}
@@ -100,7 +100,11 @@ def read_ablation(store: Store, warn: Warn = default_warn) -> StoredAblation:
         if (model, step) in seen:
             continue
         seen.add((model, step))
-        found = job_ablation(stored)
+        try:
+            found = job_ablation(stored)
+        except InputError as error:
+            warn(f"skipped {error}: computed again by python -m lib.sweep --ablate")
+            found = None
         if found is None:
             missing.setdefault(model, []).append((step, revision))
             continue
