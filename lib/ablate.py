@@ -15,20 +15,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from lib.checkpoints.loader import check_source, load_model
+from lib.cli.ablation_options import ablation_options, ablation_settings
 from lib.cli.options import model_options, out_option
 from lib.cli.output import check_not_input, check_writable, say, write_output
 from lib.cli.progress_bar import progress_bar
 from lib.cli.scoring_options import load_options, print_relation_notes
 from lib.core.errors import CliParser, run_cli
 from lib.core.progress import subrange
-from lib.scoring.ablation import (
-    RANDOM_DRAWS,
-    ablation_curves,
-    check_request,
-    check_template,
-    write_ablation,
-)
-from lib.scoring.dynamic import SLOT, output_paths
+from lib.scoring.ablation import ablation_curves, check_request, write_ablation
+from lib.scoring.dynamic import output_paths
 from lib.scoring.relations import parse_relations
 from lib.tables.result_files import check_file_targets
 
@@ -37,19 +32,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = CliParser(
         prog="python -m lib.ablate",
         description=__doc__.split("\n")[0],
-        parents=[model_options(), load_options(), out_option("curves CSV to write")],
+        parents=[
+            model_options(),
+            load_options(),
+            ablation_options(),
+            out_option("curves CSV to write"),
+        ],
     )
     parser.add_argument("--relations", default="all", help="all or a,b,... (bundled names)")
-    parser.add_argument(
-        "--template",
-        help=f"one prompt template for every relation, with {SLOT} once after a space "
-        "(default: each relation's published one, docs/methods.md §10)",
-    )
-    parser.add_argument(
-        "--max-heads", type=int, help="relation heads removed at most (default: by model size)"
-    )
-    parser.add_argument("--random-draws", type=int, default=RANDOM_DRAWS, metavar="N")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the random heads")
     args = parser.parse_args(argv)
     check_source(args.model)
     check_writable(args.out)
@@ -57,7 +47,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     check_file_targets(output_paths(args.out))
     relations = parse_relations(args.relations)
     check_request(relations, args.max_heads, args.random_draws)
-    template = check_template(args.template) if args.template is not None else None
+    asked = ablation_settings(args)
     with progress_bar(description_width=60) as progress:
         loaded = load_model(
             args.model, args.revision, args.device, args.dtype, subrange(progress, 0, 0.05)
@@ -65,10 +55,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         result = ablation_curves(
             loaded,
             relations,
-            template,
-            args.max_heads,
-            args.random_draws,
-            args.seed,
+            asked.template,
+            asked.max_heads,
+            asked.draws,
+            asked.seed,
             subrange(progress, 0.05, 1),
         )
     summary, sidecar = write_output(args.out, lambda path: write_ablation(result, path))

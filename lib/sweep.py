@@ -3,18 +3,21 @@
     python -m lib.sweep --model SOURCE [--model SOURCE ...] [--revisions all|log|a,b,...]
         --out STORE [--device ...] [--dtype ...] [--relations ...] [--no-patterns]
         [--threshold NAME=VALUE ...] [--engine process|ray] [--ray-address ADDRESS]
+        [--ablate [--template TEXT] [--max-heads N] [--random-draws N] [--seed S]]
 
 What a SOURCE is, the jobs, the engines and the exit codes: `lib.runs.sweep`; the store:
-`lib.runs.store`.
+`lib.runs.store`; the causal check's curves kept with `--ablate`: `lib.runs.stored_ablation`.
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
 from collections.abc import Callable, Sequence
 
 from tqdm import tqdm  # a transformers dependency, pinned in requirements.txt
 
+from lib.cli.ablation_options import ablation_options, ablation_settings
 from lib.cli.output import say
 from lib.cli.scoring_options import scoring_options, scoring_settings
 from lib.core.errors import CliParser, InputError, run_cli
@@ -29,6 +32,8 @@ from lib.runs.sweep import (
     plan_jobs,
     sweep,
 )
+from lib.scoring.ablation import AblationSettings, check_request
+from lib.scoring.pipeline import ClassifySettings
 
 
 def terminal_report(total: int) -> tuple[Report, Callable[[], None]]:
@@ -61,12 +66,27 @@ def terminal_report(total: int) -> tuple[Report, Callable[[], None]]:
     return on_line, lambda: None
 
 
+def sweep_ablation(args: argparse.Namespace, classify: ClassifySettings) -> AblationSettings | None:
+    """The causal check asked for with `--ablate` (None without it); `InputError` for its
+    options without `--ablate`, or for `--ablate` with no bundled relation to ablate."""
+    asked = ablation_settings(args)
+    if not args.ablate:
+        if asked != AblationSettings():
+            raise InputError(
+                "--template, --max-heads, --random-draws and --seed set the causal check: add "
+                "--ablate, or leave them out"
+            )
+        return None
+    check_request(classify.relations, asked.max_heads, asked.draws)
+    return asked
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = CliParser(
         prog="python -m lib.sweep",
         description="Classify the heads of many checkpoints (models x revisions) into one "
         "results store, in process or on Ray.",
-        parents=scoring_options(),
+        parents=[*scoring_options(), ablation_options()],
     )
     parser.add_argument(
         "--model",
@@ -87,10 +107,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         help=f"Ray cluster to run on with --engine ray: {RAY_ADDRESS_FORMS}; default: "
         "$RAY_ADDRESS, else a local Ray started here",
     )
+    parser.add_argument(
+        "--ablate",
+        action="store_true",
+        help="also run the causal check (python -m lib.ablate) on every checkpoint, on its "
+        "bundled relations, and keep its curves in the store (docs/methods.md §10)",
+    )
     args = parser.parse_args(argv)
     if args.ray_address is not None and args.engine != "ray":
         raise InputError("--ray-address is for --engine ray; add it, or leave the address out")
-    settings = SweepSettings(scoring_settings(args), args.device, args.dtype)
+    classify = scoring_settings(args)
+    settings = SweepSettings(classify, args.device, args.dtype, sweep_ablation(args, classify))
     jobs = plan_jobs(args.model, args.revisions)
     if args.engine == "ray":  # a bad address or a cluster without GPUs: refused before the store
         connect_ray(args.ray_address, args.device)

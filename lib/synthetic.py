@@ -3,13 +3,15 @@ offline demo.
 
     python -m lib.synthetic --demo --out DIR
     python -m lib.synthetic --size 14m --out DIR          (or --shape LAYERS,HEADS,D_MODEL)
-    python -m lib.synthetic --series --out DIR --steps 0,1,4,64
+    python -m lib.synthetic --series --out DIR --steps 0,1,4,64 [--task-from STEP]
 
 `--demo` writes the planted 3-layer model, whose four planted heads classify as copying,
 suppression, country -> capital and previous token (the others, random, stay unclassified);
 a random `--size` or `--shape` has no head above threshold. `--series` writes a training
-series of tiny checkpoints with planted heads that appear at chosen steps. How the
-checkpoints are made: `lib.fixtures.synthetic`, `lib.fixtures.planted`.
+series of tiny checkpoints with planted heads that appear at chosen steps; with `--task-from`,
+one whose copying head carries the copying task from that step on (random weights before), for
+the causal check over training (`python -m lib.sweep --ablate`). How the checkpoints are made:
+`lib.fixtures.synthetic`, `lib.fixtures.planted`.
 """
 
 from __future__ import annotations
@@ -56,6 +58,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         "country_to_capital, previous_token (default: previous_token=4, copying=64, "
         "suppression=1000, country_to_capital=10000); a role set to -1 is never planted",
     )
+    series.add_argument(
+        "--task-from",
+        type=int,
+        metavar="STEP",
+        help="instead of the roles: random weights before STEP, and from STEP on a model whose "
+        f"head L{planted.TASK_HEAD[0]} H{planted.TASK_HEAD[1]} alone carries the "
+        f"{planted.TASK_RELATION} task (its heads become necessary at STEP: lib.sweep --ablate)",
+    )
     parser.add_argument("--out", type=Path, required=True, help="folder to write")
     args = parser.parse_args(argv)
     if args.demo:
@@ -65,8 +75,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         print(f"wrote {planted.build_demo(args.out)} (planted heads: {planted_heads()})")
         return 0
+    if args.task_from is not None and (not args.series or args.appear):
+        raise InputError("--task-from writes a series of its own: give it --series, no --appear")
     if args.series:
         steps = parse_steps(args.steps) if args.steps else planted.DEFAULT_SERIES_STEPS
+        if args.task_from is not None:
+            folders = planted.build_task_series(args.out, steps, args.task_from)
+            print(f"wrote {len(folders)} checkpoints to {args.out} (task from {args.task_from})")
+            return 0
         appearance = {**planted.DEFAULT_APPEARANCE, **parse_appearance(args.appear)}
         never = [role for role, step in appearance.items() if step < 0]
         folders = planted.build_series(

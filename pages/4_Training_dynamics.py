@@ -2,9 +2,11 @@
 
 Views: classified heads per score category over the swept steps; the layer chart at a step
 and at a few steps side by side; the emergence table (`lib.trajectory`); one head's scores
-over training. Several models of one store are drawn side by side. Session state
-(`training_*` keys): the store path, the last store read well (kept on screen when a new path
-is bad), the head picked in the emergence table, and a sweep started here (`ui.training`).
+over training; when each relation's heads become necessary (the causal check of
+`lib.sweep --ablate`, `ui.training_ablation`). Several models of one store are drawn side by
+side. Session state (`training_*` keys): the store path, the last store read well (kept on
+screen when a new path is bad), the head picked in the emergence table, and a sweep started
+here (`ui.training`).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from lib.tables import binning
 from lib.tables.head_table import to_csv_bytes
 from lib.tables.labels import UNCLASSIFIED
 from lib.tables.trajectory import DEFINITIONS, trajectories
-from ui import training
+from ui import training, training_ablation
 from ui.deployment import public_mode
 from ui.frame import require_frame
 from ui.state import kept_tabs
@@ -209,13 +211,14 @@ if rows.empty:
     st.info("Pick at least one model.")
     st.stop()
 steps = sorted(int(step) for step in rows["step"].unique())
-roles, over, layers, emergence, one = kept_tabs(
+roles, over, layers, emergence, one, necessary = kept_tabs(
     [
         "Roles over training",
         "Heads over training",
         "Layer chart by step",
         "Emergence table",
         "One head",
+        "Heads necessary",
     ],
     key="training_tab",
 )
@@ -229,3 +232,5 @@ with emergence:
     emergence_view(rows)
 with one:
     head_view(rows)
+with necessary:
+    training_ablation.view(url, chosen)

@@ -10,7 +10,8 @@ planted is written in `lib.fixtures.planted`). Every other head is random and la
 Fixtures: `planted_checkpoint` (`Planted`: path, heads, `where(label)`), `planted_model`
 (loaded on CPU, float32), `planted_classification` (its `classify_heads` result),
 `non_neox_folder` (a GPT-2 config), `pythia_14m_folder` (a random checkpoint of Pythia-14m's
-shape, 50304 embedding rows); `planted_series`, `planted_store` (`series_support`).
+shape, 50304 embedding rows); `planted_series`, `planted_store`, `task_series`,
+`ablation_store` (`series_support`).
 
 `mapping_checkpoint` is a second checkpoint of the same shape, random but for one head
 (`MAPPING_HEAD`) planted for a relation no bundled dataset has (`PlantedMapping.pairs`: 40
@@ -58,7 +59,12 @@ from lib.scoring.relations import single_token
 
 if importlib.util.find_spec("playwright") is not None:  # the GPU machine's image has none
     from tests.browser_support import browser, page, server_url  # noqa: F401 (browser fixtures)
-from tests.series_support import planted_series, planted_store  # noqa: F401 (sweep fixtures)
+from tests.series_support import (  # noqa: F401 (sweep fixtures)
+    ablation_store,
+    planted_series,
+    planted_store,
+    task_series,
+)
 
 MAPPING_DIMS = slice(2 * D_HEAD, 3 * D_HEAD)
 MAPPING_HEAD = (0, 2)

@@ -111,7 +111,8 @@ def test_auto_without_a_running_ray_is_one_line(
     monkeypatch.setattr(ray, "init", no_cluster)
     with pytest.raises(InputError, match=r"cannot run on Ray at auto: .*`ray start --head`"):
         sweep_on_ray(series, "--ray-address", "auto")
-    assert asked["address"] == "auto" and asked["runtime_env"] is sw.RAY_RUNTIME_ENV
+    assert asked["address"] == "auto" and asked["runtime_env"] == sw.RAY_RUNTIME_ENV
+    assert asked["runtime_env"] is not sw.RAY_RUNTIME_ENV  # a copy: Ray edits it in place
 
 
 def test_an_address_without_the_ray_engine_is_refused(series: Path) -> None:

@@ -27,7 +27,14 @@ from lib.synthetic import main as synthetic_main
 from lib.tables.labels import UNCLASSIFIED, Thresholds
 from lib.tables.trajectory import trajectories
 from lib.trajectory import main as trajectory_main
-from tests.series_support import RELATIONS, SETTINGS, STEPS, expected_label, first_step
+from tests.series_support import (
+    RELATIONS,
+    SETTINGS,
+    STEPS,
+    expected_label,
+    first_step,
+    local_ray,
+)
 
 WORDS = sorted({word.strip() for word in relation_words()})[500:540]
 
@@ -74,19 +81,10 @@ def test_trajectory_of_a_head_that_changes_role() -> None:
 def test_ray_gives_the_same_scores(
     planted_store: Path, planted_series: Path, tmp_path: Path
 ) -> None:
-    ray = pytest.importorskip("ray")
-    ray.init(
-        num_cpus=2,
-        object_store_memory=80 * 2**20,
-        include_dashboard=False,
-        runtime_env=sw.RAY_RUNTIME_ENV,
-    )
-    try:
+    with local_ray():
         results = sw.sweep(
             sw.plan_jobs([str(planted_series)]), SETTINGS, str(tmp_path), engine="ray"
         )
-    finally:
-        ray.shutdown()
     assert [r.status for r in results] == ["stored"] * len(STEPS)
     on_ray, in_process = Store(str(tmp_path)).read(), Store(str(planted_store)).read()
     pd.testing.assert_frame_equal(on_ray, in_process, check_exact=True)

@@ -51,7 +51,7 @@ def test_every_view_renders_the_planted_store(planted_store: Path) -> None:
     assert not page.error
     assert [tab.label for tab in page.tabs] == [
         "Roles over training", "Heads over training", "Layer chart by step", "Emergence table",
-        "One head",
+        "One head", "Heads necessary",
     ]  # fmt: skip
     _, over, at_step, multiples, _, head = specs(page)
     # Roles over training: a panel per planted label, each counting its one planted head.

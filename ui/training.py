@@ -54,13 +54,14 @@ def read_store(url: str, version: str) -> tuple[pd.DataFrame, pd.DataFrame, list
     return rows, failures, skipped
 
 
-def sweep_command(source: str, revisions: str, store: str) -> list[str]:
-    """The `python -m lib.sweep` command a page's sweep runs (defaults for everything else)."""
+def sweep_command(source: str, revisions: str, store: str, ablate: bool = False) -> list[str]:
+    """The `python -m lib.sweep` command a page's sweep runs (defaults for everything else;
+    `ablate`: also the causal check, `--ablate`)."""
     arguments = ["--model", source, "--revisions", revisions, "--out", store]
-    return [sys.executable, "-m", "lib.sweep", *arguments]
+    return [sys.executable, "-m", "lib.sweep", *arguments, *(["--ablate"] if ablate else [])]
 
 
-def start_sweep(source: str, revisions: str, store: str) -> None:
+def start_sweep(source: str, revisions: str, store: str, ablate: bool = False) -> None:
     """Start a sweep in its own process; its output goes to a log file the page can show.
     The process runs in `ROOT`: local paths are made absolute here first, once, so that it
     reads and writes the folders the page names (`InputError` for a store it cannot use)."""
@@ -70,7 +71,10 @@ def start_sweep(source: str, revisions: str, store: str) -> None:
     log = Path(tempfile.mkstemp(prefix="sweep-", suffix=".log")[1])
     with log.open("wb") as file:
         process = subprocess.Popen(
-            sweep_command(source, revisions, store), cwd=PROJECT_ROOT, stdout=file, stderr=file
+            sweep_command(source, revisions, store, ablate),
+            cwd=PROJECT_ROOT,
+            stdout=file,
+            stderr=file,
         )
     st.session_state[SWEEP] = StartedSweep(process, store, log)
     st.session_state[NEXT_STORE] = store
@@ -104,12 +108,17 @@ def sweep_form() -> None:
             "Revisions", "all", help="all, log, or a comma list such as step0,step1000,main."
         )
         store = st.text_input("Store folder to write", help="Created if missing; resumable.")
+        ablate = st.checkbox(
+            "Also the causal check (--ablate)",
+            help="At every step, remove each relation's heads and as many random heads, and keep "
+            "the accuracies: the Heads necessary tab (docs/methods.md §10). Slower.",
+        )
         if st.form_submit_button("Start", disabled=running()):
             if not source.strip() or not store.strip():
                 st.error("Give a model and a store folder.")
             else:
                 try:
-                    start_sweep(source.strip(), revisions.strip(), store.strip())
+                    start_sweep(source.strip(), revisions.strip(), store.strip(), ablate)
                 except InputError as error:
                     st.error(str(error))
                 else:

@@ -10,7 +10,9 @@ with `s3fs` installed and the usual AWS credentials; docs/methods.md §9). Layou
 Rows: `model` (a hub id, or a series folder's absolute path), `revision`, `step` (int;
 `main` = 143000), `layer`, `head`, every column of `lib.classify`'s per-head table (scores as
 fractions, `label`, `score`), then `settings_digest` (what the job's numbers depend on, see
-`lib.sweep.job_digest`) and `settings` (the classification's settings record, JSON).
+`lib.sweep.job_digest`) and `settings` (the classification's settings record, JSON). A table
+may carry extra entries in its file's metadata (keys `EXTRA` + name, under its checksum): the
+causal check's curves of a sweep with `--ablate` (`lib.runs.stored_ablation`).
 
 Each job's file is written under a hidden temporary name (`.tmp-...`) and renamed into place,
 so a reader never sees half a table and a killed sweep leaves nothing that is served later;
@@ -51,8 +53,8 @@ import re
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import fsspec
@@ -71,6 +73,8 @@ FAILURES = "_failures"
 PLAN = "_sweep.json"
 FAILURE_COLUMNS = ("model", "revision", "step", "settings_digest", "error")
 INTEGRITY = b"head_atlas_integrity"
+EXTRA = b"head_atlas_extra:"
+"""Prefix of the metadata keys of a table's extra entries (`Store.write_table`'s `extra`)."""
 TEMPORARY = ".tmp-"
 MAX_SETTING_TEXT = 80
 """A setting's value is cut to this many characters in a message (a long relation list)."""
@@ -147,11 +151,13 @@ def settings_differences(groups: Sequence[dict[str, Any]]) -> list[str]:
 @dataclass(frozen=True)
 class StoredTable:
     """A job's table as read from the store and checked: `table` (Arrow, without metadata),
-    the `store_settings` it was swept with, and its file's `path`."""
+    the `store_settings` it was swept with, its file's `path`, and the `extra` entries written
+    with it (by name; e.g. the causal check's curves, `lib.runs.stored_ablation`)."""
 
     path: str
     table: pa.Table
     store_settings: dict[str, Any]
+    extra: dict[str, bytes] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -217,14 +223,18 @@ class Store:
         digest: str,
         settings: dict,
         store_settings: dict[str, Any],
+        extra: Mapping[str, bytes] | None = None,
     ) -> None:
         """Store a finished job's per-head table (rows keyed by `job`) with its integrity
-        record (module docstring), replacing any earlier table or failure of the same job."""
+        record (module docstring), replacing any earlier table or failure of the same job.
+        `extra` entries (by name) go in the same file's metadata, under the same checksum."""
         rows = table.assign(model=job.model, revision=job.revision, step=job.step)
         rows = rows.assign(**{DIGEST: digest, SETTINGS: json.dumps(settings, sort_keys=True)})
         first = list(KEY_COLUMNS)
         rows = rows[first + [c for c in rows.columns if c not in first]]
         arrow = pa.Table.from_pandas(rows, preserve_index=False)
+        entries = {EXTRA + name.encode(): data for name, data in (extra or {}).items()}
+        arrow = arrow.replace_schema_metadata({**(arrow.schema.metadata or {}), **entries})
         record: dict[str, Any] = {"rows": arrow.num_rows, "store_settings": store_settings}
         record["sha256"] = table_digest(arrow, record)
         metadata = {**(arrow.schema.metadata or {}), INTEGRITY: json.dumps(record).encode()}
@@ -285,7 +295,12 @@ class Store:
             raise InputError(f"{name} is damaged: its rows or record do not match")
         if actual != expected:
             raise InputError(f"{name} is damaged: its checksum differs")
-        return StoredTable(path, table.replace_schema_metadata(None), settings)
+        extra = {
+            key.removeprefix(EXTRA).decode(errors="replace"): value
+            for key, value in (table.schema.metadata or {}).items()
+            if key.startswith(EXTRA)
+        }
+        return StoredTable(path, table.replace_schema_metadata(None), settings, extra)
 
     def tables(self, warn: Warn = warn_on_stderr) -> Iterator[StoredTable]:
         """Every stored table that passes its check; `warn` gets one line per other file."""

@@ -5,15 +5,17 @@ A SOURCE is a catalog hub id (`EleutherAI/pythia-70m`, its revisions are the hub
 checkpoints) or a local series folder whose subfolders `step<N>` are `save_pretrained`
 checkpoints (`python -m lib.synthetic --series` writes one). One job per (model, revision):
 load it (`lib.checkpoints.loader.load_model`), score it (`lib.scoring.pipeline.classify_heads`),
-write its table into the store, release the model. Jobs whose table is stored with the same settings
-digest (`job_digest`) are not run again; a failed job is recorded in the store with its one-line
-reason and the sweep goes on. Exit code 0 when every job has its table, 1 when one failed,
-2 for bad input. docs/methods.md §9.
+write its table into the store (with `--ablate`, also the causal check's curves of the same
+loaded model, `lib.runs.stored_ablation`), release the model. Jobs whose table is stored with
+the same settings digest (`job_digest`) are not run again; a failed job is recorded in the
+store with its one-line reason and the sweep goes on. Exit code 0 when every job has its
+table, 1 when one failed, 2 for bad input. docs/methods.md §9.
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import ctypes
 import gc
 import hashlib
@@ -28,18 +30,21 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import pandas as pd
 import torch
 import transformers
 
-from lib.checkpoints.loader import is_folder_source, load_model, read_config
+from lib.checkpoints.loader import LoadedModel, is_folder_source, load_model, read_config
 from lib.checkpoints.validation import check_config
 from lib.core.catalog import LOG_STEPS, REVISIONS, size_of, step_of
 from lib.core.errors import InputError, is_whole_number
 from lib.core.paths import PROJECT_ROOT
 from lib.runs.classification import RunRequest, model_key, result_key
 from lib.runs.store import JobKey, Store, settings_differences
+from lib.runs.stored_ablation import ablation_entries
+from lib.scoring.ablation import AblationSettings, ablation_curves
 from lib.scoring.pipeline import ClassifySettings, classify_heads
-from lib.scoring.provenance import scoring_code_digest
+from lib.scoring.provenance import ablation_code_digest, scoring_code_digest
 
 ENGINES = ("process", "ray")
 REVISION_SETS = (
@@ -87,11 +92,15 @@ class Job:
 
 @dataclass(frozen=True)
 class SweepSettings:
-    """How every job loads and scores its checkpoint."""
+    """How every job loads and scores its checkpoint; with `ablation`, each job also runs the
+    causal check on its relations (`ablation_curves`, docs/methods.md §10) on the same loaded
+    model, its static scores the job's own, and stores the curves with its table
+    (`lib.runs.stored_ablation`)."""
 
     classify: ClassifySettings = field(default_factory=ClassifySettings)
     device: str = "auto"
     dtype: str = "auto"
+    ablation: AblationSettings | None = None
 
 
 @dataclass(frozen=True)
@@ -207,10 +216,14 @@ def job_digest(job: Job, settings: SweepSettings) -> str:
     of the job (`lib.runs.classification.result_key`: the checkpoint by hub commit or folder
     fingerprint, resolved device and dtype, relations and pattern settings, scoring-code
     digest, torch and transformers versions) and the thresholds, since a stored table carries
-    its labels. One definition serves the cache and the store (docs/methods.md §7)."""
+    its labels. One definition serves the cache and the store (docs/methods.md §7). With
+    `settings.ablation`, also what its curves depend on (`asked_ablation`, and the causal
+    check's code digest), so a sweep with `--ablate` recomputes a job stored without it."""
     request = RunRequest(job.source, job.revision, settings.device, settings.dtype)
     key = result_key(model_key(request), settings.classify)
     record = {"result_key": key.digest, "thresholds": asdict(settings.classify.thresholds)}
+    if settings.ablation is not None:
+        record["ablation"] = {**asked_ablation(settings), "code": ablation_code_digest()}
     return hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -230,6 +243,15 @@ def store_settings(settings: SweepSettings) -> dict[str, Any]:
         "patterns": asdict(classify.patterns) if classify.patterns else None,
         "dtype": settings.dtype,
     }
+
+
+def asked_ablation(settings: SweepSettings) -> dict[str, Any]:
+    """The causal check a sweep asks for (`lib.runs.stored_ablation`'s `asked`): its settings
+    and the relations, the sweep's bundled ones (each on its own template, docs/methods.md
+    §10); empty without `settings.ablation`."""
+    if settings.ablation is None:
+        return {}
+    return {**asdict(settings.ablation), "relations": list(settings.classify.relations)}
 
 
 def refuse_other_settings(
@@ -276,6 +298,7 @@ def run_job(job: Job, settings: SweepSettings, store_url: str) -> JobResult:
         loaded = load_model(job.source, job.revision, settings.device, settings.dtype)
         try:
             result = classify_heads(loaded, settings.classify)
+            extra = ablation_of(loaded, result.table, settings)
         finally:
             device = loaded.device
             del loaded  # the model goes before the next job loads (memory stays flat)
@@ -283,11 +306,31 @@ def run_job(job: Job, settings: SweepSettings, store_url: str) -> JobResult:
         record = {**result.settings, "settings_digest": digest}
         record |= {"scoring_code_digest": scoring_code_digest(), "requested_dtype": settings.dtype}
         table = result.table.drop(columns=["model", "revision"])
-        store.write_table(job.key, table, digest, record, store_settings(settings))
+        store.write_table(job.key, table, digest, record, store_settings(settings), extra)
     except Exception as error:  # every failure is a recorded result, not a crash
         store.write_failure(job.key, digest, one_line(error))
         return JobResult(job, "failed", one_line(error), time.perf_counter() - start)
     return JobResult(job, "stored", None, time.perf_counter() - start)
+
+
+def ablation_of(
+    loaded: LoadedModel, static: pd.DataFrame, settings: SweepSettings
+) -> dict[str, bytes]:
+    """The causal check of a job's loaded model, as its table's extra entries (none without
+    `settings.ablation`); `static` is the job's classification, whose scores rank the heads."""
+    asked = settings.ablation
+    if asked is None:
+        return {}
+    result = ablation_curves(
+        loaded,
+        settings.classify.relations,
+        asked.template,
+        asked.max_heads,
+        asked.draws,
+        asked.seed,
+        static=static,
+    )
+    return ablation_entries(result.curves, result.settings, asked_ablation(settings))
 
 
 def release(device: torch.device) -> None:
@@ -407,7 +450,7 @@ def connect_ray(ray_address: str | None, device: str) -> None:
                 address=address,
                 include_dashboard=False,
                 object_store_memory=None if address else LOCAL_RAY_OBJECT_STORE,
-                runtime_env=RAY_RUNTIME_ENV,
+                runtime_env=copy.deepcopy(RAY_RUNTIME_ENV),  # Ray edits it in place
             )
         except (ConnectionError, ValueError) as error:  # Ray's words for a cluster not there
             where = f"Ray at {address}" if address else "a local Ray"

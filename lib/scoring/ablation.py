@@ -83,6 +83,18 @@ MAX_CONTROL_OVERLAP = 0.15
 MAX_CONTROL_GAP = 0.2
 
 
+@dataclass(frozen=True)
+class AblationSettings:
+    """What a causal check asks for besides its relations (`ablation_curves`): one `template`
+    for every relation (None: each relation's own), `max_heads` (None: `max_heads_for` the
+    model), random `draws` and their `seed`."""
+
+    template: str | None = None
+    max_heads: int | None = None
+    draws: int = RANDOM_DRAWS
+    seed: int = 0
+
+
 def max_heads_for(n_heads: int) -> int:
     """How many relation heads are removed at most, for a model of `n_heads` heads in all (the
     published rule)."""
@@ -334,13 +346,16 @@ def ablation_curves(
     progress: Progress | None = None,
     batch_size: int | None = None,
     only: tuple[str, ...] | None = None,
+    static: pd.DataFrame | None = None,
 ) -> AblationResult:
     """The three curves of every valid one of `relations` (bundled names), or of those among
     them named in `only` (the others then serve as control candidates alone), and their
     summary.
 
-    Static scores come from `classify_heads` (no patterns) on the same model; `template`
-    replaces every relation's own; `max_heads` defaults to `max_heads_for` the model."""
+    Static scores come from `static` (the model's `classify_heads` table, computed already: a
+    sweep's job) when it has every relation's `score_<relation>` column, else from
+    `classify_heads` (no patterns) here; `template` replaces every relation's own;
+    `max_heads` defaults to `max_heads_for` the model."""
     check_request(relations, max_heads, draws)
     model, tokenizer = loaded.model, loaded.tokenizer
     valid, skipped = tokenize_relations(tokenizer, relations)
@@ -352,7 +367,8 @@ def ablation_curves(
     shape = (model.config.num_hidden_layers, model.config.num_attention_heads)
     limit = max_heads if max_heads is not None else max_heads_for(shape[0] * shape[1])
     settings = ClassifySettings(relations=tuple(r.name for r in valid), patterns=None)
-    static = classify_heads(loaded, settings, subrange(progress, 0, 0.05)).table
+    if static is None or any(f"score_{r.name}" not in static for r in valid):
+        static = classify_heads(loaded, settings, subrange(progress, 0, 0.05)).table
     scores = {r.name: static[f"score_{r.name}"].to_numpy().reshape(shape) for r in valid}
     templates = {r.name: template or template_of(r.name) for r in valid}
     tasks = {r.name: make_task(tokenizer, r, templates[r.name]) for r in valid}

@@ -22,6 +22,8 @@ from lib.core.paths import PROJECT_ROOT as ROOT
 
 SCORING_ENTRY = "lib/scoring/pipeline.py"
 """The module of `classify_heads`, where every score is computed from."""
+ABLATION_ENTRY = "lib/scoring/ablation.py"
+"""The module of the causal check (`ablation_curves`), which scores through the pipeline too."""
 SCORING_DATA = "data/relations"
 SCORING_CODE = ("lib/scoring/", "lib/checkpoints/neox.py")
 """The files that decide a number, as paths from the project root (a folder ends in `/`)."""
@@ -59,11 +61,11 @@ def is_scoring_code(path: Path) -> bool:
     )
 
 
-def scoring_modules() -> list[Path]:
-    """`SCORING_ENTRY` and every scoring-code module it imports, directly or through other
+def scoring_modules(entry: str = SCORING_ENTRY) -> list[Path]:
+    """`entry` and every scoring-code module it imports, directly or through other
     scoring-code modules, sorted."""
     found: set[Path] = set()
-    todo = [ROOT / SCORING_ENTRY]
+    todo = [ROOT / entry]
     while todo:
         path = todo.pop()
         if path not in found:
@@ -76,7 +78,20 @@ def scoring_modules() -> list[Path]:
 def scoring_code_digest() -> str:
     """sha256 (16 hex digits) of `scoring_modules()` and every relation file, by path and
     bytes."""
-    files = scoring_modules() + sorted((ROOT / SCORING_DATA).rglob("*.json"))
+    return code_digest(SCORING_ENTRY)
+
+
+@cache
+def ablation_code_digest() -> str:
+    """The same digest for the causal check: `scoring_modules(ABLATION_ENTRY)` (the pipeline
+    included) and every relation file. A sweep's stored curves depend on it."""
+    return code_digest(ABLATION_ENTRY)
+
+
+def code_digest(entry: str) -> str:
+    """sha256 (16 hex digits) of `scoring_modules(entry)` and every relation file, by path
+    and bytes."""
+    files = scoring_modules(entry) + sorted((ROOT / SCORING_DATA).rglob("*.json"))
     digest = hashlib.sha256()
     for path in files:
         digest.update(str(path.relative_to(ROOT)).encode() + b"\0")
