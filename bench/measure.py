@@ -118,11 +118,21 @@ def run_python(args: list[str], cache_dir: str) -> subprocess.CompletedProcess[s
     """`python *args` in a fresh process, to completion (it must succeed), output captured; with
     an empty result cache `cache_dir`, the hub offline and public mode off, so every run scores
     from scratch and may read local folders."""
+    return subprocess.run(
+        [sys.executable, *args],
+        env=fresh_env(cache_dir),
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+
+
+def fresh_env(cache_dir: str) -> dict[str, str]:
+    """This process's environment with the result cache at `cache_dir` (empty: every run scores
+    from scratch), the hub offline and public mode off (local folders may be read)."""
     env = {**os.environ, "HEAD_ATLAS_CACHE_DIR": cache_dir, "HF_HUB_OFFLINE": "1"}
     env.pop("HEAD_ATLAS_PUBLIC", None)
-    return subprocess.run(
-        [sys.executable, *args], env=env, check=True, capture_output=True, text=True
-    )
+    return env
 
 
 def peak_flops(device: torch.device) -> float | None:

@@ -7,6 +7,7 @@ memory measurement in a fresh process runs on the model that was timed.
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,9 +18,16 @@ import transformers
 
 from bench.measure import cuda_peak_extra, in_fresh_process, sampled_peak_rss
 from lib.checkpoints.loader import DTYPES, LoadedModel, load_model, resolve_device
-from lib.core.catalog import pythia_size
+from lib.checkpoints.validation import NeoxShape
+from lib.core.catalog import bytes_per_element, pythia_size
+from lib.core.errors import InputError
 from lib.fixtures.pythia_tokenizer import pythia_tokenizer
-from lib.fixtures.synthetic import build_checkpoint, pythia_config, random_model
+from lib.fixtures.synthetic import (
+    build_checkpoint,
+    pythia_config,
+    random_model,
+    write_hub_checkpoint,
+)
 from lib.scoring.operations import OperationScores, operation_scores
 from lib.scoring.patterns import (
     DEFAULT_PATTERN_SETTINGS,
@@ -64,6 +72,32 @@ def size_checkpoint(size: str) -> Path:
     return checkpoint(
         ModelSpec(pythia.name, shape, pythia.vocab_rows, "float32", "cpu", "checkpoint")
     )
+
+
+def hub_size_checkpoint(size: str, dtype: str = "bfloat16", root: Path = CHECKPOINTS) -> Path:
+    """The checkpoint folder of a catalog size stored as the hub stores it (`dtype` safetensors,
+    hub names, sharded past 5 GB: `lib.fixtures.synthetic.write_hub_checkpoint`, one tensor at a
+    time), under `root`, written on first use: into a `.partial` sibling, renamed when complete,
+    so an interrupted write is never reused."""
+    pythia = pythia_size(size)
+    shape = NeoxShape(
+        pythia.n_layers, pythia.n_heads, pythia.d_model, 4 * pythia.d_model, pythia.vocab_rows
+    )
+    folder = root / f"{pythia.name}-v{pythia.vocab_rows}-{dtype}-seed{SEED}-hub"
+    if not folder.is_dir():
+        root.mkdir(parents=True, exist_ok=True)
+        needed = pythia.n_params * bytes_per_element(DTYPES[dtype])
+        free = shutil.disk_usage(root).free
+        if needed > free:
+            raise InputError(
+                f"the {pythia.name} {dtype} checkpoint needs {needed / 1e9:.1f} GB but {root} "
+                f"has {free / 1e9:.1f} GB free"
+            )
+        partial = folder.with_name(folder.name + ".partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        write_hub_checkpoint(partial, shape, seed=SEED, dtype=DTYPES[dtype])
+        partial.rename(folder)
+    return folder
 
 
 def load(spec: ModelSpec) -> LoadedModel:
