@@ -417,7 +417,7 @@ def open_checkpoint(
         # Pattern scores need attention weights, which only eager attention returns.
         attn_implementation="eager",
     )
-    report(1.0, f"opened {source}")
+    report(1.0, f"opened {source}: its weights are read one layer at a time")
     return StreamedCheckpoint(
         weights=CheckpointWeights.open(checked.folder, checked.shape),
         config=config,
@@ -428,3 +428,25 @@ def open_checkpoint(
         dtype=checked.dtype,
         commit=checked.commit,
     )
+
+
+WEIGHT_READS = ("streamed", "whole")
+"""How a scoring command reads a checkpoint: `streamed`, one layer at a time
+(`open_checkpoint`), or `whole`, the model loaded by transformers (`load_model`): the
+reference, with the same scores."""
+
+
+def open_for_scoring(
+    source: str,
+    revision: str = "main",
+    device: str = "auto",
+    dtype: str = "auto",
+    progress: Progress | None = None,
+    pinned: str | None = None,
+    weights: str = "streamed",
+) -> LoadedModel | StreamedCheckpoint:
+    """`source` read as `weights` says (`WEIGHT_READS`), after the same checks."""
+    if weights not in WEIGHT_READS:
+        raise InputError(f"unknown weights {weights!r}; choose one of {', '.join(WEIGHT_READS)}")
+    opener = open_checkpoint if weights == "streamed" else load_model
+    return opener(source, revision, device, dtype, progress, pinned)
