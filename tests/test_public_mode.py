@@ -38,9 +38,9 @@ def test_refuses_local_folders_and_large_or_foreign_models() -> None:
     mode.check_source("EleutherAI/pythia-160m-deduped", is_folder=False)
     with pytest.raises(InputError, match="does not load local folders"):
         mode.check_source("/tmp/checkpoint", is_folder=True)
-    with pytest.raises(InputError, match=r"up to 1.4b .*pythia-2.8b"):
+    with pytest.raises(InputError, match=r"up to 1\.4b .*pythia-2\.8b"):
         mode.check_source("EleutherAI/pythia-2.8b", is_folder=False)
-    with pytest.raises(InputError, match="up to 1.4b"):
+    with pytest.raises(InputError, match=r"up to 1\.4b"):
         mode.check_source("gpt2", is_folder=False)
 
 

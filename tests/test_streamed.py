@@ -31,6 +31,7 @@ from lib.scoring.operations import salient_operations
 from lib.scoring.patterns import layer_attentions, ordinary_token_ids, repeated_random_tokens
 from lib.scoring.pipeline import ClassifySettings, classify_heads
 from lib.scoring.precision import float32_forward, float32_matmul
+from lib.tables.labels import PATTERNS
 from tests.conftest import FEW_RELATIONS, Planted
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -38,14 +39,15 @@ PUBLIC_MEMORY_BYTES = 2.7e9
 """Streamlit Community Cloud's memory (lib.app.public_mode)."""
 
 
+ALL = ClassifySettings()
+PATTERN_SETTINGS = ALL.patterns
+
+
 def score_columns(table: pd.DataFrame) -> list[str]:
     return [c for c in table.columns if c.startswith(("score_", "suppression_")) or c in PATTERNS]
 
 
-PATTERNS = ("previous_token", "duplicate_token", "induction", "first_token")
-
-
-def assert_identical(folder: Path, dtype: str = "auto", settings=ClassifySettings()) -> None:
+def assert_identical(folder: Path, dtype: str = "auto", settings: ClassifySettings = ALL) -> None:
     """Every score column of the streamed run equals the whole-model run's exactly."""
     whole = classify_heads(load_model(str(folder), device="cpu", dtype=dtype), settings).table
     streamed = classify_heads(open_checkpoint(str(folder), device="cpu", dtype=dtype), settings)
@@ -100,7 +102,9 @@ def test_the_layer_loop_equals_the_models_own_forward_pass(planted_model_loaded)
     """The pattern pass, one `GPTNeoXLayer` at a time, returns the very attentions of
     transformers' whole-model forward (the path before streaming)."""
     model = planted_model_loaded.model
-    tokens = repeated_random_tokens(ordinary_token_ids(planted_model_loaded.tokenizer), _SETTINGS)
+    tokens = repeated_random_tokens(
+        ordinary_token_ids(planted_model_loaded.tokenizer), PATTERN_SETTINGS
+    )
     with torch.inference_mode(), float32_forward(model):
         expected = model.base_model(tokens, output_attentions=True).attentions
     with torch.inference_mode(), float32_matmul():
@@ -114,9 +118,6 @@ def planted_model_loaded(planted_tokenizer, tmp_path: Path):
     model = planted_model(planted_tokenizer).to(torch.bfloat16)
     folder = save_checkpoint(model, planted_tokenizer, tmp_path / "bf16")
     return load_model(str(folder), device="cpu", dtype="bfloat16")
-
-
-_SETTINGS = ClassifySettings().patterns
 
 
 def test_salient_operations_equal_streamed_and_whole(planted_checkpoint: Planted) -> None:
@@ -203,4 +204,4 @@ def test_public_modes_cap_is_the_largest_size_the_streamed_estimate_fits_with_a_
 
     allowed = [name for name in SIZES if fits(name)]
     assert allowed == list(SIZES)[: len(allowed)]  # the estimate grows with the size
-    assert DEFAULT_MAX_SIZE == allowed[-1]
+    assert allowed[-1] == DEFAULT_MAX_SIZE
