@@ -33,6 +33,7 @@ from lib.scoring.pipeline import ClassifySettings, classify_heads
 from lib.scoring.precision import float32_forward, float32_matmul
 from lib.tables.labels import PATTERNS
 from tests.conftest import FEW_RELATIONS, Planted
+from tests.test_hub import COMMIT, REPO, hub_cache  # noqa: F401 (the hub cache fixture)
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 PUBLIC_MEMORY_BYTES = 2.7e9
@@ -47,15 +48,20 @@ def score_columns(table: pd.DataFrame) -> list[str]:
     return [c for c in table.columns if c.startswith(("score_", "suppression_")) or c in PATTERNS]
 
 
+def assert_same_scores(whole: pd.DataFrame, streamed: pd.DataFrame) -> None:
+    """Every score column of `streamed` equals `whole`'s exactly, and so do the labels."""
+    columns = score_columns(whole)
+    assert columns and columns == score_columns(streamed)
+    for column in columns:
+        assert np.array_equal(whole[column].to_numpy(), streamed[column].to_numpy()), column
+    assert whole["label"].tolist() == streamed["label"].tolist()
+
+
 def assert_identical(folder: Path, dtype: str = "auto", settings: ClassifySettings = ALL) -> None:
-    """Every score column of the streamed run equals the whole-model run's exactly."""
+    """The streamed run of `folder` scores every head exactly as the whole-model run."""
     whole = classify_heads(load_model(str(folder), device="cpu", dtype=dtype), settings).table
     streamed = classify_heads(open_checkpoint(str(folder), device="cpu", dtype=dtype), settings)
-    columns = score_columns(whole)
-    assert len(columns) > 4 and columns == score_columns(streamed.table)
-    for column in columns:
-        assert np.array_equal(whole[column].to_numpy(), streamed.table[column].to_numpy()), column
-    assert whole["label"].tolist() == streamed.table["label"].tolist()
+    assert_same_scores(whole, streamed.table)
 
 
 @pytest.fixture(scope="module")
@@ -96,6 +102,29 @@ def test_streamed_scores_equal_on_a_sharded_folder(planted_tokenizer, tmp_path: 
     assert (tmp_path / "model.safetensors.index.json").is_file()
     assert len(list(tmp_path.glob("model-*.safetensors"))) > 2
     assert_identical(tmp_path)
+
+
+@pytest.mark.usefixtures("hub_cache")
+def test_a_hub_snapshot_streams_with_the_same_scores() -> None:
+    settings = ClassifySettings(relations=("name_copying", "country_to_capital_wikidata"))
+    whole = classify_heads(load_model(REPO, "main", device="cpu"), settings)
+    streamed = classify_heads(open_checkpoint(REPO, "main", device="cpu"), settings)
+    assert_same_scores(whole.table, streamed.table)
+    assert streamed.settings["commit"] == whole.settings["commit"] == COMMIT
+
+
+def test_an_unembedding_named_lm_head_is_read_too(planted_checkpoint: Planted, tmp_path) -> None:
+    """Files written by transformers' own class name `W_U` `lm_head.weight`, hub files
+    `embed_out.weight`: both are read, to the same scores."""
+    folder = tmp_path / "lm_head"
+    shutil.copytree(planted_checkpoint.path, folder)
+    tensors = load_file(folder / "model.safetensors")
+    tensors["lm_head.weight"] = tensors.pop("embed_out.weight")
+    save_file(tensors, folder / "model.safetensors", metadata={"format": "pt"})
+    settings = ClassifySettings(relations=("name_copying",), patterns=None)
+    whole = classify_heads(load_model(str(planted_checkpoint.path), device="cpu"), settings)
+    streamed = classify_heads(open_checkpoint(str(folder), device="cpu"), settings)
+    assert_same_scores(whole.table, streamed.table)
 
 
 def test_the_layer_loop_equals_the_models_own_forward_pass(planted_model_loaded) -> None:
