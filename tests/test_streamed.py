@@ -234,3 +234,15 @@ def test_public_modes_cap_is_the_largest_size_the_streamed_estimate_fits_with_a_
     allowed = [name for name in SIZES if fits(name)]
     assert allowed == list(SIZES)[: len(allowed)]  # the estimate grows with the size
     assert allowed[-1] == DEFAULT_MAX_SIZE
+
+
+def test_a_streamed_run_that_will_not_fit_suggests_no_smaller_dtype(
+    planted_checkpoint: Planted, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The compute is float32 whatever the load dtype: only the whole model shrinks in 16 bits."""
+    monkeypatch.setattr(lib.checkpoints.loader, "free_memory", lambda device: 1000)
+    folder = str(planted_checkpoint.path)
+    with pytest.raises(InputError, match=r"pick a smaller model or another device$"):
+        open_checkpoint(folder, device="cpu", dtype="float32")
+    with pytest.raises(InputError, match=r"pick a smaller model or a 2-byte dtype \(bfloat16\)$"):
+        load_model(folder, device="cpu", dtype="float32")

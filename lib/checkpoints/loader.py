@@ -262,12 +262,22 @@ def free_memory_by_holder(device: torch.device) -> dict[str, int]:
     return {holder.type: free_memory(holder) for holder in holders}
 
 
-def check_memory(needed: int, device: torch.device, source: str, dtype: torch.dtype) -> None:
-    """`InputError` when `needed` bytes do not fit one of `free_memory_by_holder(device)`."""
+def check_memory(
+    needed: int,
+    device: torch.device,
+    source: str,
+    dtype: torch.dtype,
+    dtype_matters: bool = True,
+) -> None:
+    """`InputError` when `needed` bytes do not fit one of `free_memory_by_holder(device)`; a
+    2-byte dtype is suggested only when it would shrink `needed` (`dtype_matters`: not for a
+    run reading the weights layer by layer, whose compute is float32)."""
     for holder, free in free_memory_by_holder(device).items():
         if needed > free:
             two_bytes = bytes_per_element(dtype) <= 2
-            remedy = "another device" if two_bytes else "a 2-byte dtype (bfloat16)"
+            remedy = (
+                "another device" if two_bytes or not dtype_matters else "a 2-byte dtype (bfloat16)"
+            )
             raise InputError(
                 f"{source} needs about {needed / 2**30:.1f} GiB in "
                 f"{dtype_name(dtype)} but only {free / 2**30:.1f} GiB is free on "
@@ -314,14 +324,19 @@ def check_checkpoint(
     torch_dtype = resolve_dtype(dtype, target)
     report(0.0, f"reading the configuration of {source}")
     local = is_folder_source(source)
+
+    def check_fits(shape: NeoxShape) -> None:
+        dtype_matters = needed(shape, torch.float32) != needed(shape, torch.bfloat16)
+        check_memory(needed(shape, torch_dtype), target, source, torch_dtype, dtype_matters)
+
     if local:
         shape = inspect_folder(source)
-        check_memory(needed(shape, torch_dtype), target, source, torch_dtype)
+        check_fits(shape)
         folder = Path(source).expanduser()
         commit = pinned or folder_fingerprint(folder)
     else:
         shape, commit = hub_config(source, pinned or revision)
-        check_memory(needed(shape, torch_dtype), target, source, torch_dtype)
+        check_fits(shape)
         report(0.1, f"downloading (unless cached) the weights of {source}")
         folder = fetch_snapshot(source, commit)
         check_weights(folder, shape)
