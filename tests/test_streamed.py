@@ -27,6 +27,7 @@ from lib.fixtures.planted import planted_model
 from lib.fixtures.pythia_tokenizer import pythia_tokenizer
 from lib.fixtures.synthetic import build_checkpoint, save_checkpoint, train_tokenizer
 from lib.runs.resident import ModelKey, ResidentModel
+from lib.scoring.dynamic import DEFAULT_TEMPLATES, in_context
 from lib.scoring.operations import salient_operations
 from lib.scoring.patterns import layer_attentions, ordinary_token_ids, repeated_random_tokens
 from lib.scoring.pipeline import ClassifySettings, classify_heads
@@ -246,3 +247,16 @@ def test_a_streamed_run_that_will_not_fit_suggests_no_smaller_dtype(
         open_checkpoint(folder, device="cpu", dtype="float32")
     with pytest.raises(InputError, match=r"pick a smaller model or a 2-byte dtype \(bfloat16\)$"):
         load_model(folder, device="cpu", dtype="float32")
+
+
+@pytest.mark.parametrize("stored", ["float32", "bfloat16"])
+def test_in_context_scores_equal_streamed_and_whole(
+    stored: str, planted_tokenizer, tmp_path: Path
+) -> None:
+    """The in-context scores' layer loop runs on streamed layers too, to the same numbers."""
+    model = planted_model(planted_tokenizer).to(DTYPES[stored])
+    folder = str(save_checkpoint(model, planted_tokenizer, tmp_path / stored))
+    relations = ("general_copying_english_500", "country_to_capital_wikidata")
+    whole = in_context(load_model(folder, device="cpu"), relations, DEFAULT_TEMPLATES[:2])
+    streamed = in_context(open_checkpoint(folder, device="cpu"), relations, DEFAULT_TEMPLATES[:2])
+    pd.testing.assert_frame_equal(whole.table, streamed.table, check_exact=True)
