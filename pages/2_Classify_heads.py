@@ -1,8 +1,10 @@
 """Classify heads: score every attention head of a Pythia checkpoint, inspect it, chart it.
 
-The model is lent by one server-wide `ResidentModel` (one model resident, released before
-another loads); results come from the server-wide `ResultCache` (memory, then disk under
-`$HEAD_ATLAS_CACHE_DIR`), so a rerun, a reload or a restart shows the table at once.
+A run reads the checkpoint one layer at a time, never loading the whole model; the in-context
+check and the ablation load it on demand through one server-wide `ResidentModel` (one model
+resident, released before another loads). Results come from the server-wide `ResultCache`
+(memory, then disk under `$HEAD_ATLAS_CACHE_DIR`), so a rerun, a reload or a restart shows the
+table at once.
 
 After a run the page answers questions first: heads per label, the run's layer chart, and per
 finding the heads at or above its threshold, each a click away from the head inspector; then
@@ -126,7 +128,7 @@ def inspector(table: pd.DataFrame, thresholds: Thresholds) -> None:
             ),
         },
     )
-    if st.toggle("Show salient operations", help="Loads the model when it is not resident."):
+    if st.toggle("Show salient operations", help="Reads the head's layer from the checkpoint."):
         try:
             st.dataframe(salient(st.session_state[MODEL], layer, head), hide_index=True)
         except InputError as error:

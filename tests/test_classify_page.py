@@ -214,7 +214,7 @@ def test_the_inspector_shows_a_copying_head_mapping_tokens_to_themselves(
     operations = table_with(app, "rank", "token_id", "token")
     assert len(operations) == 20
     assert [mapped[0] for mapped in operations["mapped_tokens"]] == list(operations["token"])
-    assert len(loads) == 1  # scoring and inspecting share the resident model
+    assert loads == []  # scoring and inspecting read the checkpoint layer by layer
 
 
 def test_a_model_that_will_not_fit_is_flagged_before_run(
@@ -233,10 +233,12 @@ def test_the_sidebar_survives_open_in_chart_and_back(
 ) -> None:
     """Back from the Layer chart, the sidebar still names the folder whose results are shown
     (not the catalog's 70m), the thresholds are kept, and Run downloads nothing."""
-    loads: list[str] = []
-    real = resident.load_model
+    loads: list[str] = []  # checkpoints opened to be read layer by layer
+    real = resident.open_checkpoint
     monkeypatch.setattr(
-        resident, "load_model", lambda source, *args: loads.append(source) or real(source, *args)
+        resident,
+        "open_checkpoint",
+        lambda source, *args: loads.append(source) or real(source, *args),
     )
     app = run_folder(open_page(), str(planted_checkpoint.path))
     (operation,) = [n for n in app.sidebar.number_input if n.label == "operation (%)"]

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from lib.checkpoints.loader import LoadedModel, load_model
+from lib.checkpoints.loader import LoadedModel, load_model, open_checkpoint
 from lib.core.errors import InputError
 from lib.runs.resident import ModelKey, ResidentModel
 from lib.scoring.operations import operation_scores
@@ -101,3 +101,22 @@ def test_out_of_memory_releases_the_model_and_the_device_recovers(planted_checkp
     del loaded
     resident.release()
     assert allocated() == before
+
+
+@pytest.mark.parametrize("dtype", ("float32", "bfloat16"))
+def test_a_streamed_checkpoint_scores_on_the_gpu_as_the_whole_model(pythia_14m_folder, dtype):
+    """Each layer's tensors go to the GPU as they are read (`lib.scoring.weights_view`)."""
+    folder = str(pythia_14m_folder)
+    relations, _ = tokenize_relations(load_model(folder, device="cpu").tokenizer, FEW_RELATIONS)
+    whole, streamed = (
+        opener(folder, device="cuda", dtype=dtype) for opener in (load_model, open_checkpoint)
+    )
+    expected = operation_scores(whole, relations)
+    got = operation_scores(streamed, relations)
+    assert np.array_equal(got.promotion, expected.promotion)
+    assert np.array_equal(got.suppression, expected.suppression)
+    token_ids = ordinary_token_ids(streamed.tokenizer)
+    # The same kernels on the same numbers; a kernel choice may still differ by alignment.
+    assert pattern_scores(streamed, token_ids, SETTINGS) == pytest.approx(
+        pattern_scores(whole, token_ids, SETTINGS), abs=1e-6
+    )

@@ -181,7 +181,8 @@ def test_a_cached_run_loads_and_scores_once_and_keys_a_folder_by_its_files(
     assert (first.origin, second.origin, len(calls)) == ("computed", "memory", 1)
     fractions, messages = zip(*reports, strict=True)
     assert list(fractions) == sorted(fractions) and fractions[-1] == 1.0
-    assert f"loading the weights of {request.source}" in messages
+    # A run reads the weights layer by layer, loading no model.
+    assert f"opened {request.source}: its weights are read one layer at a time" in messages
     assert "operation scores: layer 3 of 3" in messages
     key = runs.model_key(request)
     assert (key.device, key.dtype, key.revision) == ("cpu", "float32", "local")

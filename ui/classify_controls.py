@@ -122,12 +122,14 @@ def memory_report(source: str, device: str, dtype: str) -> None:
         return
     free = free_memory_by_holder(target)
     st.sidebar.caption(
-        f"Needs about {needed / GIB:.2f} GiB (weights plus one layer's W_O·W_U, +10%; "
-        "lib.core.catalog.memory_estimate); free: "
+        f"Needs about {needed / GIB:.2f} GiB to score, reading the weights one layer at a "
+        "time (W_U and one layer's W_O·W_U in float32, one layer, activations, the app; "
+        "lib.core.catalog.streamed_memory_estimate); free: "
         + ", ".join(f"{size / GIB:.1f} GiB on {holder}" for holder, size in free.items())
     )
     try:
-        check_memory(needed, target, source, torch_dtype)
+        # A run reads the weights layer by layer in float32: the dtype does not change it.
+        check_memory(needed, target, source, torch_dtype, dtype_matters=False)
     except InputError as error:
         st.sidebar.warning(f"This will not fit: {error}")
 

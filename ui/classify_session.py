@@ -46,6 +46,7 @@ def result_cache(directory: str) -> ResultCache:
 
 @st.cache_data(show_spinner="Reading the head's OV map over the vocabulary…")
 def salient(key: ModelKey, layer: int, head: int) -> pd.DataFrame:
-    """`salient_operations` of one head, computed once per model and head."""
-    with resident_model().use(key) as loaded:
+    """`salient_operations` of one head, computed once per model and head, from the
+    checkpoint read layer by layer (or the resident model when it is `key`'s)."""
+    with resident_model().read(key) as loaded:
         return salient_operations(loaded, layer, head)

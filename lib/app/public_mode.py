@@ -4,8 +4,10 @@ Switched on by the setting `HEAD_ATLAS_PUBLIC` (`1`, `true`, `yes` or `on`), rea
 environment or from Streamlit secrets (`.streamlit/secrets.toml`, top-level keys); a secret
 wins over the environment. In public mode:
 
-* only catalog models are offered, up to `HEAD_ATLAS_PUBLIC_MAX_SIZE` (default `160m`: what
-  fits Streamlit Community Cloud's memory with room to spare, see `DEFAULT_MAX_SIZE`);
+* only catalog models are offered, up to `HEAD_ATLAS_PUBLIC_MAX_SIZE` (default `1.4b`: what
+  a run reading the weights one layer at a time fits in Streamlit Community Cloud's memory
+  with a margin, see `DEFAULT_MAX_SIZE`; the in-context check and the ablation still load the
+  whole model, and are refused in one line when it does not fit);
 * local checkpoint folders are refused (a visitor must not read the host's disk);
 * uploaded tables may have at most `HEAD_ATLAS_PUBLIC_MAX_ROWS` rows (default 100,000; the
   upload size itself is capped by `server.maxUploadSize` in `.streamlit/config.toml`), at most
@@ -46,12 +48,12 @@ MAX_RELATION_PAIRS_KEY = "HEAD_ATLAS_PUBLIC_MAX_RELATION_PAIRS"
 MAX_TOTAL_RELATION_PAIRS_KEY = "HEAD_ATLAS_PUBLIC_MAX_TOTAL_RELATION_PAIRS"
 MAX_TEMPLATES_KEY = "HEAD_ATLAS_PUBLIC_MAX_TEMPLATES"
 MAX_TEMPLATE_BYTES_KEY = "HEAD_ATLAS_PUBLIC_MAX_TEMPLATE_BYTES"
-# Measured (bench/results/footprint-cpu-2026-11-27T1801.md, `python -m bench.footprint`): the
-# app's peak RSS classifying through the page on CPU is 897 MiB for 70m and 1,277 MiB for 160m,
-# ~606 MiB + 4.13 MiB per million parameters; 410m would peak near 2,280 MiB (2.4 GB), 90% of
-# Community Cloud's published 2.7 GB maximum before the page cache of the downloaded weights,
-# 1b near 4.8 GB. 160m peaks at half of it (README, "Deploy").
-DEFAULT_MAX_SIZE = "160m"
+# A run reads the weights one layer at a time (lib.checkpoints.weights): its memory does not grow
+# with depth. `lib.core.catalog.streamed_memory_estimate` (W_U and one layer's W_O·W_U in
+# float32, one layer, activations, the app's measured 606 MiB base, +10%) gives 2.17 GB for
+# 1.4b and 2.58 GB for 2.8b: 1.4b is the largest size within 90% of Community Cloud's published
+# 2.7 GB (tests/test_streamed.py keeps the two in step). To be confirmed by `bench.footprint`.
+DEFAULT_MAX_SIZE = "1.4b"
 DEFAULT_MAX_ROWS = 100_000
 DEFAULT_MAX_RELATION_PAIRS = 5_000
 DEFAULT_MAX_TOTAL_RELATION_PAIRS = 10_000

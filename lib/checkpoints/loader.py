@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,8 +23,10 @@ from typing import Any
 import psutil
 import torch
 from transformers import (
+    AutoConfig,
     AutoModelForCausalLM,
     AutoTokenizer,
+    PretrainedConfig,
     PreTrainedModel,
     PreTrainedTokenizerBase,
 )
@@ -39,7 +42,15 @@ from lib.checkpoints.validation import (
     check_weights,
     parse_json,
 )
-from lib.core.catalog import REVISIONS, bytes_per_element, memory_estimate, n_params, size_of
+from lib.checkpoints.weights import CheckpointWeights
+from lib.core.catalog import (
+    REVISIONS,
+    bytes_per_element,
+    memory_estimate,
+    n_params,
+    size_of,
+)
+from lib.core.catalog import streamed_memory_estimate as streamed_memory_estimate_of
 from lib.core.errors import InputError
 from lib.core.progress import Progress, ignore
 
@@ -193,9 +204,15 @@ def hub_config(source: str, revision: str) -> tuple[NeoxShape, str]:
 
 
 def shape_memory_estimate(shape: NeoxShape, dtype: torch.dtype) -> int:
-    """`lib.core.catalog.memory_estimate` of a model of `shape`."""
+    """`lib.core.catalog.memory_estimate` of a model of `shape` (loaded whole)."""
     parameters = n_params(shape.n_layers, shape.d_model, shape.vocab_rows, shape.d_mlp)
     return memory_estimate(parameters, shape.d_model, shape.vocab_rows, dtype, shape.n_layers)
+
+
+def streamed_memory_estimate(shape: NeoxShape, dtype: torch.dtype) -> int:
+    """`lib.core.catalog.streamed_memory_estimate` of a model of `shape` (read layer by
+    layer; the compute is float32 whatever `dtype`)."""
+    return streamed_memory_estimate_of(shape.d_model, shape.vocab_rows, shape.d_mlp)
 
 
 TOKENIZERS_KEPT = 4
@@ -245,17 +262,96 @@ def free_memory_by_holder(device: torch.device) -> dict[str, int]:
     return {holder.type: free_memory(holder) for holder in holders}
 
 
-def check_memory(needed: int, device: torch.device, source: str, dtype: torch.dtype) -> None:
-    """`InputError` when `needed` bytes do not fit one of `free_memory_by_holder(device)`."""
+def check_memory(
+    needed: int,
+    device: torch.device,
+    source: str,
+    dtype: torch.dtype,
+    dtype_matters: bool = True,
+) -> None:
+    """`InputError` when `needed` bytes do not fit one of `free_memory_by_holder(device)`; a
+    2-byte dtype is suggested only when it would shrink `needed` (`dtype_matters`: not for a
+    run reading the weights layer by layer, whose compute is float32)."""
     for holder, free in free_memory_by_holder(device).items():
         if needed > free:
             two_bytes = bytes_per_element(dtype) <= 2
-            remedy = "another device" if two_bytes else "a 2-byte dtype (bfloat16)"
+            remedy = (
+                "another device" if two_bytes or not dtype_matters else "a 2-byte dtype (bfloat16)"
+            )
             raise InputError(
                 f"{source} needs about {needed / 2**30:.1f} GiB in "
                 f"{dtype_name(dtype)} but only {free / 2**30:.1f} GiB is free on "
                 f"{holder}; pick a smaller model or {remedy}"
             )
+
+
+@dataclass(frozen=True)
+class CheckedSource:
+    """A checkpoint that passed every check of `check_checkpoint`, its weights not yet read:
+    the folder holding them (a hub snapshot is downloaded first), its shape and tokenizer,
+    the resolved device and dtype, and its commit or content fingerprint."""
+
+    folder: Path
+    shape: NeoxShape
+    tokenizer: PreTrainedTokenizerBase
+    name: str
+    revision: str
+    device: torch.device
+    dtype: torch.dtype
+    commit: str
+
+
+MemoryEstimate = Callable[[NeoxShape, torch.dtype], int]
+
+
+def check_checkpoint(
+    source: str,
+    revision: str = "main",
+    device: str = "auto",
+    dtype: str = "auto",
+    progress: Progress | None = None,
+    pinned: str | None = None,
+    needed: MemoryEstimate = shape_memory_estimate,
+) -> CheckedSource:
+    """Every check `load_model` makes before a weight is read, in its order: device and dtype
+    exist, the source exists (folder, hub id, revision; offline is reported as such), its
+    config is a valid GPT-NeoX config, the memory `needed` for its shape fits what is free on
+    the device, its weights are safetensors holding exactly the config's tensors and its
+    tokenizer fits the embedding. A hub snapshot is downloaded (unless cached) on the way."""
+    report = progress or ignore
+    check_source(source)
+    target = resolve_device(device)
+    torch_dtype = resolve_dtype(dtype, target)
+    report(0.0, f"reading the configuration of {source}")
+    local = is_folder_source(source)
+
+    def check_fits(shape: NeoxShape) -> None:
+        dtype_matters = needed(shape, torch.float32) != needed(shape, torch.bfloat16)
+        check_memory(needed(shape, torch_dtype), target, source, torch_dtype, dtype_matters)
+
+    if local:
+        shape = inspect_folder(source)
+        check_fits(shape)
+        folder = Path(source).expanduser()
+        commit = pinned or folder_fingerprint(folder)
+    else:
+        shape, commit = hub_config(source, pinned or revision)
+        check_fits(shape)
+        report(0.1, f"downloading (unless cached) the weights of {source}")
+        folder = fetch_snapshot(source, commit)
+        check_weights(folder, shape)
+        check_tokenizer_files(folder)
+    tokenizer = load_tokenizer(folder, shape, source)
+    return CheckedSource(
+        folder=folder,
+        shape=shape,
+        tokenizer=tokenizer,
+        name=source,
+        revision=LOCAL_REVISION if local else revision,
+        device=target,
+        dtype=torch_dtype,
+        commit=commit,
+    )
 
 
 def load_model(
@@ -266,38 +362,17 @@ def load_model(
     progress: Progress | None = None,
     pinned: str | None = None,
 ) -> LoadedModel:
-    """Load `source` (hub id at `revision`, or a local folder) for scoring.
-
-    Checks, in order and before transformers reads the folder: device and dtype exist, the
-    source exists (folder, hub id, revision; offline is reported as such), its config is a
-    valid GPT-NeoX config, its estimated memory fits what is free on the device, its weights
-    are safetensors holding exactly the config's tensors and its tokenizer fits the embedding.
-    `pinned` is the commit (hub) or fingerprint (folder) when the caller has resolved it.
+    """Load `source` (hub id at `revision`, or a local folder) whole, for scoring, after
+    `check_checkpoint`. `pinned` is the commit (hub) or fingerprint (folder) when the caller
+    has resolved it.
     """
     report = progress or ignore
-    check_source(source)
-    target = resolve_device(device)
-    torch_dtype = resolve_dtype(dtype, target)
-    report(0.0, f"reading the configuration of {source}")
-    local = is_folder_source(source)
-    if local:
-        shape = inspect_folder(source)
-        check_memory(shape_memory_estimate(shape, torch_dtype), target, source, torch_dtype)
-        folder = Path(source).expanduser()
-        commit = pinned or folder_fingerprint(folder)
-        report(0.1, f"loading the weights of {source}")
-    else:
-        shape, commit = hub_config(source, pinned or revision)
-        check_memory(shape_memory_estimate(shape, torch_dtype), target, source, torch_dtype)
-        report(0.1, f"downloading (unless cached) and loading the weights of {source}")
-        folder = fetch_snapshot(source, commit)
-        check_weights(folder, shape)
-        check_tokenizer_files(folder)
-    tokenizer = load_tokenizer(folder, shape, source)
+    checked = check_checkpoint(source, revision, device, dtype, report, pinned)
+    report(0.1, f"loading the weights of {source}")
     try:
         model = AutoModelForCausalLM.from_pretrained(
-            str(folder),
-            dtype=torch_dtype,
+            str(checked.folder),
+            dtype=checked.dtype,
             use_safetensors=True,
             trust_remote_code=False,
             local_files_only=True,
@@ -306,15 +381,87 @@ def load_model(
         )
     except OSError as error:
         raise InputError(f"cannot load {source}@{revision}: {error}") from error
-    report(0.9, f"moving {source} to {target}")
-    model = model.to(target).eval()
+    report(0.9, f"moving {source} to {checked.device}")
+    model = model.to(checked.device).eval()
     report(1.0, f"loaded {source}")
     return LoadedModel(
         model=model,
-        tokenizer=tokenizer,
+        tokenizer=checked.tokenizer,
         name=source,
-        revision=LOCAL_REVISION if local else revision,
-        device=target,
-        dtype=torch_dtype,
-        commit=commit,
+        revision=checked.revision,
+        device=checked.device,
+        dtype=checked.dtype,
+        commit=checked.commit,
     )
+
+
+@dataclass(frozen=True)
+class StreamedCheckpoint:
+    """A checked checkpoint whose tensors are read when used (`lib.checkpoints.weights`),
+    never loaded as a whole model: `config` is its transformers config (eager attention),
+    the other fields as `LoadedModel`'s."""
+
+    weights: CheckpointWeights
+    config: PretrainedConfig
+    tokenizer: PreTrainedTokenizerBase
+    name: str
+    revision: str
+    device: torch.device
+    dtype: torch.dtype
+    commit: str = ""
+
+
+def open_checkpoint(
+    source: str,
+    revision: str = "main",
+    device: str = "auto",
+    dtype: str = "auto",
+    progress: Progress | None = None,
+    pinned: str | None = None,
+) -> StreamedCheckpoint:
+    """`source` after the checks of `check_checkpoint` (memory: `streamed_memory_estimate`),
+    ready to be scored layer by layer; reads the config and the weights' headers only."""
+    report = progress or ignore
+    checked = check_checkpoint(
+        source, revision, device, dtype, report, pinned, streamed_memory_estimate
+    )
+    config = AutoConfig.from_pretrained(
+        str(checked.folder),
+        trust_remote_code=False,
+        local_files_only=True,
+        # Pattern scores need attention weights, which only eager attention returns.
+        attn_implementation="eager",
+    )
+    report(1.0, f"opened {source}: its weights are read one layer at a time")
+    return StreamedCheckpoint(
+        weights=CheckpointWeights.open(checked.folder, checked.shape),
+        config=config,
+        tokenizer=checked.tokenizer,
+        name=source,
+        revision=checked.revision,
+        device=checked.device,
+        dtype=checked.dtype,
+        commit=checked.commit,
+    )
+
+
+WEIGHT_READS = ("streamed", "whole")
+"""How a scoring command reads a checkpoint: `streamed`, one layer at a time
+(`open_checkpoint`), or `whole`, the model loaded by transformers (`load_model`): the
+reference, with the same scores."""
+
+
+def open_for_scoring(
+    source: str,
+    revision: str = "main",
+    device: str = "auto",
+    dtype: str = "auto",
+    progress: Progress | None = None,
+    pinned: str | None = None,
+    weights: str = "streamed",
+) -> LoadedModel | StreamedCheckpoint:
+    """`source` read as `weights` says (`WEIGHT_READS`), after the same checks."""
+    if weights not in WEIGHT_READS:
+        raise InputError(f"unknown weights {weights!r}; choose one of {', '.join(WEIGHT_READS)}")
+    opener = open_checkpoint if weights == "streamed" else load_model
+    return opener(source, revision, device, dtype, progress, pinned)

@@ -10,7 +10,7 @@ from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
-from lib.checkpoints.loader import DEVICES, DTYPES
+from lib.checkpoints.loader import DEVICES, DTYPES, WEIGHT_READS
 from lib.cli.options import group
 from lib.cli.output import say
 from lib.core.errors import InputError
@@ -27,6 +27,20 @@ def load_options() -> argparse.ArgumentParser:
     options = group()
     options.add_argument("--device", default="auto", choices=DEVICES)
     options.add_argument("--dtype", default="auto", choices=list(DTYPES))
+    return options
+
+
+def weights_option() -> argparse.ArgumentParser:
+    """`--weights streamed|whole`: read the checkpoint one layer at a time (the default: memory
+    about one layer plus the unembedding) or load the whole model (the reference); the scores
+    are the same (docs/methods.md §6)."""
+    options = group()
+    options.add_argument(
+        "--weights",
+        default=WEIGHT_READS[0],
+        choices=WEIGHT_READS,
+        help="streamed: read one layer at a time; whole: load the model (same scores)",
+    )
     return options
 
 

@@ -140,3 +140,25 @@ def memory_estimate(
     """
     elements = n_parameters + d_model * vocab_rows
     return int(1.1 * elements * bytes_per_element(dtype)) + n_layers * LAYER_OVERHEAD_BYTES
+
+
+STREAMED_BASE_BYTES = 606 * 2**20
+"""The app's memory before any weight is read: the intercept of its measured footprint,
+606 MiB + 4.13 MiB per million parameters (bench/results/footprint-cpu-2026-11-27T1801.md)."""
+STREAMED_WORKING_BYTES = 256 * 2**20
+"""Activations of a streamed run: at most one logits chunk or first-MLP chunk at a time
+(`lib.scoring.operations.DEFAULT_BYTE_BUDGET`) and the small pattern batch."""
+
+
+def streamed_memory_estimate(d_model: int, vocab_rows: int, d_mlp: int) -> int:
+    """Bytes needed to score a model's heads reading its weights layer by layer
+    (`lib.checkpoints.weights`), whatever its depth and stored dtype (the compute is float32):
+
+    `W_U` and one layer's `W_O(h)^T W_U^T` for all heads (`2 x vocab_rows x d_model` float32),
+    one layer's weights twice (as read and in float32: 4 + 2 bytes an element, the stored
+    copy rounded up to 2 bytes), `STREAMED_WORKING_BYTES` of activations and the
+    `STREAMED_BASE_BYTES` of the process itself, plus 10% allocator slack on the part that
+    grows with the model."""
+    layer = 4 * d_model * (d_model + 1) + 2 * d_model * d_mlp + d_mlp + 5 * d_model
+    grows = 2 * vocab_rows * d_model * 4 + layer * (4 + 2) + STREAMED_WORKING_BYTES
+    return int(1.1 * grows) + STREAMED_BASE_BYTES

@@ -3,9 +3,11 @@
 A `RunRequest` names a checkpoint (catalog hub id at a revision, or a local folder), where and
 in which dtype to load it, and what to score. `classify_cached` turns it into a `ModelKey`
 (device and dtype resolved, a hub revision pinned to its commit, a folder checked and
-fingerprinted by content) and a `ResultKey`, then returns the cached result, or loads the model
-through the `ResidentModel` and scores it once. The result comes back labelled with the
-request's thresholds (`lib.runs.result_cache.relabel`).
+fingerprinted by content) and a `ResultKey`, then returns the cached result, or scores the
+checkpoint once, read one layer at a time under the `ResidentModel`'s lock
+(`ResidentModel.read`: no whole model is loaded; a resident model of the same key is used as
+it is). The result comes back labelled with the request's thresholds
+(`lib.runs.result_cache.relabel`).
 """
 
 from __future__ import annotations
@@ -27,9 +29,10 @@ from lib.checkpoints.loader import (
     is_folder_source,
     resolve_device,
     resolve_dtype,
-    shape_memory_estimate,
+    streamed_memory_estimate,
 )
-from lib.core.catalog import memory_estimate, size_of
+from lib.core import catalog
+from lib.core.catalog import size_of
 from lib.core.progress import Progress, subrange
 from lib.runs.resident import ModelKey, ResidentModel
 from lib.runs.result_cache import Lookup, ResultCache, ResultKey, relabel
@@ -99,7 +102,7 @@ def classify_cached(
     the same relation files under other names comes back under the request's names."""
 
     def compute() -> Classification:
-        with models.use(key, subrange(progress, 0, LOADING_SHARE)) as loaded:
+        with models.read(key, subrange(progress, 0, LOADING_SHARE)) as loaded:
             return classify_heads(loaded, request.settings, subrange(progress, LOADING_SHARE, 1))
 
     lookup = results.get_or_compute(result_key(key, request.settings), compute, progress)
@@ -108,15 +111,16 @@ def classify_cached(
 
 
 def memory_needed(source: str, dtype: torch.dtype) -> int | None:
-    """Bytes needed to load and score `source` (`lib.core.catalog.memory_estimate`), from the
-    catalog or a folder's config (checked: `lib.checkpoints.loader.inspect_folder`); None for a hub
-    id outside the catalog (nothing is fetched)."""
+    """Bytes needed to score `source` reading it one layer at a time, as a run does
+    (`lib.core.catalog.streamed_memory_estimate`), from the catalog or a folder's config
+    (checked: `lib.checkpoints.loader.inspect_folder`); None for a hub id outside the catalog
+    (nothing is fetched)."""
     if is_folder_source(source):
-        return shape_memory_estimate(inspect_folder(source), dtype)
+        return streamed_memory_estimate(inspect_folder(source), dtype)
     size = size_of(source)
     if size is None:
         return None
-    return memory_estimate(size.n_params, size.d_model, size.vocab_rows, dtype, size.n_layers)
+    return catalog.streamed_memory_estimate(size.d_model, size.vocab_rows, 4 * size.d_model)
 
 
 def renamed_for(result: Classification, relations: Sequence[CustomRelation]) -> Classification:

@@ -36,7 +36,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from lib.checkpoints.loader import LoadedModel
+from lib.checkpoints.loader import LoadedModel, StreamedCheckpoint
 from lib.checkpoints.neox import VALUE, split_heads
 from lib.core.errors import InputError, quoted
 from lib.core.progress import Progress, ignore, subrange
@@ -65,6 +65,7 @@ from lib.scoring.relations import (
     multi_token_relation,
     single_token_relation,
 )
+from lib.scoring.weights_view import Weighted, weights_view
 from lib.tables.head_table import to_csv_bytes
 from lib.tables.in_context import (
     MULTI_TOKEN,
@@ -173,13 +174,13 @@ def longest_source(relations: Sequence[PromptRelation]) -> int:
 
 
 def prompt_templates(
-    loaded: LoadedModel, templates: Sequence[str], word_length: int = 1
+    loaded: LoadedModel | StreamedCheckpoint, templates: Sequence[str], word_length: int = 1
 ) -> list[TemplateTokens]:
     """`templates` checked (`check_templates`) and tokenized; `InputError` when a prompt, a
     source word of `word_length` tokens (the longest one scored) filled in, is longer than the
     model's context (`max_position_embeddings`): positions past it were never trained, so its
     scores would mean nothing."""
-    context = loaded.model.config.max_position_embeddings
+    context = weights_view(loaded).config.max_position_embeddings
     tokens = [template_tokens(loaded.tokenizer, t) for t in check_templates(templates)]
     words = "its source word" if word_length == 1 else f"its {word_length}-token source word"
     for template, part in zip(templates, tokens, strict=True):
@@ -207,23 +208,24 @@ class DynamicScores:
 
 
 def head_vectors(
-    model: nn.Module, input_ids: torch.Tensor, source: torch.Tensor, last: torch.Tensor
+    model: Weighted, input_ids: torch.Tensor, source: torch.Tensor, last: torch.Tensor
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Per layer, `(z_source, z_context)`, each `(H, B, d_head)` float32: every head's value
     vector at the `source` position and its attention output at the `last` position of each
     of the B prompts in `input_ids` (right-padded: `last[b]` is prompt b's last real token).
 
     The layers run one at a time in float32 on the model's own modules (`lib.scoring.precision`: a
-    16-bit layer's parameters are upcast while it runs, then put back). Right padding needs
+    16-bit layer's parameters are upcast while it runs, then put back), of a model in memory or
+    of a checkpoint read one layer at a time (`lib.scoring.weights_view`). Right padding needs
     no attention mask beyond the causal one and no shifted positions: a real token only sees
     earlier positions, which are all real.
     """
-    gpt = model.gpt_neox
+    view = weights_view(model)
     n_prompts, length = input_ids.shape
-    n_heads = model.config.num_attention_heads
-    hidden = to_float32(gpt.embed_in(input_ids))
+    n_heads = view.config.num_attention_heads
+    hidden = to_float32(view.input_embedding_rows(input_ids))
     positions = torch.arange(length, device=input_ids.device).expand(n_prompts, length)
-    cos, sin = gpt.rotary_emb(hidden, positions)
+    cos, sin = view.rotary()(hidden, positions)
     future = torch.ones(length, length, dtype=torch.bool, device=input_ids.device).triu(1)
     mask = torch.zeros(1, 1, length, length, device=input_ids.device)
     mask.masked_fill_(future, torch.finfo(torch.float32).min)
@@ -237,7 +239,8 @@ def head_vectors(
         per_head = args[0].view(n_prompts, length, n_heads, -1)
         captured["context"] = per_head[prompts, last]
 
-    for layer in gpt.layers:
+    for index in range(view.config.num_hidden_layers):
+        layer = view.layer_module(index)
         attention = layer.attention
         handles = [
             attention.query_key_value.register_forward_hook(values),
@@ -434,7 +437,7 @@ def sources_per_group(model: nn.Module, n_templates: int, byte_budget: int) -> i
 
 
 def group_vectors(
-    loaded: LoadedModel,
+    loaded: LoadedModel | StreamedCheckpoint,
     templates: Sequence[str],
     sources: Sequence[tuple[int, ...]],
     pad: int,
@@ -444,7 +447,7 @@ def group_vectors(
     """`(layers, 2, H, S * T, d_head)`: `head_vectors`' `(z_source, z_context)` of every layer
     for the S `sources` (token sequences) in every template (row `s * T + t`), run in batches
     of `step` prompts."""
-    model = loaded.model
+    model = weights_view(loaded)
     config = model.config
     n_layers, n_heads = config.num_hidden_layers, config.num_attention_heads
     n_prompts = len(sources) * len(templates)
@@ -472,7 +475,7 @@ def titled(progress: Progress, title: str) -> Progress:
 
 
 def dynamic_scores(
-    loaded: LoadedModel,
+    loaded: LoadedModel | StreamedCheckpoint,
     relations: Sequence[TokenizedRelation | PromptRelation],
     templates: tuple[str, ...] = DEFAULT_TEMPLATES,
     byte_budget: int = DEFAULT_BYTE_BUDGET,
@@ -490,7 +493,7 @@ def dynamic_scores(
     each layer's `W_O(h)^T W_U^T` is formed once for the group, not once a batch, and its
     logits in chunks within that half. Groups and batches leave the result unchanged.
     """
-    model, report = loaded.model, progress or ignore
+    model, report = weights_view(loaded), progress or ignore
     relations = tuple(PromptRelation.of(r) for r in relations)
     config = model.config
     n_layers, n_heads = config.num_hidden_layers, config.num_attention_heads
@@ -508,7 +511,7 @@ def dynamic_scores(
     group = sources_per_group(model, len(tokens), half)
     n_sources = len(all_pairs.sources)
     with torch.inference_mode(), float32_matmul():
-        w_u = to_float32(model.get_output_embeddings().weight)
+        w_u = to_float32(model.unembedding())
         for start in range(0, n_sources, group):
             sources = slice(start, min(start + group, n_sources))
             share = subrange(report, start / n_sources, sources.stop / n_sources)
@@ -565,7 +568,7 @@ def with_multi_token(
 
 
 def in_context(
-    loaded: LoadedModel,
+    loaded: LoadedModel | StreamedCheckpoint,
     relations: tuple[str, ...],
     templates: tuple[str, ...] = DEFAULT_TEMPLATES,
     progress: Progress | None = None,

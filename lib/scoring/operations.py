@@ -45,14 +45,14 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import torch
-from transformers import PreTrainedModel
 
-from lib.checkpoints.loader import LoadedModel
+from lib.checkpoints.loader import LoadedModel, StreamedCheckpoint
 from lib.checkpoints.neox import output_weights, value_weights
 from lib.core.progress import Progress, ignore
 from lib.scoring.patterns import ordinary_token_ids
 from lib.scoring.precision import float32_matmul, float32_modules, to_float32
 from lib.scoring.relations import TokenizedRelation
+from lib.scoring.weights_view import Weighted, weights_view
 
 DEFAULT_BYTE_BUDGET = 256 * 2**20
 """Largest logits chunk (bytes) formed at once; results do not depend on it."""
@@ -73,37 +73,38 @@ class OperationScores:
     suppression: np.ndarray
 
 
-def head_ov_weights(model: PreTrainedModel, layer: int) -> tuple[torch.Tensor, torch.Tensor]:
+def head_ov_weights(model: Weighted, layer: int) -> tuple[torch.Tensor, torch.Tensor]:
     """`(W_V, W_O)` of every head of `layer` in float32: `(H, d_head, d_model)` and
     `(H, d_model, d_head)` (copies of just these rows and columns when stored in 16 bits).
 
-    The fused layout is decoded by `lib.checkpoints.neox`.
+    `model` is a model in memory or a streamed checkpoint (`lib.scoring.weights_view`); the
+    fused layout is decoded by `lib.checkpoints.neox`.
     """
-    n_heads = model.config.num_attention_heads
-    attention = model.gpt_neox.layers[layer].attention
-    w_v = value_weights(attention.query_key_value.weight, n_heads)
-    w_o = output_weights(attention.dense.weight, n_heads)
-    return to_float32(w_v), to_float32(w_o)
+    view = weights_view(model)
+    n_heads = view.config.num_attention_heads
+    qkv, dense = view.layer_ov(layer)
+    return to_float32(value_weights(qkv, n_heads)), to_float32(output_weights(dense, n_heads))
 
 
 def layer_inputs(
-    model: PreTrainedModel,
+    model: Weighted,
     tokens: torch.Tensor,
     layer: int,
     byte_budget: int = DEFAULT_BYTE_BUDGET,
 ) -> torch.Tensor:
     """Rows a head of `layer` reads for `tokens`, in float32: raw embeddings at layer 0, else
     `mlp0(post_attention_layernorm0(E))` (no residual), as in the paper."""
-    embeddings = to_float32(model.get_input_embeddings().weight[tokens])
+    view = weights_view(model)
+    embeddings = to_float32(view.input_embedding_rows(tokens))
     if layer == 0:
         return embeddings
-    first = model.gpt_neox.layers[0]
+    norm, mlp = view.first_mlp()
     # The MLP's hidden layer is the wide intermediate: chunk the rows by its size.
-    hidden_bytes = model.config.intermediate_size * embeddings.element_size()
-    with float32_modules(first.post_attention_layernorm, first.mlp), float32_matmul():
+    hidden_bytes = view.config.intermediate_size * embeddings.element_size()
+    with float32_modules(norm, mlp), float32_matmul():
         return torch.cat(
             [
-                first.mlp(first.post_attention_layernorm(embeddings[rows]))
+                mlp(norm(embeddings[rows]))
                 for rows in row_chunks(len(tokens), hidden_bytes, byte_budget)
             ]
         )
@@ -239,26 +240,28 @@ def layer_operation_scores(
 
 
 def operation_scores(
-    model: PreTrainedModel,
+    model: Weighted,
     relations: tuple[TokenizedRelation, ...],
     byte_budget: int = DEFAULT_BYTE_BUDGET,
     progress: Progress | None = None,
 ) -> OperationScores:
-    """Score and suppression score of every head for every relation (module docstring)."""
-    n_layers = model.config.num_hidden_layers
-    n_heads = model.config.num_attention_heads
+    """Score and suppression score of every head for every relation (module docstring), of
+    a model in memory or a checkpoint read one layer at a time (`lib.scoring.weights_view`)."""
+    view = weights_view(model)
+    n_layers = view.config.num_hidden_layers
+    n_heads = view.config.num_attention_heads
     shape = (n_layers, n_heads, len(relations))
     promotion, suppression = np.zeros(shape), np.zeros(shape)
     report = progress or ignore
     if relations:
-        index = PairIndex.build(relations, model.device)
+        index = PairIndex.build(relations, view.device)
         with torch.inference_mode(), float32_matmul():
-            w_u = to_float32(model.get_output_embeddings().weight)
+            w_u = to_float32(view.unembedding())
             # Layer 0 reads raw embeddings, every later layer the same first-MLP embeddings.
-            inputs = [layer_inputs(model, index.sources, layer, byte_budget) for layer in (0, 1)]
+            inputs = [layer_inputs(view, index.sources, layer, byte_budget) for layer in (0, 1)]
             for layer in range(n_layers):
                 report(layer / n_layers, f"operation scores: layer {layer + 1} of {n_layers}")
-                w_v, w_o = head_ov_weights(model, layer)
+                w_v, w_o = head_ov_weights(view, layer)
                 promotion[layer], suppression[layer] = layer_operation_scores(
                     inputs[min(layer, 1)],
                     w_v,
@@ -272,7 +275,7 @@ def operation_scores(
 
 
 def salient_operations(
-    loaded: LoadedModel,
+    loaded: LoadedModel | StreamedCheckpoint,
     layer: int,
     head: int,
     n_tokens: int = 20,
@@ -287,23 +290,24 @@ def salient_operations(
     its mapped tokens are the k largest entries of its `proj` row (all in float32, as the
     scores). One row per salient token:
     `rank`, `token_id`, `token`, `amplification`, `mapped_tokens` (decoded, best first).
+    `loaded` is a model in memory or a streamed checkpoint (`lib.scoring.weights_view`).
     """
-    model, tokenizer = loaded.model, loaded.tokenizer
+    view, tokenizer = weights_view(loaded), loaded.tokenizer
     # Special tokens and the untrained padding rows past the tokenizer are not candidates.
-    candidates = ordinary_token_ids(tokenizer).to(model.device)
+    candidates = ordinary_token_ids(tokenizer).to(view.device)
     with torch.inference_mode(), float32_matmul():
-        w_v, w_o = (weights[head] for weights in head_ov_weights(model, layer))
-        amplification = torch.empty(len(candidates), dtype=torch.float32, device=model.device)
+        w_v, w_o = (weights[head] for weights in head_ov_weights(view, layer))
+        amplification = torch.empty(len(candidates), dtype=torch.float32, device=view.device)
         # Whole-vocabulary pass: chunk rows by the widest row formed (the MLP's hidden layer).
-        row_bytes = model.config.intermediate_size * w_v.element_size()
+        row_bytes = view.config.intermediate_size * w_v.element_size()
         for rows in row_chunks(len(candidates), row_bytes, byte_budget):
-            x = layer_inputs(model, candidates[rows], layer, byte_budget)
+            x = layer_inputs(view, candidates[rows], layer, byte_budget)
             out = (x @ w_v.T) @ w_o.T
             amplification[rows] = out.norm(dim=-1) / x.norm(dim=-1)
         strongest = amplification.topk(min(n_tokens, len(candidates)))
         salient = candidates[strongest.indices]
-        x = layer_inputs(model, salient, layer)
-        w_u = to_float32(model.get_output_embeddings().weight)
+        x = layer_inputs(view, salient, layer)
+        w_u = to_float32(view.unembedding())
         logits = (x @ w_v.T) @ output_unembedding(w_o[None], w_u)[0]
         mapped = logits.topk(k, dim=-1).indices.cpu().tolist()
     token_ids = salient.cpu().tolist()

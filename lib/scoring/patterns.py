@@ -16,23 +16,26 @@ the rows that have a target: rows without one are excluded rather than counted a
 perfect induction head scores 1.0 rather than about 0.5. All are fractions in [0, 1]
 (docs/methods.md §4).
 
-The forward pass computes in float32 whatever dtype the weights are stored in
-(`lib.scoring.precision.float32_forward`: each module upcast only while it runs), so attention
-patterns do not depend on the stored dtype (docs/methods.md §6).
+The forward pass computes in float32 whatever dtype the weights are stored in (each layer
+upcast only while it runs, `lib.scoring.precision.float32_modules`), so attention patterns do
+not depend on the stored dtype (docs/methods.md §6). It runs one layer at a time
+(`layer_attentions`), so a checkpoint folder is read layer by layer, never as a whole model.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
-from transformers import PreTrainedModel
+from transformers.masking_utils import create_causal_mask
 
 from lib.core.errors import InputError
 from lib.core.progress import Progress, ignore
-from lib.scoring.precision import float32_forward
+from lib.scoring.precision import float32_matmul, float32_modules, to_float32
+from lib.scoring.weights_view import Weighted, weights_view
 
 
 @dataclass(frozen=True)
@@ -81,25 +84,57 @@ def head_pattern_scores(attention: torch.Tensor, length: int) -> torch.Tensor:
     return torch.stack([attention[:, :, i, j].float().mean(dim=(0, 2)) for i, j in targets], dim=-1)
 
 
+def layer_attentions(model: Weighted, tokens: torch.Tensor) -> Iterator[torch.Tensor]:
+    """Each layer's attention `(B, H, T, T)` over `tokens` `(B, T)`, in layer order, from a
+    float32 forward pass run one layer at a time: the embedding rows of the batch's tokens,
+    transformers' causal mask and rotary embedding, then each `GPTNeoXLayer` as the model's
+    own forward calls it (eager attention; the layer upcast while it runs). A streamed
+    checkpoint reads each layer when it is reached (`lib.scoring.weights_view`); the final
+    layer norm and the unembedding are never needed."""
+    view = weights_view(model)
+    hidden = to_float32(view.input_embedding_rows(tokens))
+    positions = torch.arange(tokens.shape[1], device=hidden.device).unsqueeze(0)
+    mask = create_causal_mask(
+        config=view.config,
+        inputs_embeds=hidden,
+        attention_mask=None,
+        past_key_values=None,
+        position_ids=positions,
+    )
+    rotary = view.rotary()(hidden, position_ids=positions)
+    attention: list[torch.Tensor] = []
+
+    def keep(_module: Any, _args: Any, output: tuple[torch.Tensor, torch.Tensor]) -> None:
+        attention.append(output[1])  # a layer returns its hidden states only
+
+    for layer in range(view.config.num_hidden_layers):
+        module = view.layer_module(layer)
+        with float32_modules(module), module.attention.register_forward_hook(keep):
+            hidden = module(
+                hidden, attention_mask=mask, position_ids=positions, position_embeddings=rotary
+            )
+        yield attention.pop()
+
+
 def pattern_scores(
-    model: PreTrainedModel,
+    model: Weighted,
     token_ids: torch.Tensor,
     settings: PatternSettings = DEFAULT_PATTERN_SETTINGS,
     progress: Progress | None = None,
 ) -> np.ndarray:
     """`(L, H, 4)` scores in `PATTERNS` order (module docstring), from one batched pass over
-    sequences drawn from `token_ids` (`ordinary_token_ids` of the model's tokenizer)."""
+    sequences drawn from `token_ids` (`ordinary_token_ids` of the model's tokenizer), of a
+    model in memory or a checkpoint read one layer at a time (`layer_attentions`)."""
     if settings.length > len(token_ids):
         raise InputError(f"cannot draw {settings.length} distinct tokens from {len(token_ids)}")
-    if model.config._attn_implementation != "eager":
-        # Fused kernels (sdpa, flash) return no attention weights.
-        model.set_attn_implementation("eager")
+    view = weights_view(model)
     report = progress or ignore
-    tokens = repeated_random_tokens(token_ids, settings).to(model.device)
-    report(0.0, "attention patterns: forward pass")
-    # The base model: the attentions are all we read, the logits would cost a float32 W_U.
-    with torch.inference_mode(), float32_forward(model):
-        attentions = model.base_model(tokens, output_attentions=True).attentions
-        scores = torch.stack([head_pattern_scores(a, settings.length) for a in attentions])
+    tokens = repeated_random_tokens(token_ids, settings).to(view.device)
+    n_layers = view.config.num_hidden_layers
+    scores = []
+    with torch.inference_mode(), float32_matmul():
+        for layer, attention in enumerate(layer_attentions(view, tokens)):
+            report(layer / n_layers, f"attention patterns: layer {layer + 1} of {n_layers}")
+            scores.append(head_pattern_scores(attention, settings.length))
     report(1.0, "attention patterns: done")
-    return scores.cpu().numpy().astype(np.float64)
+    return torch.stack(scores).cpu().numpy().astype(np.float64)

@@ -24,7 +24,7 @@ import torch
 import transformers
 from transformers import PreTrainedTokenizerBase
 
-from lib.checkpoints.loader import LoadedModel, dtype_name
+from lib.checkpoints.loader import LoadedModel, StreamedCheckpoint, dtype_name
 from lib.core.errors import InputError
 from lib.core.progress import Progress, subrange
 from lib.scoring.operations import DEFAULT_BYTE_BUDGET, operation_scores
@@ -44,6 +44,7 @@ from lib.scoring.relations import (
     relation_names,
     tokenize_relations,
 )
+from lib.scoring.weights_view import weights_view
 from lib.tables.labels import LABEL_ORDER, PATTERNS, Thresholds, label_heads
 from lib.tables.result_files import write_pair
 
@@ -74,7 +75,11 @@ class Classification:
     skipped: tuple[SkippedRelation, ...]
 
 
-def run_record(loaded: LoadedModel) -> dict[str, Any]:
+Scored = LoadedModel | StreamedCheckpoint
+"""What is scored: a model loaded whole, or a checkpoint read one layer at a time."""
+
+
+def run_record(loaded: Scored) -> dict[str, Any]:
     """What a sidecar records of the checkpoint and the code behind its numbers: source,
     revision and resolved commit, device, stored dtype, scoring-code digest, library versions."""
     return {
@@ -103,9 +108,9 @@ def scored_relations(
     return relations, skipped, [record for _, record in files]
 
 
-def head_columns(loaded: LoadedModel) -> dict[str, Any]:
+def head_columns(loaded: Scored) -> dict[str, Any]:
     """The per-head table's leading columns, one row per head, layer-major."""
-    config = loaded.model.config
+    config = weights_view(loaded).config
     n_layers, n_heads = config.num_hidden_layers, config.num_attention_heads
     layer, head = np.divmod(np.arange(n_layers * n_heads), n_heads)
     return {
@@ -118,14 +123,16 @@ def head_columns(loaded: LoadedModel) -> dict[str, Any]:
 
 
 def classify_heads(
-    loaded: LoadedModel,
+    loaded: Scored,
     settings: ClassifySettings = ClassifySettings(),
     progress: Progress | None = None,
     byte_budget: int = DEFAULT_BYTE_BUDGET,
 ) -> Classification:
-    """Score and label every head of `loaded` (module docstring); `byte_budget` bounds the
-    operation scores' working memory and never changes the result."""
-    model = loaded.model
+    """Score and label every head of `loaded` (module docstring), a model loaded whole or a
+    checkpoint read one layer at a time (`lib.scoring.weights_view`: the same code and the
+    same numbers); `byte_budget` bounds the operation scores' working memory and never
+    changes the result."""
+    model = weights_view(loaded)
     relations, skipped, files = scored_relations(loaded.tokenizer, settings)
     if not relations and not settings.patterns:
         raise InputError(

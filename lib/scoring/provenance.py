@@ -6,7 +6,8 @@ settings digest built on it (docs/methods.md §7); a hand-bumped version string 
 The modules are found, not listed: `lib/scoring/pipeline.py` (the one scoring path) and every
 module of the scoring code it imports, directly or through others, so a module added to the
 scoring path is covered without anyone remembering to add it here. Only the scoring code
-counts (`SCORING_CODE`: the `lib.scoring` package and the GPT-NeoX layout decoder): the
+counts (`SCORING_CODE`: the `lib.scoring` package, the GPT-NeoX layout decoder and the
+reader of a checkpoint's tensors, which decides which tensor is `W_U`): the
 layers it also imports (errors, progress, tables, CSV writing) never change a number, so
 editing a message or a writer leaves every cached result and stored sweep valid.
 """
@@ -25,7 +26,7 @@ SCORING_ENTRY = "lib/scoring/pipeline.py"
 ABLATION_ENTRY = "lib/scoring/ablation.py"
 """The module of the causal check (`ablation_curves`), which scores through the pipeline too."""
 SCORING_DATA = "data/relations"
-SCORING_CODE = ("lib/scoring/", "lib/checkpoints/neox.py")
+SCORING_CODE = ("lib/scoring/", "lib/checkpoints/neox.py", "lib/checkpoints/weights.py")
 """The files that decide a number, as paths from the project root (a folder ends in `/`)."""
 
 
