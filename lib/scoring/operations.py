@@ -19,9 +19,10 @@ Everything is computed in float32 whatever dtype the weights are stored in (`lib
 docs/methods.md §6): one layer's value and output weights are upcast at a time, `W_U` once,
 and matmuls run without TF32.
 
-Algorithm. Per layer, `W_O(h)^T W_U^T` is computed once for all heads (`H x d_head x V`) and
-each distinct source token of all relations is projected once through `W_V` (`H x S x d_head`).
-The logits `proj` are formed in chunks of (heads x sources) rows within a byte budget; per row
+Algorithm. Per layer, each distinct source token of all relations is projected once through
+`W_V` (`H x S x d_head`). The logits `proj` are formed in chunks of (heads x sources) rows
+within a byte budget, `W_O(h)^T W_U^T` (`d_head x V` per head) once per slice of heads as its
+chunks come (`HeadOutputMaps`: never all heads' at once, which would be as large as W_U); per row
 only its k_max largest and k_max smallest values (k_max: the largest k asked for; found through
 blocks of the row, `row_extremes`) and the logits at the pairs' targets are kept. "Fewer than k
 entries strictly greater than t" is exactly "t is at least the row's k-th largest value"
@@ -115,6 +116,24 @@ def output_unembedding(w_o: torch.Tensor, w_u: torch.Tensor) -> torch.Tensor:
     return torch.matmul(w_o.transpose(1, 2), w_u.T)
 
 
+class HeadOutputMaps:
+    """`output_unembedding(w_o, w_u)`, formed for a slice of heads when indexed by it (the
+    slice asked last is kept, as the chunks of one head slice come in a row).
+
+    All heads at once would be `d_model x V` float32 per layer (515 MB for 2.8b, as much as
+    W_U itself); a slice of heads is at most the size of the logits chunk it feeds."""
+
+    def __init__(self, w_o: torch.Tensor, w_u: torch.Tensor) -> None:
+        self.w_o, self.w_u = w_o, w_u
+        self.shape = (w_o.shape[0], w_o.shape[2], w_u.shape[0])
+        self._last: tuple[slice, torch.Tensor] | None = None
+
+    def __getitem__(self, heads: slice) -> torch.Tensor:
+        if self._last is None or self._last[0] != heads:
+            self._last = (heads, output_unembedding(self.w_o[heads], self.w_u))
+        return self._last[1]
+
+
 def row_chunks(n_rows: int, row_bytes: int, byte_budget: int) -> Iterator[slice]:
     """Consecutive slices of `n_rows` rows holding at most `byte_budget` bytes (>= 1 row)."""
     step = max(1, byte_budget // row_bytes)
@@ -203,7 +222,7 @@ def _extremes_within(
 def layer_operation_scores(
     x: torch.Tensor,
     w_v: torch.Tensor,
-    ou: torch.Tensor,
+    ou: torch.Tensor | HeadOutputMaps,
     relations: tuple[TokenizedRelation, ...],
     index: PairIndex,
     byte_budget: int,
@@ -265,7 +284,7 @@ def operation_scores(
                 promotion[layer], suppression[layer] = layer_operation_scores(
                     inputs[min(layer, 1)],
                     w_v,
-                    output_unembedding(w_o, w_u),
+                    HeadOutputMaps(w_o, w_u),
                     relations,
                     index,
                     byte_budget,
