@@ -445,9 +445,7 @@ def residual_bytes(config: Any, length: int) -> int:
     return 4 * length * config.hidden_size
 
 
-def sources_per_group(
-    model: WeightsView, n_templates: int, byte_budget: int, length: int = 1
-) -> int:
+def sources_per_group(model: WeightsView, n_templates: int, byte_budget: int, length: int) -> int:
     """Sources whose prompts, every template padded to `length` tokens, fit `byte_budget`
     bytes while the layers run over them all: their residual streams (`residual_bytes`) and
     one layer's head vectors, both variants (each head's `d_head` floats, all heads together
