@@ -3,10 +3,12 @@
     python -m lib.dynamic --model ID_OR_FOLDER [--revision R] [--device auto|cpu|cuda]
         [--dtype auto|float32|bfloat16|float16] [--relations all|none|a,b,...]
         [--relation-file FILE ...] [--relation-k NAME=K ...] [--templates FILE]
-        [--multi-token] --out dyn.csv
+        [--multi-token] [--weights streamed|whole] --out dyn.csv
 
 Writes `dyn.csv`, `dyn.summary.csv` and `dyn.settings.json`; definitions in
-`lib.scoring.dynamic` and docs/methods.md §8.
+`lib.scoring.dynamic` and docs/methods.md §8. The checkpoint is read one layer at a time
+(`--weights streamed`, the default) or loaded whole (`--weights whole`, the reference); the
+scores are identical.
 """
 
 from __future__ import annotations
@@ -14,11 +16,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from lib.checkpoints.loader import check_source, load_model
+from lib.checkpoints.loader import check_source, open_for_scoring
 from lib.cli.options import model_options, out_option
 from lib.cli.output import check_not_input, check_writable, say, write_output
 from lib.cli.progress_bar import progress_bar
-from lib.cli.scoring_options import load_options, print_relation_notes, relation_options
+from lib.cli.scoring_options import (
+    load_options,
+    print_relation_notes,
+    relation_options,
+    weights_option,
+)
 from lib.core.errors import CliParser, run_cli
 from lib.core.progress import subrange
 from lib.scoring.dynamic import (
@@ -37,7 +44,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = CliParser(
         prog="python -m lib.dynamic",
         description=__doc__.split("\n")[0],
-        parents=[model_options(), load_options(), relation_options(), out_option()],
+        parents=[
+            model_options(),
+            load_options(),
+            relation_options(),
+            weights_option(),
+            out_option(),
+        ],
     )
     parser.add_argument(
         "--templates", type=Path, help=f"text file, one template per line, each with {SLOT}"
@@ -57,8 +70,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     relation_files = relation_files_from(args)
     templates = read_templates(args.templates) if args.templates else DEFAULT_TEMPLATES
     with progress_bar() as progress:
-        loaded = load_model(
-            args.model, args.revision, args.device, args.dtype, subrange(progress, 0, 0.05)
+        loading = subrange(progress, 0, 0.05)
+        loaded = open_for_scoring(
+            args.model, args.revision, args.device, args.dtype, loading, weights=args.weights
         )
         result = in_context(
             loaded,

@@ -1,7 +1,7 @@
 """Classify heads: score every attention head of a Pythia checkpoint, inspect it, chart it.
 
-A run reads the checkpoint one layer at a time, never loading the whole model; the in-context
-check and the ablation load it on demand through one server-wide `ResidentModel` (one model
+A run and the in-context check read the checkpoint one layer at a time, never loading the whole
+model; the ablation loads it on demand through one server-wide `ResidentModel` (one model
 resident, released before another loads). Results come from the server-wide `ResultCache`
 (memory, then disk under `$HEAD_ATLAS_CACHE_DIR`), so a rerun, a reload or a restart shows the
 table at once.

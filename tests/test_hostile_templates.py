@@ -18,12 +18,14 @@ from lib.core.errors import InputError, run_cli
 from lib.dynamic import main
 from lib.fixtures.synthetic import pythia_config, save_checkpoint
 from lib.scoring.dynamic import (
+    PromptStream,
     TemplateTokens,
     dynamic_scores,
     in_context,
     prompt_bytes,
     prompt_templates,
     prompts_per_batch,
+    sources_per_group,
     template_tokens,
 )
 from lib.scoring.relations import PromptRelation, tokenize_relations
@@ -75,17 +77,17 @@ def test_a_long_template_runs_within_a_small_budget_and_scores_as_in_one_batch(
     assert length > 150
     batches: list[tuple[int, int]] = []
     products: list[int] = []
-    forward, unembedding = lib.scoring.dynamic.head_vectors, lib.scoring.dynamic.output_unembedding
+    start, unembedding = PromptStream.start.__func__, lib.scoring.dynamic.output_unembedding
 
-    def recorded_forward(model, input_ids, source, last):
+    def recorded_start(cls, view, input_ids, source, last):
         batches.append(tuple(input_ids.shape))
-        return forward(model, input_ids, source, last)
+        return start(cls, view, input_ids, source, last)
 
     def recorded_unembedding(w_o, w_u):
         products.append(1)
         return unembedding(w_o, w_u)
 
-    monkeypatch.setattr(lib.scoring.dynamic, "head_vectors", recorded_forward)
+    monkeypatch.setattr(PromptStream, "start", classmethod(recorded_start))
     monkeypatch.setattr(lib.scoring.dynamic, "output_unembedding", recorded_unembedding)
     budget = 16 * MIB
     small = dynamic_scores(planted_model, relations, templates, byte_budget=budget)
@@ -95,9 +97,15 @@ def test_a_long_template_runs_within_a_small_budget_and_scores_as_in_one_batch(
         assert padded <= length
         assert attention_bytes(planted_model.model, n_prompts, padded) <= budget // 2
         assert n_prompts * prompt_bytes(config, padded) + 5 * padded**2 <= budget // 2
-    # The head vectors of all sources fit the other half: each layer's W_O W_U product is
-    # formed once, not once a batch (small batches would cost as many 50k-column products).
-    assert len(products) == config.num_hidden_layers
+    # The other half holds a group's residual streams between layers and one layer's head
+    # vectors: each layer's W_O W_U product is formed once a group, not once a batch (small
+    # batches would cost as many 50k-column products).
+    n_sources = len({word for word in relations[0].src})
+    group = sources_per_group(planted_model.model, len(templates), budget // 2, length)
+    assert group * len(templates) * (length + 2) * config.hidden_size * 4 <= budget // 2
+    n_groups = -(-n_sources // group)
+    assert 1 < n_groups < len(batches)
+    assert len(products) == n_groups * config.num_hidden_layers
     in_one = dynamic_scores(planted_model, relations, templates, batch_prompts=10**6)
     assert np.array_equal(small.fractions, in_one.fractions)
 
@@ -148,13 +156,13 @@ def words_of(loaded: LoadedModel, n_tokens: int) -> PromptRelation:
 def test_the_context_check_counts_the_longest_source_words_tokens(short_context, monkeypatch):
     template = template_with(short_context, 31)  # 31 tokens with a one-token source word
     padded: list[int] = []
-    forward = lib.scoring.dynamic.head_vectors
+    start = PromptStream.start.__func__
 
-    def recorded_forward(model, input_ids, source, last):
+    def recorded_start(cls, view, input_ids, source, last):
         padded.append(input_ids.shape[1])
-        return forward(model, input_ids, source, last)
+        return start(cls, view, input_ids, source, last)
 
-    monkeypatch.setattr(lib.scoring.dynamic, "head_vectors", recorded_forward)
+    monkeypatch.setattr(PromptStream, "start", classmethod(recorded_start))
     dynamic_scores(short_context, (words_of(short_context, 2),), (template,))
     assert max(padded) == 32  # exactly the context, as estimated: the prompts run
     calls: list[str] = []

@@ -12,10 +12,12 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
+from lib.checkpoints.loader import LoadedModel
 from lib.runs.result_cache import CACHE_DIR_KEY
 from tests.chart_helpers import plain
 from tests.conftest import Planted
 from tests.test_classify_page import button, open_page
+from tests.test_streamed import no_model_load  # noqa: F401 (the fixture)
 from ui import in_context
 
 COPYING = "general_copying_english_500"
@@ -126,3 +128,19 @@ def test_the_multi_token_switch_adds_multi_token_pairs_reported_apart(
     switch.set_value(False).run()  # another result: its own button
     assert [b for b in app.button if b.label == "Compute dynamic scores"]
     assert len(in_context_calls) == 1
+
+
+@pytest.mark.usefixtures("no_model_load")
+def test_the_check_reads_the_checkpoint_one_layer_at_a_time_to_the_whole_models_table(
+    planted_checkpoint: Planted, planted_model: LoadedModel, in_context_calls: list[tuple]
+) -> None:
+    """No whole model is built for the check (transformers refuses here), and its table equals
+    the one computed on the model loaded whole."""
+    app = classified(str(planted_checkpoint.path))
+    button(app, "Check in context").click().run()
+    assert not app.exception and not app.error
+    (result,) = in_context._results()[0].values()
+    ((relations, templates),) = in_context_calls
+    whole = in_context.in_context(planted_model, relations, templates)
+    pd.testing.assert_frame_equal(result.table, whole.table, check_exact=True)
+    pd.testing.assert_frame_equal(result.summary, whole.summary, check_exact=True)

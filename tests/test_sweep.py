@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from lib.checkpoints.loader import LoadedModel, load_model
+from lib.checkpoints.loader import LoadedModel, StreamedCheckpoint, open_for_scoring
 from lib.core.errors import InputError
 from lib.fixtures.planted import PLANTED, ROLES
 from lib.fixtures.synthetic import relation_words
@@ -35,6 +35,7 @@ from tests.series_support import (
     first_step,
     local_ray,
 )
+from tests.test_streamed import no_model_load  # noqa: F401 (the fixture)
 
 WORDS = sorted({word.strip() for word in relation_words()})[500:540]
 
@@ -210,18 +211,48 @@ def test_readers_of_a_store_import_no_torch() -> None:
 
 
 def test_each_job_releases_its_model(planted_series: Path, tmp_path: Path, monkeypatch) -> None:
-    """No model outlives its job (bench.sweep measures the memory this keeps flat)."""
-    loaded_models = []
+    """No model (or opened checkpoint) outlives its job (bench.sweep measures the memory this
+    keeps flat)."""
+    opened = []
 
-    def load_and_watch(*args: object) -> LoadedModel:
-        loaded = load_model(*args)
-        loaded_models.append(weakref.ref(loaded.model))
+    def open_and_watch(*args: object, **kwargs: object) -> LoadedModel | StreamedCheckpoint:
+        loaded = open_for_scoring(*args, **kwargs)
+        opened.append(weakref.ref(loaded))
         return loaded
 
-    monkeypatch.setattr(sw, "load_model", load_and_watch)
+    monkeypatch.setattr(sw, "open_for_scoring", open_and_watch)
     for job in sw.plan_jobs([str(planted_series)], "step0,step2"):
         assert sw.run_job(job, SETTINGS, str(tmp_path)).status == "stored"
-    assert len(loaded_models) == 2 and all(ref() is None for ref in loaded_models)
+    assert len(opened) == 2 and all(ref() is None for ref in opened)
+
+
+@pytest.mark.usefixtures("no_model_load")
+def test_a_sweep_without_the_causal_check_builds_no_model(
+    planted_series: Path, tmp_path: Path
+) -> None:
+    jobs = sw.plan_jobs([str(planted_series)], "step0,step8")
+    assert [r.status for r in sw.sweep(jobs, SETTINGS, str(tmp_path))] == ["stored", "stored"]
+
+
+def test_a_streamed_sweep_stores_the_whole_models_tables(
+    planted_series: Path, tmp_path: Path, monkeypatch
+) -> None:
+    """The tables (scores, labels, digests, settings) a sweep stores reading each checkpoint one
+    layer at a time equal, exactly, those it stored loading each whole (the path before)."""
+    jobs = sw.plan_jobs([str(planted_series)], "step0,step8")
+
+    def whole(*args: object, **kwargs: object) -> LoadedModel | StreamedCheckpoint:
+        return open_for_scoring(*args, **{**kwargs, "weights": "whole"})
+
+    monkeypatch.setattr(sw, "open_for_scoring", whole)
+    sw.sweep(jobs, SETTINGS, str(tmp_path / "whole"))
+    monkeypatch.undo()
+    sw.sweep(jobs, SETTINGS, str(tmp_path / "streamed"))
+    expected, stored = (
+        pd.read_parquet(tmp_path / name).sort_values(["step", "layer", "head"], ignore_index=True)
+        for name in ("whole", "streamed")
+    )
+    pd.testing.assert_frame_equal(stored, expected, check_exact=True)
 
 
 def test_relation_files_are_swept_like_classify_takes_them(

@@ -122,9 +122,9 @@ def memory_report(source: str, device: str, dtype: str) -> None:
         return
     free = free_memory_by_holder(target)
     st.sidebar.caption(
-        f"Needs about {needed / GIB:.2f} GiB to score, reading the weights one layer at a "
-        "time (W_U and one layer's W_O·W_U in float32, one layer, activations, the app; "
-        "lib.core.catalog.streamed_memory_estimate); free: "
+        f"Needs about {needed / GIB:.2f} GiB to score and to check in context, reading the "
+        "weights one layer at a time (W_U and one layer's W_O·W_U in float32, one layer, "
+        "activations, the app; lib.core.catalog.streamed_memory_estimate); free: "
         + ", ".join(f"{size / GIB:.1f} GiB on {holder}" for holder, size in free.items())
     )
     try:

@@ -1,10 +1,11 @@
 """Streamlit parts of the in-context check (docs/methods.md §8): the templates input, "Check in
 context" for the inspected head, and the "Static vs dynamic" scatter view.
 
-Results (`lib.dynamic.in_context`) are computed on demand under a progress bar on the model
-the server's `ResidentModel` lends, and kept for the server's life per model, revision,
-relations (bundled and your own files), templates and whether multi-token sources are added
-(the `ModelKey` names model, revision,
+Results (`lib.dynamic.in_context`) are computed on demand under a progress bar on what the
+server's `ResidentModel` lends for scoring (`ResidentModel.read`: the checkpoint read one
+layer at a time, or the resident model of the same key; the same table either way), and
+kept for the server's life per model, revision, relations (bundled and your own files),
+templates and whether multi-token sources are added (the `ModelKey` names model, revision,
 device, dtype and a folder's fingerprint), so both views and every session share one
 computation.
 """
@@ -119,7 +120,7 @@ def result_or_button(
         return None
     bar = st.progress(0.0, text="starting")
     try:
-        with models.use(model) as loaded:
+        with models.read(model) as loaded:
             result = in_context(
                 loaded,
                 relations,

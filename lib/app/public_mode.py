@@ -6,8 +6,9 @@ wins over the environment. In public mode:
 
 * only catalog models are offered, up to `HEAD_ATLAS_PUBLIC_MAX_SIZE` (default `1.4b`: what
   a run reading the weights one layer at a time fits in Streamlit Community Cloud's memory
-  with a margin, see `DEFAULT_MAX_SIZE`; the in-context check and the ablation still load the
-  whole model, and are refused in one line when it does not fit);
+  with a margin, see `DEFAULT_MAX_SIZE`; the in-context check reads the weights the same way,
+  within the same estimate; the ablation still loads the whole model, and is refused in one
+  line when it does not fit);
 * local checkpoint folders are refused (a visitor must not read the host's disk);
 * uploaded tables may have at most `HEAD_ATLAS_PUBLIC_MAX_ROWS` rows (default 100,000; the
   upload size itself is capped by `server.maxUploadSize` in `.streamlit/config.toml`), at most

@@ -147,7 +147,9 @@ STREAMED_BASE_BYTES = 606 * 2**20
 606 MiB + 4.13 MiB per million parameters (bench/results/footprint-cpu-2026-11-27T1801.md)."""
 STREAMED_WORKING_BYTES = 256 * 2**20
 """Activations of a streamed run: at most one logits chunk or first-MLP chunk at a time
-(`lib.scoring.operations.DEFAULT_BYTE_BUDGET`) and the small pattern batch."""
+(`lib.scoring.operations.DEFAULT_BYTE_BUDGET`) and the small pattern batch; the in-context
+check's prompts, their residual streams and head vectors keep within the same budget
+(`lib.scoring.dynamic.dynamic_scores`)."""
 
 
 def streamed_memory_estimate(d_model: int, vocab_rows: int, d_mlp: int) -> int:

@@ -4,9 +4,11 @@ command line is `python -m lib.sweep`.
 A SOURCE is a catalog hub id (`EleutherAI/pythia-70m`, its revisions are the hub's training
 checkpoints) or a local series folder whose subfolders `step<N>` are `save_pretrained`
 checkpoints (`python -m lib.synthetic --series` writes one). One job per (model, revision):
-load it (`lib.checkpoints.loader.load_model`), score it (`lib.scoring.pipeline.classify_heads`),
-write its table into the store (with `--ablate`, also the causal check's curves of the same
-loaded model, `lib.runs.stored_ablation`), release the model. Jobs whose table is stored with
+open it to be read one layer at a time (`lib.checkpoints.loader.open_checkpoint`; with
+`--ablate`, load it whole, `load_model`: the causal check runs the whole model), score it
+(`lib.scoring.pipeline.classify_heads`: the same table either way), write its table into the
+store (with `--ablate`, also the causal check's curves of the same loaded model,
+`lib.runs.stored_ablation`), release it. Jobs whose table is stored with
 the same settings digest (`job_digest`) are not run again; a failed job is recorded in the
 store with its one-line reason and the sweep goes on. Exit code 0 when every job has its
 table, 1 when one failed, 2 for bad input. docs/methods.md §9.
@@ -34,7 +36,13 @@ import pandas as pd
 import torch
 import transformers
 
-from lib.checkpoints.loader import LoadedModel, is_folder_source, load_model, read_config
+from lib.checkpoints.loader import (
+    LoadedModel,
+    StreamedCheckpoint,
+    is_folder_source,
+    open_for_scoring,
+    read_config,
+)
 from lib.checkpoints.validation import check_config
 from lib.core.catalog import LOG_STEPS, REVISIONS, size_of, step_of
 from lib.core.errors import InputError, is_whole_number
@@ -83,7 +91,7 @@ LOCAL_RAY_OBJECT_STORE = 256 * 2**20
 @dataclass(frozen=True)
 class Job:
     """One checkpoint to classify: `key` names it in the store; `source` and `revision` are
-    what `load_model` gets (a series' `step<N>` folder, or the hub id at its revision)."""
+    what the loader gets (a series' `step<N>` folder, or the hub id at its revision)."""
 
     key: JobKey
     source: str
@@ -295,7 +303,11 @@ def run_job(job: Job, settings: SweepSettings, store_url: str) -> JobResult:
     digest = ""
     try:
         digest = job_digest(job, settings)
-        loaded = load_model(job.source, job.revision, settings.device, settings.dtype)
+        # Only the causal check needs a whole model; the scores read one layer at a time.
+        weights = "streamed" if settings.ablation is None else "whole"
+        loaded = open_for_scoring(
+            job.source, job.revision, settings.device, settings.dtype, weights=weights
+        )
         try:
             result = classify_heads(loaded, settings.classify)
             extra = ablation_of(loaded, result.table, settings)
@@ -314,13 +326,15 @@ def run_job(job: Job, settings: SweepSettings, store_url: str) -> JobResult:
 
 
 def ablation_of(
-    loaded: LoadedModel, static: pd.DataFrame, settings: SweepSettings
+    loaded: LoadedModel | StreamedCheckpoint, static: pd.DataFrame, settings: SweepSettings
 ) -> dict[str, bytes]:
     """The causal check of a job's loaded model, as its table's extra entries (none without
-    `settings.ablation`); `static` is the job's classification, whose scores rank the heads."""
+    `settings.ablation`, whose jobs read `loaded` one layer at a time); `static` is the job's
+    classification, whose scores rank the heads."""
     asked = settings.ablation
     if asked is None:
         return {}
+    assert isinstance(loaded, LoadedModel)  # run_job loads a whole model for the check
     result = ablation_curves(
         loaded,
         settings.classify.relations,

@@ -26,7 +26,7 @@ the stored dtype; results do not depend on how prompts are batched.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -35,15 +35,15 @@ import numpy as np
 import pandas as pd
 import torch
 from torch import nn
+from transformers.models.gpt_neox.modeling_gpt_neox import GPTNeoXLayer
 
 from lib.checkpoints.loader import LoadedModel, StreamedCheckpoint
-from lib.checkpoints.neox import VALUE, split_heads
+from lib.checkpoints.neox import VALUE, output_weights, split_heads
 from lib.core.errors import InputError, quoted
 from lib.core.progress import Progress, ignore, subrange
 from lib.scoring.operations import (
     CPU_CHUNK_BYTES,
     DEFAULT_BYTE_BUDGET,
-    head_ov_weights,
     head_source_chunks,
     output_unembedding,
     row_extremes,
@@ -65,7 +65,7 @@ from lib.scoring.relations import (
     multi_token_relation,
     single_token_relation,
 )
-from lib.scoring.weights_view import Weighted, weights_view
+from lib.scoring.weights_view import WeightsView, weights_view
 from lib.tables.head_table import to_csv_bytes
 from lib.tables.in_context import (
     MULTI_TOKEN,
@@ -207,52 +207,63 @@ class DynamicScores:
         return self.fractions.mean(axis=-1)
 
 
-def head_vectors(
-    model: Weighted, input_ids: torch.Tensor, source: torch.Tensor, last: torch.Tensor
-) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """Per layer, `(z_source, z_context)`, each `(H, B, d_head)` float32: every head's value
-    vector at the `source` position and its attention output at the `last` position of each
-    of the B prompts in `input_ids` (right-padded: `last[b]` is prompt b's last real token).
+@dataclass
+class PromptStream:
+    """A batch of B prompts on its way through the layers, held between them: `hidden`, its
+    residual stream after the layers run so far, `(B, length, d_model)` float32 (right-padded
+    `input_ids`: `last[b]` is prompt b's last real token), the rotary embedding's `(cos, sin)`
+    of its positions, and per prompt the `source` and `last` positions read.
 
-    The layers run one at a time in float32 on the model's own modules (`lib.scoring.precision`: a
-    16-bit layer's parameters are upcast while it runs, then put back), of a model in memory or
-    of a checkpoint read one layer at a time (`lib.scoring.weights_view`). Right padding needs
-    no attention mask beyond the causal one and no shifted positions: a real token only sees
-    earlier positions, which are all real.
-    """
-    view = weights_view(model)
-    n_prompts, length = input_ids.shape
-    n_heads = view.config.num_attention_heads
-    hidden = to_float32(view.input_embedding_rows(input_ids))
-    positions = torch.arange(length, device=input_ids.device).expand(n_prompts, length)
-    cos, sin = view.rotary()(hidden, positions)
-    future = torch.ones(length, length, dtype=torch.bool, device=input_ids.device).triu(1)
-    mask = torch.zeros(1, 1, length, length, device=input_ids.device)
-    mask.masked_fill_(future, torch.finfo(torch.float32).min)
-    prompts = torch.arange(n_prompts, device=input_ids.device)
-    captured: dict[str, torch.Tensor] = {}  # this layer's, overwritten by the next
+    Right padding needs no attention mask beyond the causal one and no shifted positions: a
+    real token only sees earlier positions, which are all real."""
 
-    def values(module: nn.Module, args: Any, qkv: torch.Tensor) -> None:
-        captured["source"] = split_heads(qkv, n_heads)[prompts, source, :, VALUE]
+    hidden: torch.Tensor
+    rotary: tuple[torch.Tensor, torch.Tensor]
+    source: torch.Tensor
+    last: torch.Tensor
 
-    def outputs(module: nn.Module, args: tuple[torch.Tensor, ...]) -> None:
-        per_head = args[0].view(n_prompts, length, n_heads, -1)
-        captured["context"] = per_head[prompts, last]
+    @classmethod
+    def start(
+        cls, view: WeightsView, input_ids: torch.Tensor, source: torch.Tensor, last: torch.Tensor
+    ) -> PromptStream:
+        """The prompts `input_ids` embedded, before the first layer."""
+        n_prompts, length = input_ids.shape
+        hidden = to_float32(view.input_embedding_rows(input_ids))
+        positions = torch.arange(length, device=input_ids.device).expand(n_prompts, length)
+        return cls(hidden, view.rotary()(hidden, positions), source, last)
 
-    for index in range(view.config.num_hidden_layers):
-        layer = view.layer_module(index)
+    def through(self, layer: GPTNeoXLayer) -> tuple[torch.Tensor, torch.Tensor]:
+        """Run `layer` (the caller computes it in float32: `lib.scoring.precision`) on the
+        stream, which then holds its output; return `(z_source, z_context)`, each
+        `(H, B, d_head)` float32: every head's value vector at the `source` position and its
+        attention output at the `last` position of each prompt."""
+        n_prompts, length, _ = self.hidden.shape
+        n_heads = layer.attention.config.num_attention_heads
+        device = self.hidden.device
+        future = torch.ones(length, length, dtype=torch.bool, device=device).triu(1)
+        mask = torch.zeros(1, 1, length, length, device=device)
+        mask.masked_fill_(future, torch.finfo(torch.float32).min)
+        prompts = torch.arange(n_prompts, device=device)
+        captured: dict[str, torch.Tensor] = {}
+
+        def values(module: nn.Module, args: Any, qkv: torch.Tensor) -> None:
+            captured["source"] = split_heads(qkv, n_heads)[prompts, self.source, :, VALUE]
+
+        def outputs(module: nn.Module, args: tuple[torch.Tensor, ...]) -> None:
+            per_head = args[0].view(n_prompts, length, n_heads, -1)
+            captured["context"] = per_head[prompts, self.last]
+
         attention = layer.attention
         handles = [
             attention.query_key_value.register_forward_hook(values),
             attention.dense.register_forward_pre_hook(outputs),
         ]
         try:
-            with float32_modules(layer):
-                hidden = layer(hidden, attention_mask=mask, position_embeddings=(cos, sin))
+            self.hidden = layer(self.hidden, attention_mask=mask, position_embeddings=self.rotary)
         finally:
             for handle in handles:
                 handle.remove()
-        yield captured["source"].transpose(0, 1), captured["context"].transpose(0, 1)
+        return captured["source"].transpose(0, 1), captured["context"].transpose(0, 1)
 
 
 @dataclass(frozen=True)
@@ -402,9 +413,10 @@ def prompt_bytes(config: Any, length: int) -> int:
                    the layer holds until it returns, the MLP's two wide activations, the hidden
                    states, the attention output and the layer norm)
 
-    Peak resident memory (VmHWM) of `head_vectors` on one 160m-shaped layer (12 heads, hidden
-    768, CPU) against this estimate with the mask (`prompts_per_batch`): 64 prompts x 64
-    tokens 156 MiB (168), 1 x 1,024 tokens 112 MiB (125), 1 x 2,048 tokens 432 MiB (452)."""
+    Peak resident memory (VmHWM) of one batch's forward pass through one 160m-shaped layer
+    (12 heads, hidden 768, CPU) against this estimate with the mask (`prompts_per_batch`):
+    64 prompts x 64 tokens 156 MiB (168), 1 x 1,024 tokens 112 MiB (125), 1 x 2,048 tokens
+    432 MiB (452)."""
     heads, hidden = config.num_attention_heads, config.hidden_size
     attention = 2 * heads * length + 8 * hidden
     mlp = heads * length + 2 * config.intermediate_size + 5 * hidden
@@ -427,46 +439,107 @@ def prompts_per_batch(
     return max(1, (byte_budget - 5 * length**2) // prompt_bytes(model.config, length))
 
 
-def sources_per_group(model: nn.Module, n_templates: int, byte_budget: int) -> int:
-    """Sources whose head vectors, both variants in every layer, fit `byte_budget` bytes:
-    `byte_budget // (T * 2 * layers * hidden * 4)` (each head's `d_head` floats, all heads
-    together `hidden`), at least one."""
+def residual_bytes(config: Any, length: int) -> int:
+    """Bytes a prompt of `length` tokens holds between two layers: its residual stream,
+    `length x d_model` float32 (its rotary angles and positions are a few percent more)."""
+    return 4 * length * config.hidden_size
+
+
+def sources_per_group(model: WeightsView, n_templates: int, byte_budget: int, length: int) -> int:
+    """Sources whose prompts, every template padded to `length` tokens, fit `byte_budget`
+    bytes while the layers run over them all: their residual streams (`residual_bytes`) and
+    one layer's head vectors, both variants (each head's `d_head` floats, all heads together
+    `d_model`):
+
+        byte_budget // (T * (length + 2) * d_model * 4)
+
+    at least one."""
     config = model.config
-    per_source = n_templates * 2 * config.num_hidden_layers * config.hidden_size * 4
+    per_source = n_templates * (residual_bytes(config, length) + 2 * config.hidden_size * 4)
     return max(1, byte_budget // per_source)
 
 
-def group_vectors(
+def batch_passes(n_prompts: int, step: int, pass_prompts: int) -> list[list[range]]:
+    """The prompts `0..n_prompts-1` in batches of `step` (the last one shorter), consecutive
+    batches in passes of at most `pass_prompts` prompts (at least one batch a pass): each pass
+    reads every layer once."""
+    passes: list[list[range]] = []
+    for start in range(0, n_prompts, step):
+        rows = range(start, min(start + step, n_prompts))
+        if passes and rows.stop - passes[-1][0].start <= pass_prompts:
+            passes[-1].append(rows)
+        else:
+            passes.append([rows])
+    return passes
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """How `dynamic_scores` runs a group's prompts: right-padded with token `pad`, `step`
+    prompts a batch, passes of at most `pass_prompts` prompts (`batch_passes`), logits in
+    chunks of `byte_budget` bytes."""
+
+    pad: int
+    step: int
+    pass_prompts: int
+    byte_budget: int
+
+
+def group_counts(
     loaded: LoadedModel | StreamedCheckpoint,
     templates: Sequence[str],
-    sources: Sequence[tuple[int, ...]],
-    pad: int,
-    step: int,
+    pairs: SourcePairs,
+    n_relations: int,
+    w_u: torch.Tensor,
+    plan: RunPlan,
     progress: Progress,
-) -> torch.Tensor:
-    """`(layers, 2, H, S * T, d_head)`: `head_vectors`' `(z_source, z_context)` of every layer
-    for the S `sources` (token sequences) in every template (row `s * T + t`), run in batches
-    of `step` prompts."""
+) -> np.ndarray:
+    """`(4, layers, H, R, T)` hit counts (`count_hits`, both variants) of the sources of
+    `pairs` in every template (row `s * T + t`), run as `plan` says.
+
+    Layers outer, batches inner: each pass of batches (`batch_passes`) reads every layer once
+    (`lib.scoring.weights_view`), runs all its batches through it, their residual streams held
+    between layers (`PromptStream`). After the group's last pass through a layer, that layer's
+    head vectors are complete: its `W_O(h)^T W_U^T` is formed from the layer just read and the
+    logits counted, and the vectors dropped. One pass (the budget's usual case) holds one
+    layer's vectors at a time; several hold the earlier passes' vectors of every layer."""
     model = weights_view(loaded)
     config = model.config
     n_layers, n_heads = config.num_hidden_layers, config.num_attention_heads
-    n_prompts = len(sources) * len(templates)
-    shape = (n_layers, 2, n_heads, n_prompts, config.hidden_size // n_heads)
-    vectors = torch.empty(shape, device=model.device)
-    for start in range(0, n_prompts, step):
-        rows = range(start, min(start + step, n_prompts))
-        ids, source, last = prompt_batch(
-            loaded.tokenizer, templates, sources, pad, rows, model.device
-        )
-        for layer, (z_source, z_context) in enumerate(head_vectors(model, ids, source, last)):
-            progress(
-                (start + len(rows) * layer / n_layers) / n_prompts,
-                f"forward pass {start // step + 1} of {-(-n_prompts // step)}, "
-                f"layer {layer + 1} of {n_layers}",
+    n_templates, n_prompts = len(templates), len(pairs.sources) * len(templates)
+    counts = np.zeros((len(VARIANTS), n_layers, n_heads, n_relations, n_templates))
+    passes = batch_passes(n_prompts, plan.step, plan.pass_prompts)
+    vectors: dict[int, torch.Tensor] = {}  # layer -> (2, H, prompts, d_head), until counted
+    shape = (2, n_heads, n_prompts, config.hidden_size // n_heads)
+    for p, batches in enumerate(passes):
+        streams = [
+            PromptStream.start(
+                model,
+                *prompt_batch(
+                    loaded.tokenizer, templates, pairs.sources, plan.pad, rows, model.device
+                ),
             )
-            vectors[layer, 0, :, start : rows.stop] = z_source
-            vectors[layer, 1, :, start : rows.stop] = z_context
-    return vectors
+            for rows in batches
+        ]
+        for layer in range(n_layers):
+            progress(
+                (p + layer / n_layers) / len(passes),
+                f"pass {p + 1} of {len(passes)}, layer {layer + 1} of {n_layers}",
+            )
+            module = model.layer_module(layer)
+            z = vectors.setdefault(layer, torch.empty(shape, device=model.device))
+            with float32_modules(module):
+                for rows, stream in zip(batches, streams, strict=True):
+                    z[0, :, rows.start : rows.stop], z[1, :, rows.start : rows.stop] = (
+                        stream.through(module)
+                    )
+            if p == len(passes) - 1:
+                w_o = to_float32(output_weights(module.attention.dense.weight, n_heads))
+                ou = output_unembedding(w_o, w_u)
+                for v, zv in enumerate(vectors.pop(layer)):  # forced onto the source, in context
+                    hits = count_hits(zv, ou, pairs, n_templates, n_relations, plan.byte_budget)
+                    counts[2 * v : 2 * v + 2, layer] += hits.cpu().numpy()
+    return counts
 
 
 def titled(progress: Progress, title: str) -> Progress:
@@ -484,14 +557,18 @@ def dynamic_scores(
 ) -> DynamicScores:
     """Every head's dynamic scores for every relation and template (module docstring).
 
-    Each distinct source (token sequence) of all relations is run once per template: one pass
-    serves every relation whose pairs start from it, and both variants. Working memory (beyond
-    the model and one layer's `W_O(h)^T W_U^T`) stays within `byte_budget` whatever the
-    templates' length: sources go in groups whose head vectors fit half of it
-    (`sources_per_group`), a group's prompts in batches of `batch_prompts` whose forward pass
-    fits the other half (default: `prompts_per_batch`; one prompt is the smallest batch); then
-    each layer's `W_O(h)^T W_U^T` is formed once for the group, not once a batch, and its
-    logits in chunks within that half. Groups and batches leave the result unchanged.
+    Each distinct source (token sequence) of all relations is run once per template: one
+    forward pass serves every relation whose pairs start from it, and both variants. The
+    layers run outer, the prompts inner (`group_counts`): each layer is read once a group, not
+    once a batch. Working memory (beyond one layer, `W_U` and one layer's `W_O(h)^T W_U^T`)
+    stays within `byte_budget` whatever the templates' length: sources go in groups whose
+    residual streams, held between layers, and one layer's head vectors fit half of it
+    (`sources_per_group`); a group's prompts run in batches of `batch_prompts` whose forward
+    pass fits the other half (default: `prompts_per_batch`; one prompt is the smallest batch);
+    when a single source's prompts hold more than half between layers, its batches go in
+    passes whose residual streams fit it, each reading every layer. Each layer's
+    `W_O(h)^T W_U^T` is formed once a group, its logits in chunks within half the budget.
+    Groups, passes and batches leave the result unchanged.
     """
     model, report = weights_view(loaded), progress or ignore
     relations = tuple(PromptRelation.of(r) for r in relations)
@@ -505,10 +582,16 @@ def dynamic_scores(
         report(1.0, "dynamic scores: done")
         return DynamicScores(relations, templates, counts)
     all_pairs = SourcePairs.build(relations, model.device)
-    pad = loaded.tokenizer.eos_token_id or 0  # never seen by a real token (right padding)
     half = byte_budget // 2
+    length = longest_prompt(tokens, longest)
     step = batch_prompts or prompts_per_batch(model, tokens, half, longest)
-    group = sources_per_group(model, len(tokens), half)
+    plan = RunPlan(
+        pad=loaded.tokenizer.eos_token_id or 0,  # never seen by a real token (right padding)
+        step=step,
+        pass_prompts=max(1, half // residual_bytes(config, length)),
+        byte_budget=half,
+    )
+    group = sources_per_group(model, len(tokens), half, length)
     n_sources = len(all_pairs.sources)
     with torch.inference_mode(), float32_matmul():
         w_u = to_float32(model.unembedding())
@@ -516,17 +599,10 @@ def dynamic_scores(
             sources = slice(start, min(start + group, n_sources))
             share = subrange(report, start / n_sources, sources.stop / n_sources)
             title = f"dynamic scores: sources {start + 1}-{sources.stop} of {n_sources}"
-            forward = titled(subrange(share, 0, 0.5), title)
-            group_sources = all_pairs.sources[sources]
-            vectors = group_vectors(loaded, templates, group_sources, pad, step, forward)
             pairs = all_pairs.of(sources)
-            for layer in range(n_layers):
-                share(0.5 + 0.5 * layer / n_layers, f"{title}, logits of layer {layer + 1}")
-                _, w_o = head_ov_weights(model, layer)
-                ou = output_unembedding(to_float32(w_o), w_u)
-                for v, z in enumerate(vectors[layer]):  # forced onto the source, in context
-                    hits = count_hits(z, ou, pairs, len(tokens), len(relations), half)
-                    counts[2 * v : 2 * v + 2, layer] += hits.cpu().numpy()
+            counts += group_counts(
+                loaded, templates, pairs, len(relations), w_u, plan, titled(share, title)
+            )
     report(1.0, "dynamic scores: done")
     n_pairs = np.array([len(r.src) for r in relations], dtype=float)
     return DynamicScores(relations, templates, counts / n_pairs[:, None])
