@@ -8,7 +8,7 @@ embedding; every tensor in the model's loaded dtype (the scores upcast to float3
 `lib.scoring.precision`). Two views:
 
 - `ModelWeights`: a `PreTrainedModel` in memory (`lib.checkpoints.loader.load_model`), the
-  reference, and what the features that need a whole model use (in-context scores, ablation);
+  reference (`--weights whole`), and what the causal check (ablation) uses, which needs one;
 - `StreamedWeights`: a checked folder (`lib.checkpoints.loader.open_checkpoint`). Every call
   reads its tensors from the safetensors files (`lib.checkpoints.weights`), casts them to the
   load dtype (as `from_pretrained` would, so both views hold the same numbers) and moves them
