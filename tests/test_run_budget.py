@@ -27,6 +27,7 @@ from lib.checkpoints.loader import open_checkpoint
 from lib.core.errors import InputError
 from lib.runs.result_cache import CACHE_DIR_KEY
 from lib.scoring.pipeline import ClassifySettings, classify_heads
+from tests.chart_helpers import plain
 from tests.conftest import FEW_RELATIONS, Planted
 from tests.test_hub import COMMIT
 
@@ -142,4 +143,24 @@ def test_the_page_says_the_budget_and_keeps_the_last_result(public_14m: FakeCloc
     assert [error.value for error in app.error] == [STOPPED]
     after = [frame.value for frame in app.dataframe]
     assert len(after) == len(tables)
+    assert all(a.equals(b) for a, b in zip(after, tables, strict=True))
+
+
+@pytest.mark.parametrize("label", ["Check in context", "Ablate"])
+def test_the_in_context_check_and_the_ablation_stop_too(public_14m: FakeClock, label: str) -> None:
+    app = AppTest.from_file(str(REPO / "streamlit_app.py"), default_timeout=120).run()
+    app.switch_page("pages/2_Classify_heads.py").run()
+    (size,) = [box for box in app.sidebar.selectbox if box.label == "Model size"]
+    size.set_value("14m").run()
+    patterns(app).set_value(False).run()
+    run(app).click().run()
+    assert "Public deployment: a run stops after 60 s" in " ".join(c.value for c in app.caption)
+    tables = [frame.value for frame in app.dataframe]
+
+    public_14m.step = 40.0
+    (button,) = [b for b in app.button if b.label == label]
+    button.click().run()
+    assert not app.exception
+    assert [plain(error.value) for error in app.error] == [STOPPED]  # in-context: literal text
+    after = [frame.value for frame in app.dataframe]
     assert all(a.equals(b) for a, b in zip(after, tables, strict=True))
