@@ -65,7 +65,7 @@ from ui.classify_session import (
     result_cache,
     salient,
 )
-from ui.deployment import public_mode
+from ui.deployment import public_mode, run_budget_caption, run_progress
 from ui.frame import require_frame
 
 require_frame()
@@ -83,7 +83,7 @@ def run(request: RunRequest, mode: PublicMode) -> None:
             key,
             resident_model(),
             result_cache(str(cache_dir())),
-            lambda fraction, message: bar.progress(min(max(fraction, 0.0), 1.0), text=message),
+            run_progress(bar, mode),
         )
         st.session_state[MODEL] = key
     except InputError as error:
@@ -221,6 +221,7 @@ if source:
         st.sidebar.warning(OFFLINE_NOTE)
 if not mode.enabled:
     st.sidebar.caption(f"Results are cached in `{cache_dir()}` (set {CACHE_DIR_KEY} to move it).")
+run_budget_caption(mode, st.sidebar)
 if st.sidebar.button("Run", type="primary", disabled=not source or problem is not None):
     run(RunRequest(source, revision, device, dtype, settings), mode)
 if RESULT in st.session_state:

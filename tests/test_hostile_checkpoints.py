@@ -14,7 +14,6 @@ import torch
 from safetensors.torch import load_file, save_file
 from transformers import AutoModelForCausalLM, AutoTokenizer, GPTNeoXForCausalLM
 
-import lib.checkpoints.loader
 from lib.checkpoints.loader import load_model, shape_memory_estimate
 from lib.checkpoints.validation import NeoxShape, expected_tensors, safetensors_shapes
 from lib.classify import main as classify_main
@@ -156,7 +155,7 @@ HOSTILE = {
 @pytest.fixture
 def no_transformers_load(monkeypatch: pytest.MonkeyPatch) -> None:
     """Fail the test if transformers is asked to read model weights."""
-    monkeypatch.setattr(lib.checkpoints.loader.AutoModelForCausalLM, "from_pretrained", pytest.fail)
+    monkeypatch.setattr(AutoModelForCausalLM, "from_pretrained", pytest.fail)
 
 
 def hostile_copy(planted: Planted, tmp_path: Path, edit: Callable[[Path], None]) -> Path:

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
-from transformers import GPTNeoXForCausalLM, PreTrainedModel
+from transformers import AutoModelForCausalLM, GPTNeoXForCausalLM, PreTrainedModel
 
 import lib.checkpoints.loader
 from lib.app.public_mode import DEFAULT_MAX_SIZE
@@ -171,7 +171,7 @@ def no_model_load(monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(*_args, **_kwargs):
         raise AssertionError("from_pretrained was called")
 
-    monkeypatch.setattr(lib.checkpoints.loader.AutoModelForCausalLM, "from_pretrained", refuse)
+    monkeypatch.setattr(AutoModelForCausalLM, "from_pretrained", refuse)
     monkeypatch.setattr(PreTrainedModel, "from_pretrained", refuse)
     monkeypatch.setattr(GPTNeoXForCausalLM, "from_pretrained", refuse)
 

@@ -28,6 +28,7 @@ from lib.tables.ablation import (
     HEAD_EFFECT_DEFINITIONS,
     SUMMARY_DEFINITIONS,
 )
+from ui.deployment import public_mode, run_budget_caption, run_progress
 
 T = TypeVar("T")
 Key = tuple[ModelKey, tuple[str, ...], str]
@@ -68,12 +69,10 @@ def computed(
 ) -> T | None:
     """`work(loaded model, progress)` under a progress bar; on failure say why, return None."""
     bar = st.progress(0.0, text="starting")
+    report = run_progress(bar, public_mode())  # the budget counts loading the model too
     try:
         with models.use(model) as loaded:
-            return work(
-                loaded,
-                lambda fraction, message: bar.progress(min(max(fraction, 0.0), 1.0), message),
-            )
+            return work(loaded, report)
     except InputError as error:
         st.error(str(error))
         return None
@@ -131,6 +130,7 @@ def section(models: ResidentModel, model: ModelKey, settings: dict[str, Any]) ->
         result = results.get(key)
     definitions()
     if result is None:
+        run_budget_caption(public_mode())
         if not st.button("Ablate", key="ablation_run", help=CURVE_DEFINITIONS["relation_heads"]):
             return
         result = compute(models, key)

@@ -1,5 +1,6 @@
 """The deployment's settings as a page sees them: environment merged with Streamlit secrets;
-and what an unexpected error shows in public mode."""
+a run's progress bar within public mode's time budget; and what an unexpected error shows in
+public mode."""
 
 from __future__ import annotations
 
@@ -10,9 +11,11 @@ import secrets as tokens
 from collections.abc import Iterator
 
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
 from lib.app.public_mode import PublicMode, public_mode_from
 from lib.core.errors import InputError
+from lib.core.progress import Progress
 
 
 def secrets() -> dict[str, object]:
@@ -31,6 +34,21 @@ def public_mode() -> PublicMode:
     except InputError as error:
         st.error(str(error))
         st.stop()
+
+
+def run_progress(bar: DeltaGenerator, mode: PublicMode) -> Progress:
+    """A run's `Progress` drawn on `bar` (`st.progress`), started now: in public mode it stops
+    the run with an `InputError` once the time budget is spent (`PublicMode.budgeted`)."""
+    return mode.budgeted(
+        lambda fraction, message: bar.progress(min(max(fraction, 0.0), 1.0), text=message)
+    )
+
+
+def run_budget_caption(mode: PublicMode, where: DeltaGenerator | None = None) -> None:
+    """Public mode's time budget of a run, said near a Run button (`where`: e.g. the sidebar)."""
+    note = mode.run_budget_note
+    if note is not None:
+        (where or st).caption(note)
 
 
 LOG = logging.getLogger("pythia_head_atlas")

@@ -34,7 +34,7 @@ from lib.scoring.dynamic import check_templates as parse_templates
 from lib.scoring.relation_files import CustomRelation
 from lib.scoring.relations import relation_names
 from lib.tables.in_context import PAIR_COLUMNS, VARIANT_DEFINITIONS, VARIANTS
-from ui.deployment import public_mode
+from ui.deployment import public_mode, run_budget_caption, run_progress
 from ui.literal import literal
 
 TEMPLATES = "in_context_templates"
@@ -116,16 +116,18 @@ def result_or_button(
     found = cached(key)
     if found is not None:
         return found
+    run_budget_caption(public_mode())
     if not st.button(label, key=widget_key, help=VARIANT_DEFINITIONS["dynamic_score"]):
         return None
     bar = st.progress(0.0, text="starting")
+    report = run_progress(bar, public_mode())  # the budget counts loading the model too
     try:
         with models.read(model) as loaded:
             result = in_context(
                 loaded,
                 relations,
                 templates,
-                lambda fraction, message: bar.progress(min(max(fraction, 0.0), 1.0), message),
+                report,
                 relation_files=relation_files,
                 multi_token=multi_token,
             )

@@ -21,6 +21,9 @@ wins over the environment. In public mode:
   the published experiment has 4), each at most `HEAD_ATLAS_PUBLIC_MAX_TEMPLATE_BYTES` bytes of
   UTF-8 (default 200): every template is run for every source word, and a prompt's attention
   grows with the square of its tokens, of which a byte-level tokenizer makes at most one a byte;
+* a run (classify, the in-context check, an ablation) stops once it has taken more than
+  `HEAD_ATLAS_PUBLIC_SECONDS` (default 300, see `DEFAULT_RUN_SECONDS`), with one line, the
+  previous result kept; checked at each of the run's progress reports (`PublicMode.budgeted`);
 * an unexpected error shows visitors a generic message with a short reference, never a
   traceback (the traceback goes to the server's log).
 
@@ -29,12 +32,14 @@ Everything else works as locally.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from time import monotonic
 from typing import TYPE_CHECKING
 
 from lib.core import catalog
 from lib.core.errors import InputError, is_whole_number, quoted
+from lib.core.progress import Progress
 from lib.tables.head_table import MAX_ROWS, ReadLimits
 
 if (
@@ -49,6 +54,7 @@ MAX_RELATION_PAIRS_KEY = "HEAD_ATLAS_PUBLIC_MAX_RELATION_PAIRS"
 MAX_TOTAL_RELATION_PAIRS_KEY = "HEAD_ATLAS_PUBLIC_MAX_TOTAL_RELATION_PAIRS"
 MAX_TEMPLATES_KEY = "HEAD_ATLAS_PUBLIC_MAX_TEMPLATES"
 MAX_TEMPLATE_BYTES_KEY = "HEAD_ATLAS_PUBLIC_MAX_TEMPLATE_BYTES"
+RUN_SECONDS_KEY = "HEAD_ATLAS_PUBLIC_SECONDS"
 # A run reads the weights one layer at a time (lib.checkpoints.weights): its memory does not grow
 # with depth. `lib.core.catalog.streamed_memory_estimate` (W_U and one layer's W_O·W_U in
 # float32, one layer, activations, the app's measured 606 MiB base, +10%) gives 2.17 GB for
@@ -60,6 +66,12 @@ DEFAULT_MAX_RELATION_PAIRS = 5_000
 DEFAULT_MAX_TOTAL_RELATION_PAIRS = 10_000
 DEFAULT_MAX_TEMPLATES = 10
 DEFAULT_MAX_TEMPLATE_BYTES = 200
+DEFAULT_RUN_SECONDS = 300
+"""Time budget of one run in public mode, in seconds: a visitor waits at most five minutes for
+an answer, and the resident model and a core are then free for the others. The longest run
+measured here, a 1b-shaped checkpoint's scores and patterns, took 101 s on two cores (issue
+21, model loaded whole), so runs up to the default size finish within it on such a machine;
+on fewer shared cores a large model may not, and the deployment raises the setting."""
 UPLOAD_SECONDS = 10.0
 """Time budget of reading one upload in public mode: a valid 100,000-row table takes about
 a second on one core, so one visitor's file cannot hold a core for long."""
@@ -78,6 +90,7 @@ class PublicMode:
     max_total_relation_pairs: int | None = None  # None (here and below): no limit
     max_templates: int | None = None
     max_template_bytes: int | None = None
+    run_seconds: int | None = None
 
     @property
     def upload_limits(self) -> ReadLimits:
@@ -93,6 +106,38 @@ class PublicMode:
             return tuple(catalog.SIZES)
         limit = catalog.SIZES[self.max_size].n_params
         return tuple(name for name, size in catalog.SIZES.items() if size.n_params <= limit)
+
+    @property
+    def run_budget_note(self) -> str | None:
+        """What a page says near its Run button about the time budget; None: no budget."""
+        if self.run_seconds is None:
+            return None
+        return (
+            f"Public deployment: a run stops after {self.run_seconds:,} s; run the app on your "
+            "own machine for longer ones."
+        )
+
+    def budgeted(self, progress: Progress, clock: Callable[[], float] | None = None) -> Progress:
+        """`progress` for a run starting now (by `clock`, seconds; default `time.monotonic`).
+        In public mode, a report made more than `run_seconds` after the start raises
+        `InputError` instead: the run stops between two of its steps (a layer, a template),
+        cooperatively, no thread is killed, and nothing it computed is kept."""
+        limit = self.run_seconds
+        if limit is None:
+            return progress
+        now = clock or monotonic
+        start = now()
+
+        def report(fraction: float, message: str) -> None:
+            if now() - start > limit:
+                raise InputError(
+                    f"this run stopped after {limit:,} s, the time budget of a run in this public "
+                    "deployment; try a smaller model or fewer relations, or run the app on your "
+                    "own machine"
+                )
+            progress(fraction, message)
+
+        return report
 
     def check_source(self, source: str, is_folder: bool) -> None:
         """Raise `InputError` when public mode refuses to load `source`."""
@@ -171,6 +216,7 @@ def public_mode_from(settings: Mapping[str, object]) -> PublicMode:
         ),
         max_templates=_setting(settings, MAX_TEMPLATES_KEY, DEFAULT_MAX_TEMPLATES),
         max_template_bytes=_setting(settings, MAX_TEMPLATE_BYTES_KEY, DEFAULT_MAX_TEMPLATE_BYTES),
+        run_seconds=_setting(settings, RUN_SECONDS_KEY, DEFAULT_RUN_SECONDS),
     )
 
 

@@ -18,18 +18,11 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psutil
 import torch
-from transformers import (
-    AutoConfig,
-    AutoModelForCausalLM,
-    AutoTokenizer,
-    PretrainedConfig,
-    PreTrainedModel,
-    PreTrainedTokenizerBase,
-)
+from transformers import AutoConfig, AutoTokenizer
 
 from lib.checkpoints.fingerprint import folder_fingerprint, tokenizer_fingerprint
 from lib.checkpoints.hub import fetch_config, fetch_snapshot, is_commit
@@ -53,6 +46,9 @@ from lib.core.catalog import (
 from lib.core.catalog import streamed_memory_estimate as streamed_memory_estimate_of
 from lib.core.errors import InputError
 from lib.core.progress import Progress, ignore
+
+if TYPE_CHECKING:
+    from transformers import PretrainedConfig, PreTrainedModel, PreTrainedTokenizerBase
 
 LOCAL_REVISION = "local"
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -366,6 +362,10 @@ def load_model(
     `check_checkpoint`. `pinned` is the commit (hub) or fingerprint (folder) when the caller
     has resolved it.
     """
+    # Here, not at the top: transformers' model-loading code costs about 2 s to import, and a
+    # run reading the weights layer by layer (`open_checkpoint`) never needs it.
+    from transformers import AutoModelForCausalLM
+
     report = progress or ignore
     checked = check_checkpoint(source, revision, device, dtype, report, pinned)
     report(0.1, f"loading the weights of {source}")

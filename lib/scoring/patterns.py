@@ -30,7 +30,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from transformers.masking_utils import create_causal_mask
 
 from lib.core.errors import InputError
 from lib.core.progress import Progress, ignore
@@ -91,6 +90,10 @@ def layer_attentions(model: Weighted, tokens: torch.Tensor) -> Iterator[torch.Te
     own forward calls it (eager attention; the layer upcast while it runs). A streamed
     checkpoint reads each layer when it is reached (`lib.scoring.weights_view`); the final
     layer norm and the unembedding are never needed."""
+    # Here, not at the top: transformers' masking code imports torch's compiler (about 1 s),
+    # which scores without patterns never need.
+    from transformers.masking_utils import create_causal_mask
+
     view = weights_view(model)
     hidden = to_float32(view.input_embedding_rows(tokens))
     positions = torch.arange(tokens.shape[1], device=hidden.device).unsqueeze(0)

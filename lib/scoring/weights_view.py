@@ -12,27 +12,30 @@ embedding; every tensor in the model's loaded dtype (the scores upcast to float3
 - `StreamedWeights`: a checked folder (`lib.checkpoints.loader.open_checkpoint`). Every call
   reads its tensors from the safetensors files (`lib.checkpoints.weights`), casts them to the
   load dtype (as `from_pretrained` would, so both views hold the same numbers) and moves them
-  to the device; the modules are transformers' own (`GPTNeoXLayer`, `GPTNeoXMLP`,
-  `GPTNeoXRotaryEmbedding`), built empty from the config and given the layer's tensors, and
-  dropped by the caller when it is done with them. Nothing is kept between calls.
+  to the device; the modules are transformers' own (`GPTNeoXLayer`, `GPTNeoXRotaryEmbedding`;
+  the first MLP as `first_mlp_module` builds it), built empty from the config and given the
+  layer's tensors, and dropped by the caller when it is done with them. Nothing is kept
+  between calls.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol, TypeAlias
 
 import torch
 from torch import nn
-from transformers import PretrainedConfig, PreTrainedModel
-from transformers.models.gpt_neox.modeling_gpt_neox import (
-    GPTNeoXLayer,
-    GPTNeoXMLP,
-    GPTNeoXRotaryEmbedding,
-)
 
 from lib.checkpoints.loader import LoadedModel, StreamedCheckpoint
 from lib.checkpoints.weights import INPUT_EMBEDDING, CheckpointWeights
+
+if TYPE_CHECKING:
+    from transformers import PretrainedConfig, PreTrainedModel
+    from transformers.models.gpt_neox.modeling_gpt_neox import (
+        GPTNeoXLayer,
+        GPTNeoXRotaryEmbedding,
+    )
 
 
 class WeightsView(Protocol):
@@ -145,22 +148,52 @@ class StreamedWeights:
     def first_mlp(self) -> tuple[nn.Module, nn.Module]:
         with torch.device("meta"):
             norm = nn.LayerNorm(self.config.hidden_size, eps=self.config.layer_norm_eps)
-            mlp = GPTNeoXMLP(self.config)
+            mlp = first_mlp_module(self.config)
         prefix = "post_attention_layernorm."
         norm_tensors = {n.removeprefix(prefix): t for n, t in self.weights.layer(0, prefix).items()}
         mlp_tensors = {n.removeprefix("mlp."): t for n, t in self.weights.layer(0, "mlp.").items()}
         return self._filled(norm, norm_tensors), self._filled(mlp, mlp_tensors)
 
     def layer_module(self, layer: int) -> GPTNeoXLayer:
+        # Here, not at the top: transformers' modeling code costs about 2 s to import, and
+        # only a forward pass (patterns, in-context scores) needs it.
+        from transformers.models.gpt_neox.modeling_gpt_neox import GPTNeoXLayer
+
         with torch.device("meta"):
             module = GPTNeoXLayer(self.config, layer)
         return self._filled(module, self.weights.layer(layer))
 
     def rotary(self) -> GPTNeoXRotaryEmbedding:
+        # Imported here for the reason `layer_module` gives.
+        from transformers.models.gpt_neox.modeling_gpt_neox import GPTNeoXRotaryEmbedding
+
         return GPTNeoXRotaryEmbedding(self.config).to(self.device)
 
 
-Weighted = PreTrainedModel | LoadedModel | StreamedCheckpoint | ModelWeights | StreamedWeights
+def first_mlp_module(config: PretrainedConfig) -> nn.Module:
+    """An empty GPT-NeoX MLP for `config` (`dense_4h_to_h(act(dense_h_to_4h(x)))`). With
+    Pythia's `gelu`, `GPTNeoXMLP`'s very modules and parameter names as torch modules: the
+    same kernels, so the same numbers (tested), without importing transformers' modeling code
+    (about 2 s, which static scores need for nothing else); any other activation is
+    transformers' own `GPTNeoXMLP`."""
+    if config.hidden_act == "gelu":  # transformers' `ACT2FN["gelu"]` is `nn.functional.gelu`
+        return nn.Sequential(
+            OrderedDict(
+                dense_h_to_4h=nn.Linear(config.hidden_size, config.intermediate_size),
+                act=nn.GELU(),
+                dense_4h_to_h=nn.Linear(config.intermediate_size, config.hidden_size),
+            )
+        )
+    # Imported here for the reason `StreamedWeights.layer_module` gives.
+    from transformers.models.gpt_neox.modeling_gpt_neox import GPTNeoXMLP
+
+    return GPTNeoXMLP(config)
+
+
+# A string, so that `PreTrainedModel` (transformers' modeling code) is needed by type checkers only.
+Weighted: TypeAlias = (
+    "PreTrainedModel | LoadedModel | StreamedCheckpoint | ModelWeights | StreamedWeights"
+)
 
 
 def weights_view(source: Weighted) -> WeightsView:
