@@ -29,7 +29,7 @@ def test_switched_on_by_any_true_word(word: str) -> None:
 
 def test_default_public_limits() -> None:
     mode = public_mode_from({"HEAD_ATLAS_PUBLIC": "1"})
-    assert mode.allowed_sizes == ("14m", "31m", "70m", "160m", "410m", "1b", "1.4b")
+    assert mode.allowed_sizes == ("14m", "31m", "70m", "160m", "410m", "1b", "1.4b", "2.8b")
     assert mode.max_upload_rows == 100_000
 
 
@@ -38,9 +38,9 @@ def test_refuses_local_folders_and_large_or_foreign_models() -> None:
     mode.check_source("EleutherAI/pythia-160m-deduped", is_folder=False)
     with pytest.raises(InputError, match="does not load local folders"):
         mode.check_source("/tmp/checkpoint", is_folder=True)
-    with pytest.raises(InputError, match=r"up to 1\.4b .*pythia-2\.8b"):
-        mode.check_source("EleutherAI/pythia-2.8b", is_folder=False)
-    with pytest.raises(InputError, match=r"up to 1\.4b"):
+    with pytest.raises(InputError, match=r"up to 2\.8b .*pythia-6\.9b"):
+        mode.check_source("EleutherAI/pythia-6.9b", is_folder=False)
+    with pytest.raises(InputError, match=r"up to 2\.8b"):
         mode.check_source("gpt2", is_folder=False)
 
 

@@ -4,7 +4,7 @@ Switched on by the setting `HEAD_ATLAS_PUBLIC` (`1`, `true`, `yes` or `on`), rea
 environment or from Streamlit secrets (`.streamlit/secrets.toml`, top-level keys); a secret
 wins over the environment. In public mode:
 
-* only catalog models are offered, up to `HEAD_ATLAS_PUBLIC_MAX_SIZE` (default `1.4b`: what
+* only catalog models are offered, up to `HEAD_ATLAS_PUBLIC_MAX_SIZE` (default `2.8b`: what
   a run reading the weights one layer at a time fits in Streamlit Community Cloud's memory
   with a margin, see `DEFAULT_MAX_SIZE`; the in-context check reads the weights the same way,
   within the same estimate; the ablation still loads the whole model, and is refused in one
@@ -56,11 +56,11 @@ MAX_TEMPLATES_KEY = "HEAD_ATLAS_PUBLIC_MAX_TEMPLATES"
 MAX_TEMPLATE_BYTES_KEY = "HEAD_ATLAS_PUBLIC_MAX_TEMPLATE_BYTES"
 RUN_SECONDS_KEY = "HEAD_ATLAS_PUBLIC_SECONDS"
 # A run reads the weights one layer at a time (lib.checkpoints.weights): its memory does not grow
-# with depth. `lib.core.catalog.streamed_memory_estimate` (W_U and one layer's W_O·W_U in
-# float32, one layer, activations, the app's measured 606 MiB base, +10%) gives 2.17 GB for
-# 1.4b and 2.58 GB for 2.8b: 1.4b is the largest size within 90% of Community Cloud's published
-# 2.7 GB (tests/test_streamed.py keeps the two in step). To be confirmed by `bench.footprint`.
-DEFAULT_MAX_SIZE = "1.4b"
+# with depth. `lib.core.catalog.streamed_memory_estimate` (W_U in float32, one layer, activations,
+# the app's 606 MiB base, +10%) gives 2.02 GB for 2.8b and 3.17 GB for 6.9b: 2.8b is the largest
+# size within 90% of Community Cloud's published 2.7 GB (tests/test_streamed.py keeps the two in
+# step). Measured (bench.footprint --cli, scores + patterns, CPU): 2.8b peaks at 1,353 MiB.
+DEFAULT_MAX_SIZE = "2.8b"
 DEFAULT_MAX_ROWS = 100_000
 DEFAULT_MAX_RELATION_PAIRS = 5_000
 DEFAULT_MAX_TOTAL_RELATION_PAIRS = 10_000
