@@ -58,7 +58,11 @@ def test_fresh_sessions_show_the_default_thresholds(
         context.set_default_timeout(PAGE_LOAD_TIMEOUT_MS)
         page = context.new_page()
         prepare_local_folder(page, server_url, planted_checkpoint.path)
-        page.get_by_test_id("stSidebar").get_by_text("Thresholds", exact=True).click()
+        wait_until_idle(page)
+        # While a run replaces the page, Streamlit shows the old elements beside the new.
+        expander = page.get_by_test_id("stSidebar").get_by_text("Thresholds", exact=True)
+        expect(expander).to_have_count(1)
+        expander.click()
         inputs = page.get_by_test_id("stSidebar").get_by_role("spinbutton")
         expect(inputs.first).to_be_visible()
         shown.append([inputs.nth(i).input_value() for i in range(inputs.count())])
